@@ -1,0 +1,491 @@
+/* The process restriction, tested the way priv/epcap uses it: a child opens
+ * libpcap on lo as root, drops to nobody in an empty chroot, applies the
+ * restriction, then does the port program's work (the allowed path) or one
+ * forbidden call. The same binary is built per mode (RESTRICT_PROCESS) and
+ * asserts that mode's designed outcome. Needs root; loopback only. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pcap.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctest.h"
+#include "privdrop.h"
+#include "restrict.h"
+
+#define PORT1 47801 /* the filter set before the sandbox */
+#define PORT2 47802 /* the filter set inside it */
+#define PORT3 47803 /* injected frames: matches neither */
+
+enum mode { SECCOMP, RLIMIT, NULLMODE, OTHER };
+
+static enum mode mode;
+static char tmpdir[64];
+static char savefile[96];
+static int nsaved;
+
+/* Outcome of a child: exited with a status, or killed by a signal. */
+struct outcome {
+    int exited; /* exit status, or -1 */
+    int signo;  /* terminating signal, or 0 */
+};
+
+/* Child-side checks: report on stderr (fd 2 is allowed), count failures. */
+static int child_failed;
+#define CCHECK(cond)                                                      \
+    do {                                                                  \
+        if (!(cond)) {                                                    \
+            fprintf(stderr, "  child %s:%d: %s (errno %d %s)\n", __FILE__, \
+                    __LINE__, #cond, errno, strerror(errno));             \
+            child_failed++;                                               \
+        }                                                                 \
+    } while (0)
+
+/* Parent side of the child's stdin (to_child) and stdout (from_child). */
+struct link {
+    int to_child;
+    int from_child;
+    pid_t pid;
+};
+
+static pcap_t *open_lo(void)
+{
+    char eb[PCAP_ERRBUF_SIZE];
+    pcap_t *p = pcap_create("lo", eb);
+
+    if (p == NULL || pcap_set_snaplen(p, 65535) != 0 ||
+        pcap_set_immediate_mode(p, 1) != 0 || pcap_set_timeout(p, 10) != 0 ||
+        pcap_activate(p) < 0 || pcap_setnonblock(p, 1, eb) != 0) {
+        fprintf(stderr, "  open lo: %s\n", p ? pcap_geterr(p) : eb);
+        return NULL;
+    }
+    return p;
+}
+
+static int set_filter(pcap_t *p, const char *expr)
+{
+    struct bpf_program prog;
+    int rc;
+
+    if (pcap_compile(p, &prog, expr, 1, PCAP_NETMASK_UNKNOWN) != 0)
+        return -1;
+    rc = pcap_setfilter(p, &prog);
+    pcap_freecode(&prog);
+    return rc;
+}
+
+/* What priv/epcap does before `ready`: restrict_init while privileged,
+ * drop to nobody in the empty chroot, restrict_apply. */
+static int sandbox(const struct restrict_ctx *c)
+{
+    struct privdrop_opts o = {"nobody", NULL, tmpdir};
+    struct ep_error e = {0};
+
+    if (restrict_init(c, &e) != 0 || privdrop_prepare(&o, &e) != 0 ||
+        privdrop_apply(&e) != 0 || restrict_apply(c, &e) != 0) {
+        fprintf(stderr, "  sandbox: %s: %s\n", e.reason, e.msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* Fork a child whose stdin/stdout are pipes to us, as under a port. The
+ * child opens lo (live) or the savefile, sandboxes, and runs body. */
+static int spawn(struct link *l, bool live, bool inject,
+                 void (*body)(pcap_t *p))
+{
+    int in[2], out[2];
+
+    if (pipe(in) == -1 || pipe(out) == -1)
+        return -1;
+    fflush(NULL);
+    l->pid = fork();
+    if (l->pid == -1)
+        return -1;
+    if (l->pid > 0) {
+        close(in[0]);
+        close(out[1]);
+        l->to_child = in[1];
+        l->from_child = out[0];
+        return 0;
+    }
+    if (dup2(in[0], 0) == -1 || dup2(out[1], 1) == -1)
+        _exit(100);
+    close(in[0]), close(in[1]), close(out[0]), close(out[1]);
+
+    char eb[PCAP_ERRBUF_SIZE];
+    pcap_t *p = live ? open_lo() : pcap_open_offline(savefile, eb);
+    if (p == NULL || (live && set_filter(p, "udp port 47801") != 0))
+        _exit(101);
+    struct restrict_ctx c = {live ? pcap_get_selectable_fd(p) : -1, inject,
+                             live};
+    if (sandbox(&c) != 0)
+        _exit(102);
+    child_failed = 0;
+    body(p);
+    _exit(child_failed ? 1 : 0);
+}
+
+static struct outcome finish(struct link *l)
+{
+    struct outcome o = {-1, 0};
+    int status;
+
+    close(l->to_child);
+    close(l->from_child);
+    if (waitpid(l->pid, &status, 0) == l->pid) {
+        if (WIFEXITED(status))
+            o.exited = WEXITSTATUS(status);
+        else if (WIFSIGNALED(status))
+            o.signo = WTERMSIG(status);
+    }
+    return o;
+}
+
+/* Run body in a fresh sandboxed child that needs no conversation. */
+static struct outcome run_sandboxed(bool live, bool inject,
+                                    void (*body)(pcap_t *p))
+{
+    struct link l;
+    struct outcome o = {-1, 0};
+
+    if (spawn(&l, live, inject, body) == 0)
+        o = finish(&l);
+    return o;
+}
+
+static void send_udp(int port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (s == -1)
+        return;
+    (void)sendto(s, "epcap", 5, 0, (struct sockaddr *)&a, sizeof(a));
+    close(s);
+}
+
+/* Parent: wait for the child's one-byte request, answer it. 'A'/'B' ask
+ * for datagrams to PORT1/PORT2 (and one to the other port as a decoy). */
+static void serve(struct link *l)
+{
+    char req;
+
+    while (read(l->from_child, &req, 1) == 1) {
+        if (req == 'A')
+            send_udp(PORT1);
+        else if (req == 'B')
+            send_udp(PORT1), send_udp(PORT2);
+        if (write(l->to_child, "k", 1) != 1)
+            return;
+    }
+}
+
+/* Child: ask the parent for traffic (writev to stdout, as the encoder
+ * does) and wait for its answer on stdin. */
+static int ask(char req)
+{
+    struct iovec iov = {&req, 1};
+    struct pollfd pfd = {0, POLLIN, 0};
+    char ack;
+
+    if (writev(1, &iov, 1) != 1 || poll(&pfd, 1, 5000) != 1)
+        return -1;
+    return read(0, &ack, 1) == 1 ? 0 : -1;
+}
+
+/* The UDP destination port of an Ethernet/IPv4 frame, or -1. */
+static int udp_dport(const u_char *b, bpf_u_int32 len)
+{
+    if (len < 14 + 20 + 8 || b[12] != 0x08 || b[13] != 0x00 || b[23] != 17)
+        return -1;
+    size_t ihl = (size_t)(b[14] & 0x0f) * 4;
+    if (len < 14 + ihl + 8)
+        return -1;
+    return b[14 + ihl + 2] << 8 | b[14 + ihl + 3];
+}
+
+struct seen {
+    int port1, port2, other;
+};
+
+static void count_cb(u_char *u, const struct pcap_pkthdr *h, const u_char *b)
+{
+    struct seen *s = (struct seen *)u;
+    int port = udp_dport(b, h->caplen);
+
+    if (port == PORT1)
+        s->port1++;
+    else if (port == PORT2)
+        s->port2++;
+    else
+        s->other++;
+}
+
+/* The event loop in miniature: poll the capture fd and stdin, dispatch,
+ * until a frame to `port` arrives or 3 s pass. */
+static void capture_until(pcap_t *p, struct seen *s, int port)
+{
+    struct pollfd pfd[2] = {{pcap_get_selectable_fd(p), POLLIN, 0},
+                            {0, POLLIN, 0}};
+
+    for (int i = 0; i < 300; i++) {
+        if ((port == PORT1 ? s->port1 : s->port2) > 0)
+            return;
+        if (poll(pfd, 2, 10) == -1)
+            break;
+        if (pcap_dispatch(p, 64, count_cb, (u_char *)s) < 0)
+            break;
+    }
+    fprintf(stderr, "  no packet to port %d: %s\n", port, pcap_geterr(p));
+}
+
+/* An Ethernet/IPv4/UDP frame to 127.0.0.1:PORT3 (checksums left zero). */
+static size_t make_frame(u_char *f)
+{
+    static const u_char hdr[] = {
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x08, 0x00,            /* eth */
+        0x45, 0, 0, 33, 0, 0, 0, 0, 64, 17, 0, 0, 127, 0, 0, 1, 127, 0, 0,
+        1,                                                         /* ip */
+        0xba, 0x5e, PORT3 >> 8, PORT3 & 0xff, 0, 13, 0, 0,         /* udp */
+        'i', 'n', 'j', 'e', 'c', 't'};
+
+    memcpy(f, hdr, sizeof(hdr));
+    return sizeof(hdr);
+}
+
+static void allowed_body(pcap_t *p)
+{
+    struct seen s = {0, 0, 0};
+    struct pcap_stat st;
+    struct bpf_program prog;
+    u_char frame[64];
+    size_t n = make_frame(frame);
+
+    fprintf(stderr, "  child sandboxed (%s), capturing\n", restrict_mode());
+    CCHECK(ask('A') == 0);
+    capture_until(p, &s, PORT1);
+    CCHECK(s.port1 >= 1 && s.port2 == 0);
+    CCHECK(pcap_inject(p, frame, n) == (int)n);
+    CCHECK(pcap_stats(p, &st) == 0 && st.ps_recv >= 1);
+    /* A new filter at run time: only PORT2 passes now. */
+    CCHECK(set_filter(p, "udp port 47802") == 0);
+    s.port1 = s.port2 = 0;
+    CCHECK(ask('B') == 0);
+    capture_until(p, &s, PORT2);
+    CCHECK(s.port2 >= 1 && s.port1 == 0);
+    /* A host name makes libpcap resolve it: open/socket must fail
+     * cleanly so that compile reports an error, not a dead process. */
+    CCHECK(pcap_compile(p, &prog, "host epcap-test.invalid", 1,
+                        PCAP_NETMASK_UNKNOWN) == -1);
+    CCHECK(pcap_stats(p, &st) == 0);
+    pcap_close(p);
+}
+
+static void test_allowed_path_live(void)
+{
+    struct link l;
+
+    CHECK(spawn(&l, true, true, allowed_body) == 0);
+    serve(&l);
+    struct outcome o = finish(&l);
+    if (o.signo)
+        fprintf(stderr, "  child killed by signal %d\n", o.signo);
+    CHECK(o.exited == 0);
+}
+
+static void savefile_body(pcap_t *p)
+{
+    struct seen s = {0, 0, 0};
+    int n, total = 0;
+
+    CCHECK(set_filter(p, "udp") == 0);
+    while ((n = pcap_dispatch(p, 4, count_cb, (u_char *)&s)) > 0)
+        total += n;
+    CCHECK(n == 0 && total == nsaved && s.port1 == nsaved);
+    pcap_close(p);
+}
+
+static void test_allowed_path_savefile(void)
+{
+    struct outcome o = run_sandboxed(false, false, savefile_body);
+
+    CHECK(o.exited == 0 && o.signo == 0);
+}
+
+/* Write a small savefile of UDP frames to PORT1 while we may. */
+static int make_savefile(void)
+{
+    pcap_t *dead = pcap_open_dead(DLT_EN10MB, 65535);
+    pcap_dumper_t *d;
+    struct pcap_pkthdr h = {{1, 0}, 0, 0};
+    u_char f[64];
+
+    snprintf(savefile, sizeof(savefile), "%s.pcap", tmpdir);
+    if (dead == NULL || (d = pcap_dump_open(dead, savefile)) == NULL)
+        return -1;
+    h.caplen = h.len = (bpf_u_int32)make_frame(f);
+    f[36] = PORT1 >> 8, f[37] = PORT1 & 0xff;
+    for (nsaved = 0; nsaved < 10; nsaved++)
+        pcap_dump((u_char *)d, &h, f);
+    pcap_dump_close(d);
+    pcap_close(dead);
+    return 0;
+}
+
+/* Forbidden calls: each body exits with 0 if the call succeeded, else with
+ * its errno; under seccomp some are designed to kill with SIGSYS. */
+static void open_body(pcap_t *p)
+{
+    (void)p;
+    _exit(open("/etc/passwd", O_RDONLY) >= 0 ? 0 : errno);
+}
+
+static void socket_body(pcap_t *p)
+{
+    (void)p;
+    _exit(socket(AF_INET, SOCK_DGRAM, 0) >= 0 ? 0 : errno);
+}
+
+static void execve_body(pcap_t *p)
+{
+    char *argv[] = {"true", NULL}, *envp[] = {NULL};
+
+    (void)p;
+    execve("/bin/true", argv, envp);
+    _exit(errno);
+}
+
+static void fork_body(pcap_t *p)
+{
+    pid_t pid = fork();
+
+    (void)p;
+    if (pid == 0)
+        _exit(0);
+    _exit(pid > 0 ? 0 : errno);
+}
+
+static void mmap_exec_body(pcap_t *p)
+{
+    (void)p;
+    _exit(mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
+               -1, 0) != MAP_FAILED ? 0 : errno);
+}
+
+static void ptrace_body(pcap_t *p)
+{
+    (void)p;
+    _exit(ptrace(PTRACE_TRACEME, 0, NULL, NULL) == 0 ? 0 : errno);
+}
+
+/* Injection when the sandbox was told there would be none. */
+static void inject_body(pcap_t *p)
+{
+    u_char f[64];
+    size_t n = make_frame(f);
+
+    _exit(pcap_inject(p, f, n) == (int)n ? 0 : EIO);
+}
+
+static void sockopt_body(pcap_t *p)
+{
+    int v = 1 << 20;
+
+    _exit(setsockopt(pcap_get_selectable_fd(p), SOL_SOCKET, SO_RCVBUF, &v,
+                     sizeof(v)) == 0 ? 0 : errno);
+}
+
+static void write_file_fd_body(pcap_t *p)
+{
+    /* On a savefile handle the capture fd is the file: writing to it must
+     * not be possible (it is open read-only; seccomp kills first). */
+    _exit(write(pcap_get_selectable_fd(p), "x", 1) == 1 ? 0 : errno);
+}
+
+#define KILLED {-1, SIGSYS}
+#define ERR(e) {e, 0}
+#define OK {0, 0}
+
+static const struct {
+    const char *name;
+    void (*body)(pcap_t *p);
+    bool live;
+    struct outcome want[3]; /* SECCOMP, RLIMIT, NULLMODE */
+} forbidden[] = {
+    {"open", open_body, true, {ERR(EACCES), ERR(EMFILE), ERR(ENOENT)}},
+    {"socket", socket_body, true, {ERR(EACCES), ERR(EMFILE), OK}},
+    /* rlimit cannot stop execve: the empty chroot does (ENOENT). */
+    {"execve", execve_body, true, {KILLED, ERR(ENOENT), ERR(ENOENT)}},
+    {"fork", fork_body, true, {KILLED, ERR(EAGAIN), OK}},
+    {"mmap_exec", mmap_exec_body, true, {KILLED, OK, OK}},
+    {"ptrace", ptrace_body, true, {KILLED, OK, OK}},
+    {"inject_without_flag", inject_body, true, {KILLED, OK, OK}},
+    {"setsockopt_rcvbuf", sockopt_body, true, {KILLED, OK, OK}},
+    {"open_savefile", open_body, false, {ERR(EACCES), ERR(EMFILE), ERR(ENOENT)}},
+    {"write_savefile_fd", write_file_fd_body, false,
+     {KILLED, ERR(EBADF), ERR(EBADF)}},
+};
+
+static void test_forbidden_calls(void)
+{
+    if (mode == OTHER)
+        return;
+    for (size_t i = 0; i < sizeof(forbidden) / sizeof(forbidden[0]); i++) {
+        struct outcome got =
+            run_sandboxed(forbidden[i].live, false, forbidden[i].body);
+        struct outcome want = forbidden[i].want[mode];
+
+        if (got.exited != want.exited || got.signo != want.signo) {
+            fprintf(stderr, "  %s: got exit %d signal %d, want %d/%d\n",
+                    forbidden[i].name, got.exited, got.signo, want.exited,
+                    want.signo);
+            ctest_case_failed = 1;
+        }
+    }
+}
+
+static void test_mode_name(void)
+{
+    CHECK(mode != OTHER);
+}
+
+int main(void)
+{
+    const char *m = restrict_mode();
+
+    if (geteuid() != 0) {
+        printf("test_restrict: skipped (needs root)\n");
+        return 0;
+    }
+    mode = strcmp(m, "seccomp") == 0  ? SECCOMP
+           : strcmp(m, "rlimit") == 0 ? RLIMIT
+           : strcmp(m, "null") == 0   ? NULLMODE
+                                      : OTHER;
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/epcap-rs.XXXXXX");
+    if (mkdtemp(tmpdir) == NULL || chmod(tmpdir, 0755) == -1 ||
+        make_savefile() == -1) {
+        perror("setup");
+        return 1;
+    }
+    fprintf(stderr, "mode %s\n", m);
+    RUN(test_mode_name);
+    RUN(test_allowed_path_live);
+    RUN(test_allowed_path_savefile);
+    RUN(test_forbidden_calls);
+    (void)unlink(savefile);
+    (void)rmdir(tmpdir);
+    CTEST_END("test_restrict");
+}
