@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/ioctl.h>
+#include <linux/sockios.h>
 #include <unistd.h>
 
 /* libseccomp adds the native arch on its own; we insist that it is the
@@ -177,6 +178,12 @@ static void rules_live(struct builder *b, int fd)
     RULE_IF(b, SCMP_ACT_ALLOW, getsockopt, SCMP_A0_32(SCMP_CMP_EQ, fd),
             SCMP_A1_32(SCMP_CMP_EQ, SOL_SOCKET),
             SCMP_A2_32(SCMP_CMP_EQ, SO_ERROR));
+    /* pcap_dispatch after ENETDOWN: which interface the socket is bound
+     * to, to tell "went down" from "went away" */
+    RULE_IF(b, SCMP_ACT_ALLOW, getsockname, SCMP_A0_32(SCMP_CMP_EQ, fd));
+    /* pcap_dispatch after ENETDOWN: is the interface up? (read-only) */
+    RULE_IF(b, SCMP_ACT_ALLOW, ioctl, SCMP_A0_32(SCMP_CMP_EQ, fd),
+            SCMP_A1_32(SCMP_CMP_EQ, SIOCGIFFLAGS));
     /* pcap_setfilter: attach the new program (and a reject-all one first) */
     RULE_IF(b, SCMP_ACT_ALLOW, setsockopt, SCMP_A0_32(SCMP_CMP_EQ, fd),
             SCMP_A1_32(SCMP_CMP_EQ, SOL_SOCKET),
