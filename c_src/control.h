@@ -1,0 +1,57 @@
+/* Erlang -> C control frames (doc/protocol.md): a 4-byte big-endian length,
+ * a tag byte, then the body. Decoding is pure so it can be fuzzed. */
+#ifndef EPCAP_CONTROL_H
+#define EPCAP_CONTROL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "errors.h"
+
+enum ctl_type {
+    CTL_INJECT = 1, /* body: the frame to send, 1..65535 bytes */
+    CTL_STATS = 2,  /* body: empty */
+    CTL_FILTER = 3, /* body: the BPF expression, no NUL, 0..CTL_FILTER_MAX */
+    CTL_CREDIT = 4, /* body: 4-byte big-endian packet count to add */
+};
+
+#define CTL_INJECT_MAX 65535
+#define CTL_FILTER_MAX 65535
+#define CTL_FRAME_MAX (1 + 65535) /* tag + largest body */
+
+struct ctl_msg {
+    enum ctl_type type;
+    const uint8_t *body; /* points into the frame */
+    size_t len;
+    uint32_t credit; /* CTL_CREDIT only */
+};
+
+/* Decode one frame body (tag + payload, without the length prefix).
+ * Returns 0, or -1 with e = {protocol, ...} for an unknown tag or a body
+ * of the wrong size. */
+int ctl_decode(const uint8_t *frame, size_t len, struct ctl_msg *m,
+               struct ep_error *e);
+
+/* Incremental reader for a non-blocking stdin. */
+struct ctl_reader {
+    uint8_t buf[4 + CTL_FRAME_MAX];
+    size_t have;
+    size_t consumed; /* bytes of the frame handed out by the last next() */
+};
+
+void ctl_reader_init(struct ctl_reader *r);
+
+/* read(2) what is available into the buffer. Returns bytes read, 0 at EOF,
+ * -1 with errno (EAGAIN when nothing is there). */
+long ctl_reader_fill(struct ctl_reader *r, int fd);
+
+/* Feed bytes directly (tests and fuzzing). Returns bytes taken. */
+size_t ctl_reader_feed(struct ctl_reader *r, const uint8_t *p, size_t n);
+
+/* Next complete frame: 1 and m filled, 0 if more bytes are needed, -1 with
+ * e filled for a malformed frame (fatal: the stream cannot be resynced).
+ * m->body stays valid until the next call. */
+int ctl_reader_next(struct ctl_reader *r, struct ctl_msg *m,
+                    struct ep_error *e);
+
+#endif

@@ -1,0 +1,94 @@
+/* epcap: the port program. main() only orchestrates the order of work
+ * (doc/security.md): parse options, open libpcap while privileged, drop
+ * privileges, restrict the process, say `ready`, then run the event loop.
+ * Every failure is reported to Erlang as {error, {Reason, Msg}}. */
+#include <signal.h>
+#include <stdio.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+
+#include "capture.h"
+#include "errors.h"
+#include "interfaces.h"
+#include "loop.h"
+#include "options.h"
+#include "privdrop.h"
+#include "restrict.h"
+#include "wire.h"
+
+#define EXIT_REPORTED 1 /* an error term was sent (or could not be) */
+
+static int report(const struct ep_error *e)
+{
+    if (wire_send_error(STDOUT_FILENO, e) < 0)
+        fprintf(stderr, "epcap: %s: %s\n", e->reason, e->msg);
+    return EXIT_REPORTED;
+}
+
+/* The parent may be the VM or a wrapper (sudo, taskset exec in place). If
+ * it dies we must too; stdin EOF covers the VM, this covers wrappers. The
+ * kernel clears the setting on a credential change, so it follows the
+ * drop. */
+static int die_with_parent(struct ep_error *e)
+{
+#ifdef __linux__
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+        return ep_fail_errno(e, "prctl", "PR_SET_PDEATHSIG");
+    if (getppid() == 1)
+        return ep_fail(e, "orphan", "parent exited before start-up");
+#else
+    (void)e;
+#endif
+    return 0;
+}
+
+static int start(const struct options *o, struct capture *c,
+                 struct ep_error *e)
+{
+    struct privdrop_opts pd = {o->user, o->group, o->chroot_dir};
+    struct restrict_ctx rc;
+
+    if (privdrop_prepare(&pd, e) < 0 || capture_open(o, c, e) < 0)
+        return -1;
+    rc.pcap_fd = c->fd;
+    rc.inject = o->inject;
+    rc.live = c->live;
+    if (restrict_init(&rc, e) < 0 || privdrop_apply(e) < 0 ||
+        die_with_parent(e) < 0 || restrict_apply(&rc, e) < 0)
+        return -1;
+    if (wire_send_ready(STDOUT_FILENO, c->dlt, (long)getpid(), o->nano,
+                        restrict_mode(), pcap_snapshot(c->p)) < 0)
+        return ep_fail_errno(e, "write", "write");
+    return 0;
+}
+
+int main(int argc, char *argv[])
+{
+    struct ep_error e = {0};
+    struct options o;
+    struct capture c = {0};
+    enum loop_end end;
+
+    /* A closed pipe must be an EPIPE we can handle, not a silent death. */
+    if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+        return report(&(struct ep_error){"signal", "SIGPIPE"});
+    if (options_parse(argc, argv, &o, &e) < 0)
+        return report(&e);
+    if (o.help) {
+        options_usage(argv[0]);
+        return 0;
+    }
+    if (o.list_interfaces)
+        return interfaces_send(STDOUT_FILENO, &e) < 0 ? report(&e) : 0;
+    if (start(&o, &c, &e) < 0) {
+        capture_close(&c);
+        return report(&e);
+    }
+    end = loop_run(&c, o.inject, STDIN_FILENO, STDOUT_FILENO, &e);
+    capture_close(&c);
+    if (end == LOOP_ERROR)
+        return report(&e);
+    return 0;
+}

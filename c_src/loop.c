@@ -1,0 +1,198 @@
+#include "loop.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+
+#include "control.h"
+#include "credit.h"
+#include "wire.h"
+
+/* Bounds one pcap_dispatch: on a savefile a count of -1 would read the
+ * whole file in one call, starving the control channel. */
+#define DISPATCH_MAX 8192
+
+struct loop {
+    struct capture *cap;
+    struct wire_batch batch;
+    struct ctl_reader rd;
+    struct credit credit;
+    bool inject;
+    int in;
+    int out;
+    int write_errno; /* set by the pcap callback when stdout fails */
+};
+
+static void on_packet(u_char *user, const struct pcap_pkthdr *h,
+                      const u_char *bytes)
+{
+    struct loop *l = (struct loop *)(void *)user;
+
+    if (l->write_errno != 0)
+        return;
+    if (wire_batch_add(&l->batch, (uint64_t)h->ts.tv_sec,
+                       (uint32_t)h->ts.tv_usec, h->caplen, h->len,
+                       bytes) < 0) {
+        l->write_errno = errno;
+        pcap_breakloop(l->cap->p);
+    }
+}
+
+static int reply_inject(struct loop *l, const struct ctl_msg *m)
+{
+    int n;
+
+    if (!l->inject)
+        return wire_send_result(l->out, "send", "inject option not set");
+    n = pcap_inject(l->cap->p, m->body, m->len);
+    if (n < 0)
+        return wire_send_result(l->out, "send", pcap_geterr(l->cap->p));
+    if ((size_t)n != m->len)
+        return wire_send_result(l->out, "send", "short write");
+    return wire_send_result(l->out, "send", NULL);
+}
+
+static int reply_stats(struct loop *l)
+{
+    struct pcap_stat st;
+
+    if (pcap_stats(l->cap->p, &st) < 0)
+        return wire_send_result(l->out, "stats", pcap_geterr(l->cap->p));
+    return wire_send_stats(l->out, st.ps_recv, st.ps_drop, st.ps_ifdrop);
+}
+
+static int reply_filter(struct loop *l, const struct ctl_msg *m)
+{
+    char expr[CTL_FILTER_MAX + 1];
+    struct ep_error fe;
+
+    memcpy(expr, m->body, m->len);
+    expr[m->len] = '\0';
+    if (capture_setfilter(l->cap, expr, &fe) < 0)
+        return wire_send_result(l->out, "filter", fe.msg);
+    return wire_send_result(l->out, "filter", NULL);
+}
+
+/* One handler per control message type (doc/protocol.md). */
+static int handle(struct loop *l, const struct ctl_msg *m)
+{
+    switch (m->type) {
+    case CTL_INJECT: return reply_inject(l, m);
+    case CTL_STATS: return reply_stats(l);
+    case CTL_FILTER: return reply_filter(l, m);
+    case CTL_CREDIT: credit_grant(&l->credit, m->credit); return 0;
+    }
+    return -1;
+}
+
+/* Returns 1 to go on, 0 at EOF, -1 with e filled. */
+static int read_control(struct loop *l, struct ep_error *e)
+{
+    struct ctl_msg m;
+    long n = ctl_reader_fill(&l->rd, l->in);
+    int rc;
+
+    if (n == 0)
+        return 0;
+    if (n < 0 && errno != EAGAIN)
+        return ep_fail_errno(e, "control", "read");
+    while ((rc = ctl_reader_next(&l->rd, &m, e)) > 0)
+        if (handle(l, &m) < 0)
+            return ep_fail_errno(e, "write", "write");
+    return rc < 0 ? -1 : 1;
+}
+
+/* Returns 1 to go on, 0 at the end of a savefile, -1 with e filled. */
+static int read_packets(struct loop *l, struct ep_error *e)
+{
+    uint32_t quota = credit_quota(&l->credit, DISPATCH_MAX);
+    int n = pcap_dispatch(l->cap->p, (int)quota, on_packet,
+                          (u_char *)(void *)l);
+
+    if (n > 0)
+        credit_take(&l->credit, (uint32_t)n);
+    if (l->write_errno != 0) {
+        errno = l->write_errno;
+        return ep_fail_errno(e, "write", "write");
+    }
+    /* Flush even on error: every whole packet read before a truncated
+     * record must reach the owner ahead of the error. */
+    if (wire_batch_flush(&l->batch) < 0)
+        return ep_fail_errno(e, "write", "write");
+    if (n < 0)
+        return ep_fail(e, l->cap->live ? "capture" : "file", "%s",
+                       pcap_geterr(l->cap->p));
+    if (n == 0 && !l->cap->live)
+        return 0;
+    return 1;
+}
+
+static int wait_events(struct loop *l, bool *ctl_ready, bool *pcap_ready,
+                       struct ep_error *e)
+{
+    struct pollfd fds[2] = {{.fd = l->in, .events = POLLIN},
+                            {.fd = l->cap->fd, .events = POLLIN}};
+    bool want = credit_quota(&l->credit, 1) > 0;
+    nfds_t nfds = want && l->cap->live ? 2 : 1;
+    int timeout = !want ? -1 : l->cap->live ? l->cap->poll_ms : 0;
+    int n;
+
+    do {
+        n = poll(fds, nfds, timeout);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return ep_fail_errno(e, "poll", "poll");
+    *ctl_ready = fds[0].revents != 0;
+    /* A savefile is always readable; a live handle on a required-timeout
+     * platform must be read when poll times out, too. */
+    *pcap_ready = want && (!l->cap->live || n == 0 || fds[1].revents != 0);
+    return 0;
+}
+
+static enum loop_end run(struct loop *l, struct ep_error *e)
+{
+    for (;;) {
+        bool ctl_ready = false, pcap_ready = false;
+        int rc;
+
+        if (wait_events(l, &ctl_ready, &pcap_ready, e) < 0)
+            return LOOP_ERROR;
+        if (ctl_ready) {
+            rc = read_control(l, e);
+            if (rc <= 0)
+                return rc == 0 ? LOOP_STDIN_EOF : LOOP_ERROR;
+        }
+        if (pcap_ready) {
+            rc = read_packets(l, e);
+            if (rc < 0)
+                return LOOP_ERROR;
+            if (rc == 0)
+                return wire_send_atom(l->out, "eof") < 0 ? LOOP_STDIN_EOF
+                                                          : LOOP_FILE_EOF;
+        }
+    }
+}
+
+enum loop_end loop_run(struct capture *c, bool inject, int in, int out,
+                       struct ep_error *e)
+{
+    struct loop l;
+    enum loop_end end;
+
+    memset(&l, 0, sizeof(l));
+    l.cap = c;
+    l.inject = inject;
+    l.in = in;
+    l.out = out;
+    ctl_reader_init(&l.rd);
+    credit_init(&l.credit);
+    /* Sized for the largest record libpcap may hand over, whatever a
+     * savefile's header claims its snaplen is. */
+    if (wire_batch_init(&l.batch, out, EPCAP_SNAPLEN_MAX) < 0) {
+        (void)ep_fail_errno(e, "enomem", "malloc");
+        return LOOP_ERROR;
+    }
+    end = run(&l, e);
+    wire_batch_free(&l.batch);
+    return end;
+}

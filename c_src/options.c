@@ -1,0 +1,137 @@
+#include "options.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "restrict.h"
+#include "version.h"
+
+/* Strict decimal: the Erlang side only sends well-formed numbers, so
+ * anything else is a caller bug worth reporting, not guessing around. */
+static int parse_int(const char *s, long min, long max, int *out)
+{
+    char *end = NULL;
+    long v;
+
+    if (s == NULL || *s == '\0')
+        return -1;
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_timeout(const char *s, struct options *o)
+{
+    if (strcmp(s, "immediate") == 0) {
+        o->timeout_mode = TIMEOUT_IMMEDIATE;
+        return 0;
+    }
+    if (strcmp(s, "infinity") == 0) {
+        o->timeout_mode = TIMEOUT_INFINITY;
+        return 0;
+    }
+    if (parse_int(s, 0, INT_MAX, &o->timeout_ms) < 0)
+        return -1;
+    o->timeout_mode = o->timeout_ms == 0 ? TIMEOUT_IMMEDIATE : TIMEOUT_MS;
+    return 0;
+}
+
+static int parse_direction(const char *s, struct options *o)
+{
+    if (strcmp(s, "in") == 0)
+        o->direction = DIRECTION_IN;
+    else if (strcmp(s, "out") == 0)
+        o->direction = DIRECTION_OUT;
+    else if (strcmp(s, "inout") == 0)
+        o->direction = DIRECTION_INOUT;
+    else
+        return -1;
+    return 0;
+}
+
+static void options_defaults(struct options *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->snaplen = EPCAP_SNAPLEN_DEFAULT;
+    o->timeout_mode = TIMEOUT_IMMEDIATE;
+}
+
+/* Flags that take no argument. */
+static int parse_flag(char c, struct options *o)
+{
+    switch (c) {
+    case 'P': o->promiscuous = true; return 0;
+    case 'M': o->monitor = true; return 0;
+    case 'I': o->inject = true; return 0;
+    case 'n': o->nano = true; return 0;
+    case 'L': o->list_interfaces = true; return 0;
+    case 'h': o->help = true; return 0;
+    case 'v': o->verbose++; return 0;
+    default: return 1;
+    }
+}
+
+static int parse_valued(char c, const char *v, struct options *o)
+{
+    switch (c) {
+    case 'i': o->interface = v; return 0;
+    case 'f': o->filter = v; return 0;
+    case 'r': o->file = v; return 0;
+    case 'u': o->user = v; return 0;
+    case 'g': o->group = v; return 0;
+    case 'C': o->chroot_dir = v; return 0;
+    case 's': return parse_int(v, 1, EPCAP_SNAPLEN_MAX, &o->snaplen);
+    case 'b': return parse_int(v, 0, INT_MAX, &o->buffer_size);
+    case 't': return parse_timeout(v, o);
+    case 'd': return parse_direction(v, o);
+    default: return 1;
+    }
+}
+
+int options_parse(int argc, char *const argv[], struct options *o,
+                  struct ep_error *e)
+{
+    options_defaults(o);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int rc;
+
+        if (a == NULL || a[0] != '-' || a[1] == '\0' || a[2] != '\0')
+            return ep_fail(e, "badarg", "unexpected argument: %s",
+                           a ? a : "(null)");
+        if (parse_flag(a[1], o) == 0)
+            continue;
+        if (i + 1 >= argc)
+            return ep_fail(e, "badarg", "option %s needs a value", a);
+        rc = parse_valued(a[1], argv[i + 1], o);
+        if (rc > 0)
+            return ep_fail(e, "badarg", "unknown option: %s", a);
+        if (rc < 0)
+            return ep_fail(e, "badarg", "bad value for %s: %s", a,
+                           argv[i + 1]);
+        i++;
+    }
+    if (o->file != NULL && o->interface != NULL)
+        return ep_fail(e, "badarg", "-r and -i are exclusive");
+    return 0;
+}
+
+void options_usage(const char *progname)
+{
+    fprintf(stderr,
+            "epcap %s (restrict: %s)\n"
+            "usage: %s [-i iface | -r file] [-f filter] [-s snaplen] "
+            "[-b buffer]\n"
+            "       [-t immediate|infinity|ms] [-d in|out|inout] [-n] [-P] "
+            "[-M] [-I]\n"
+            "       [-u user] [-g group] [-C chroot] [-v] [-L] [-h]\n"
+            "Speaks the epcap wire protocol (doc/protocol.md) on stdin/stdout;\n"
+            "meant to be started by the Erlang epcap module.\n",
+            EPCAP_VERSION, restrict_mode(), progname);
+}

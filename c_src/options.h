@@ -1,0 +1,43 @@
+/* The port program's command line, parsed without side effects. */
+#ifndef EPCAP_OPTIONS_H
+#define EPCAP_OPTIONS_H
+
+#include <stdbool.h>
+
+#include "errors.h"
+
+#define EPCAP_SNAPLEN_DEFAULT 65535
+#define EPCAP_SNAPLEN_MAX 262144
+
+enum timeout_mode { TIMEOUT_IMMEDIATE, TIMEOUT_MS, TIMEOUT_INFINITY };
+enum direction { DIRECTION_INOUT, DIRECTION_IN, DIRECTION_OUT };
+
+struct options {
+    const char *interface; /* NULL: libpcap's first device */
+    const char *filter;    /* NULL: everything */
+    const char *file;      /* savefile instead of a live capture */
+    const char *user;      /* privilege drop target, NULL: nobody */
+    const char *group;     /* NULL: the user's group */
+    const char *chroot_dir;
+    int snaplen;
+    int buffer_size; /* bytes, 0: libpcap's default */
+    enum timeout_mode timeout_mode;
+    int timeout_ms;
+    enum direction direction;
+    bool nano;
+    bool promiscuous;
+    bool monitor;
+    bool inject;
+    bool list_interfaces;
+    bool help;
+    int verbose;
+};
+
+/* Parse argv[1..argc-1]. Returns 0, or -1 with e = {badarg, "..."}. Strings
+ * in o point into argv. */
+int options_parse(int argc, char *const argv[], struct options *o,
+                  struct ep_error *e);
+
+void options_usage(const char *progname);
+
+#endif

@@ -1,0 +1,55 @@
+/* C -> Erlang framing (doc/protocol.md): every message is a 4-byte
+ * big-endian length (the port's {packet, 4}), a tag byte, then the body. */
+#ifndef EPCAP_WIRE_H
+#define EPCAP_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ei.h>
+
+#include "errors.h"
+
+#define WIRE_TAG_BATCH 1 /* body: count:32, then packet records */
+#define WIRE_TAG_TERM 2  /* body: one external-format term built with libei */
+
+#define WIRE_PKT_HDR 20           /* sec:64, frac:32, caplen:32, len:32 */
+#define WIRE_BATCH_BYTES (256 * 1024)
+
+struct wire_batch {
+    uint8_t *buf; /* 4-byte length + tag + records */
+    size_t cap;
+    size_t len;
+    uint32_t count;
+    int fd;
+};
+
+/* max_caplen: the largest record body to expect (the snaplen). */
+int wire_batch_init(struct wire_batch *b, int fd, size_t max_caplen);
+void wire_batch_free(struct wire_batch *b);
+
+/* Appends a record, flushing first when it would not fit. Returns 0 or -1
+ * with errno from write(2). */
+int wire_batch_add(struct wire_batch *b, uint64_t sec, uint32_t frac,
+                   uint32_t caplen, uint32_t len, const uint8_t *data);
+
+/* Sends what is buffered, if anything. 0 or -1 with errno. */
+int wire_batch_flush(struct wire_batch *b);
+
+/* Writes one whole frame; retries short writes and EINTR. */
+int wire_write_frame(int fd, uint8_t tag, const void *body, size_t len);
+
+/* Control terms. Each returns 0 or -1 (write or encode failure). */
+int wire_send_ready(int fd, int dlt, long pid, int nano, const char *mode,
+                    int snaplen);
+int wire_send_atom(int fd, const char *atom);
+/* {error, {Reason, Msg}} */
+int wire_send_error(int fd, const struct ep_error *e);
+/* {Tag, ok} or {Tag, {error, Msg}} when msg != NULL */
+int wire_send_result(int fd, const char *tag, const char *msg);
+/* {stats, Received, Dropped, IfDropped} */
+int wire_send_stats(int fd, uint64_t recv, uint64_t drop, uint64_t ifdrop);
+/* Sends x's buffer as a term frame. */
+int wire_send_term(int fd, const ei_x_buff *x);
+
+#endif
