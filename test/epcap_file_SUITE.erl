@@ -249,12 +249,20 @@ epcap_reads_back(Config) ->
         true ->
             Dir = ?config(priv_dir, Config),
             [begin
+                 %% a microsecond file, read with epcap's defaults
                  Out = write_capture(Dir, Cap, micro, timestamp),
                  {ok, _, Written} = epcap_file_tests:read_pcap(Out),
-                 Got = epcap_read(Out),
                  Expected = epcap_file_tests:to_packets(LT, timestamp, Written),
+                 Got = epcap_read([{file, Out}, {exec, ""}]),
                  ?assertEqual({File, length(Expected)}, {File, length(Got)}),
-                 ?assertEqual({File, Expected}, {File, [normalise(P) || P <- Got]})
+                 ?assertEqual({File, Expected}, {File, Got}),
+                 %% a nanosecond file, read in nanoseconds
+                 OutNs = write_capture(Dir, Cap, nano, nanosecond),
+                 {ok, _, WrittenNs} = epcap_file_tests:read_pcap(OutNs),
+                 ExpectedNs = epcap_file_tests:to_packets(LT, nanosecond, WrittenNs),
+                 GotNs = epcap_read([{file, OutNs}, {exec, ""},
+                                     {time_unit, nanosecond}]),
+                 ?assertEqual({File, ExpectedNs}, {File, GotNs})
              end
              || {File, #{linktype := LT}, _} = Cap <- captures(Config)],
             ok
@@ -271,22 +279,20 @@ epcap_available() ->
             {false, "epcap module not in the code path"}
     end.
 
-epcap_read(File) ->
-    {ok, Pid} = epcap:start([{file, File}, {exec, ""}]),
+epcap_read(Options) ->
+    {ok, Pid} = epcap:start(Options),
     Ref = monitor(process, Pid),
     Pkts = collect(Pid, Ref, []),
     demonitor(Ref, [flush]),
-    _ = catch epcap:stop(Pid),
+    ok = epcap:stop(Pid),
     Pkts.
 
 collect(Pid, Ref, Acc) ->
     receive
         {packet, _, _, _, _} = P -> collect(Pid, Ref, [P | Acc]);
         {epcap, eof} -> lists:reverse(Acc);
+        {epcap, {error, _} = Error} -> error({epcap, Error, length(Acc)});
         {'DOWN', Ref, process, Pid, Reason} -> error({epcap_down, Reason, length(Acc)})
     after 10000 ->
             error({timeout, length(Acc)})
     end.
-
-%% epcap may give the time as {Mega, Sec, Micro} (default): keep it.
-normalise({packet, DLT, T, L, B}) -> {packet, DLT, T, L, B}.
