@@ -1,0 +1,755 @@
+%%% @doc Benchmarks of epcap: file throughput against tcpdump, live capture
+%%% on a veth pair against tcpdump, a slow owner under flow control, and
+%%% the latency of immediate mode.
+%%%
+%%% Run through the scripts `bench/file_bench', `bench/live_bench',
+%%% `bench/slow_owner' and `bench/latency' (or `make -C bench bench'),
+%%% which build this module and epcap into `bench/_build' and call
+%%% {@link main/1}. Results are printed and written to
+%%% `bench/results/NAME.txt'. The live benchmarks need root: they create a
+%%% network namespace and a veth pair of their own (addresses 10.214.x.y
+%%% only) and delete them when done.
+%%%
+%%% Example:
+%%% ```
+%%% erl -noshell -pa bench/_build/epcap/ebin -run epcap_bench main file 3
+%%% '''
+%%% @end
+-module(epcap_bench).
+
+-export([main/1]).
+-export([file_bench/1, live_bench/1, slow_owner/1, latency/1]).
+-export([median/1, percentile/2]).
+
+-define(MB, (1024 * 1024)).
+
+%%====================================================================
+%% Entry point
+%%====================================================================
+
+%% @doc Runs one benchmark, named by the first argument (`file', `live',
+%% `slow' or `latency'), then halts the VM: 0 on success, 1 on failure.
+%% The other arguments are `Key=Value' settings (see each benchmark).
+%%
+%% Example: `erl -noshell -pa bench/_build/epcap/ebin -run epcap_bench main file runs=5'.
+-spec main([string()]) -> no_return().
+main([Which | Args]) ->
+    logger:set_primary_config(level, warning),
+    Settings = settings(Args),
+    Fun = case Which of
+              "file" -> fun file_bench/1;
+              "live" -> fun live_bench/1;
+              "slow" -> fun slow_owner/1;
+              "latency" -> fun latency/1;
+              _ -> fun(_) -> error({unknown_benchmark, Which}) end
+          end,
+    Status = try Fun(Settings) of
+                 ok -> 0
+             catch
+                 throw:{skip, Why} ->
+                     io:format("SKIPPED: ~ts~n", [Why]),
+                     0;
+                 Class:Reason:Stack ->
+                     io:format(standard_error, "benchmark ~s failed: ~p:~p~n~p~n",
+                               [Which, Class, Reason, Stack]),
+                     1
+             end,
+    erlang:halt(Status);
+main([]) ->
+    io:format(standard_error, "usage: main file|live|slow|latency [key=value ...]~n", []),
+    erlang:halt(2).
+
+settings(Args) ->
+    maps:from_list(
+      [case string:split(A, "=") of
+           [K, V] -> {list_to_atom(K), parse_value(V)};
+           [K] -> {list_to_atom(K), true}
+       end || A <- Args]).
+
+parse_value(V) ->
+    try list_to_integer(V) catch error:badarg -> V end.
+
+get(Key, Settings, Default) ->
+    case os:getenv(string:uppercase(atom_to_list(Key))) of
+        false -> maps:get(Key, Settings, Default);
+        "" -> maps:get(Key, Settings, Default);
+        Env -> maps:get(Key, Settings, parse_value(Env))
+    end.
+
+%%====================================================================
+%% 1. File throughput
+%%====================================================================
+
+%% @doc File throughput: epcap per-packet, epcap batched and
+%% `tcpdump -r FILE -w /dev/null' on 1M 64-byte frames and 1M mixed
+%% frames (64..1514 bytes, seeded). Settings: `runs' (default 5),
+%% `count' (default 1000000).
+%%
+%% Example: `epcap_bench:file_bench(#{runs => 5})'.
+-spec file_bench(map()) -> ok.
+file_bench(S) ->
+    Runs = get(runs, S, 5),
+    Count = get(count, S, 1000000),
+    Dir = work_dir(),
+    Files = [{"64B", gen(Dir, "fixed64", Count, ["-m", "fixed", "-l", "64"])},
+             {"mixed", gen(Dir, "mixed", Count, ["-m", "mixed", "-s", "42"])}],
+    Tcpdump = find("tcpdump"),
+    Out = open_results("file"),
+    say(Out, "# epcap file throughput: ~b frames per file, ~b runs~n", [Count, Runs]),
+    say(Out, "~ts~n", [machine()]),
+    Table =
+        [begin
+             Size = filelib:file_size(File),
+             say(Out, "~n## ~s: ~ts (~.1f MiB)~n", [Name, File, Size / ?MB]),
+             %% interleave the tools so that machine noise hits them alike
+             Samples =
+                 lists:foldl(
+                   fun(Run, Acc) ->
+                           P = file_epcap(File, packet, Count),
+                           B = file_epcap(File, batch, Count),
+                           T = file_tcpdump(Tcpdump, File),
+                           say(Out, "run ~b: per-packet ~s pkt/s, batch ~s pkt/s, "
+                               "tcpdump ~s pkt/s~n",
+                               [Run, rate(Count, P), rate(Count, B), rate(Count, T)]),
+                           maps:update_with(packet, fun(L) -> [P | L] end,
+                             maps:update_with(batch, fun(L) -> [B | L] end,
+                               maps:update_with(tcpdump, fun(L) -> [T | L] end, Acc)))
+                   end, #{packet => [], batch => [], tcpdump => []},
+                   lists:seq(1, Runs)),
+             Rates = maps:map(fun(_, Secs) -> [Count / T || T <- Secs] end, Samples),
+             TcpMed = median(maps:get(tcpdump, Rates)),
+             [begin
+                  Rs = maps:get(K, Rates),
+                  say(Out, "~-22s median ~12s pkt/s  spread ~s  (min ~s, max ~s)  "
+                      "~.2fx tcpdump~n",
+                      [label(K), fmt(median(Rs)), spread(Rs), fmt(lists:min(Rs)),
+                       fmt(lists:max(Rs)), median(Rs) / TcpMed])
+              end || K <- [packet, batch, tcpdump]],
+             {Name, [median(maps:get(K, Rates)) || K <- [packet, batch, tcpdump]]}
+         end || {Name, File} <- Files],
+    close_results(Out),
+    write_dat(Table),
+    [ok = file:delete(F) || {_, F} <- Files],
+    ok.
+
+label(packet) -> "epcap per-packet";
+label(batch) -> "epcap batch";
+label(packet_10ms) -> "epcap per-packet {timeout,10}";
+label(batch_10ms) -> "epcap batch {timeout,10}";
+label(tcpdump) -> "tcpdump -w /dev/null".
+
+%% epcap's defaults ({timeout, immediate}) per packet and batched, the
+%% same with a 10 ms libpcap timeout (tcpdump uses 1000 ms), and tcpdump.
+live_configs() -> [packet, batch, packet_10ms, batch_10ms, tcpdump].
+
+live_options(packet) -> [{deliver, packet}];
+live_options(batch) -> [{deliver, batch}];
+live_options(packet_10ms) -> [{deliver, packet}, {timeout, 10}];
+live_options(batch_10ms) -> [{deliver, batch}, {timeout, 10}].
+
+%% Seconds from start to {epcap, eof}, checking every packet arrived.
+file_epcap(File, Deliver, Count) ->
+    {Secs, {N, _Bytes}} =
+        in_process(fun() ->
+                           T0 = now_us(),
+                           {ok, Pid} = epcap:start([{file, File}, {exec, ""},
+                                                    {deliver, Deliver},
+                                                    {active, true}]),
+                           Result = case Deliver of
+                                        packet -> count_packets(Pid, 0, 0);
+                                        batch -> count_batches(Pid, 0, 0)
+                                    end,
+                           {(now_us() - T0) / 1.0e6, Result}
+                   end),
+    N =:= Count orelse error({missing_packets, Deliver, N, Count}),
+    Secs.
+
+count_packets(Pid, N, B) ->
+    receive
+        {packet, _, _, _, P} -> count_packets(Pid, N + 1, B + byte_size(P));
+        {epcap, eof} -> {N, B};
+        {epcap, {error, E}} -> error({epcap, E, N})
+    end.
+
+count_batches(Pid, N, B) ->
+    receive
+        {epcap_batch, Pid, Batch} ->
+            {N1, B1} = epcap:fold(fun({packet, _, _, _, P}, {C, Bs}) ->
+                                          {C + 1, Bs + byte_size(P)}
+                                  end, {N, B}, Batch),
+            count_batches(Pid, N1, B1);
+        {epcap, eof} -> {N, B};
+        {epcap, {error, E}} -> error({epcap, E, N})
+    end.
+
+file_tcpdump(Tcpdump, File) ->
+    T0 = now_us(),
+    {0, _} = run(Tcpdump, ["-r", File, "-w", "/dev/null"]),
+    (now_us() - T0) / 1.0e6.
+
+write_dat(Table) ->
+    Dat = filename:join(results_dir(), "throughput.dat"),
+    Lines = ["# frames  epcap_per_packet  epcap_batch  tcpdump  (packets/s, medians)\n"
+             | [io_lib:format("~s ~b ~b ~b~n", [Name | [round(M) || M <- Meds]])
+                || {Name, Meds} <- Table]],
+    ok = file:write_file(Dat, Lines).
+
+%%====================================================================
+%% 2. Live capture on a veth pair
+%%====================================================================
+
+%% @doc Live capture: 200k 64-byte broadcast frames replayed with
+%% `tcpreplay --topspeed' from inside a namespace, captured on the veth
+%% end outside it by epcap (per-packet and batch, with epcap's default
+%% `{timeout, immediate}' and with `{timeout, 10}') and by tcpdump. Prints
+%% sent, received and dropped. Settings: `runs' (default 5), `count'
+%% (default 200000).
+%%
+%% Example: `epcap_bench:live_bench(#{runs => 5})'.
+-spec live_bench(map()) -> ok.
+live_bench(S) ->
+    Runs = get(runs, S, 5),
+    Count = get(count, S, 200000),
+    need_root(),
+    Tcpdump = find("tcpdump"),
+    _ = find("tcpreplay"),
+    Dir = work_dir(),
+    Frames = gen(Dir, "live64", Count, ["-m", "fixed", "-l", "64"]),
+    Out = open_results("live"),
+    say(Out, "# epcap live capture on a veth pair: ~b x 64-byte frames, "
+        "tcpreplay --topspeed, ~b runs~n", [Count, Runs]),
+    say(Out, "~ts~n", [machine()]),
+    Rows =
+        with_veth(
+          fun(Veth) ->
+                  lists:append(
+                    [begin
+                         R = [{K, case K of
+                                      tcpdump -> live_tcpdump(Veth, Frames, Tcpdump);
+                                      _ -> live_epcap(Veth, Frames, live_options(K))
+                                  end} || K <- live_configs()],
+                         [say(Out, "run ~b ~-30s sent ~7b  received ~7b  "
+                              "dropped ~7b  if_dropped ~b  (replay ~s pkt/s)~n",
+                              [Run, label(K), Sent, Recv, Drop, IfDrop, fmt(Pps)])
+                          || {K, #{sent := Sent, received := Recv, dropped := Drop,
+                                   if_dropped := IfDrop, pps := Pps}} <- R],
+                         R
+                     end || Run <- lists:seq(1, Runs)])
+          end),
+    say(Out, "~n", []),
+    [begin
+         Rs = [R || {K, R} <- Rows, K =:= Who],
+         Loss = [100 * (Sent - Recv) / Sent || #{sent := Sent, received := Recv} <- Rs],
+         Drops = [D || #{dropped := D} <- Rs],
+         Recvs = [R || #{received := R} <- Rs],
+         say(Out, "~-30s received median ~b (min ~b, max ~b), dropped median ~b "
+             "(min ~b, max ~b), loss median ~.2f%~n",
+             [label(Who), round(median(Recvs)), lists:min(Recvs), lists:max(Recvs),
+              round(median(Drops)), lists:min(Drops), lists:max(Drops),
+              median(Loss)])
+     end || Who <- live_configs()],
+    close_results(Out),
+    ok = file:delete(Frames),
+    ok.
+
+%% Capture with epcap while the frames are replayed; the counts once the
+%% owner has seen everything that was captured.
+live_epcap(#{capture := If} = Veth, Frames, Options) ->
+    Self = self(),
+    Owner = spawn_link(
+              fun() ->
+                      {ok, Pid} = epcap:start([{interface, If}, {exec, ""},
+                                               {active, true} | Options]),
+                      Self ! {started, self(), Pid},
+                      live_count(Pid, 0)
+              end),
+    Pid = receive {started, Owner, P} -> P after 30000 -> error(start_timeout) end,
+    {Sent, Pps} = replay(Veth, Frames, ["--topspeed"]),
+    Received = settle(Owner),
+    {ok, #{dropped := Drop, if_dropped := IfDrop, received := PcapRecv}} =
+        epcap:stats(Pid),
+    ok = epcap:stop(Pid),
+    unlink(Owner),
+    exit(Owner, kill),
+    #{sent => Sent, received => Received, dropped => Drop, if_dropped => IfDrop,
+      pcap_received => PcapRecv, pps => Pps}.
+
+live_count(Pid, N) ->
+    receive
+        {packet, _, _, _, _} ->
+            live_count(Pid, N + 1);
+        {epcap_batch, Pid, Batch} ->
+            live_count(Pid, epcap:fold(fun(_, C) -> C + 1 end, N, Batch));
+        {count, From} ->
+            From ! {count, self(), N},
+            live_count(Pid, N);
+        {epcap, Other} ->
+            error({epcap, Other, N})
+    end.
+
+%% Waits until the owner's count stops moving for 500 ms.
+settle(Owner) ->
+    settle(Owner, -1, now_us()).
+
+settle(Owner, Last, Since) ->
+    Owner ! {count, self()},
+    N = receive {count, Owner, C} -> C after 10000 -> error(owner_stuck) end,
+    Now = now_us(),
+    if
+        N =/= Last -> timer:sleep(100), settle(Owner, N, Now);
+        Now - Since >= 500000 -> N;
+        true -> timer:sleep(100), settle(Owner, N, Since)
+    end.
+
+live_tcpdump(#{capture := If} = Veth, Frames, Tcpdump) ->
+    Port = open_port({spawn_executable, Tcpdump},
+                     [{args, ["-i", If, "-n", "-w", "/dev/null"]}, exit_status,
+                      stderr_to_stdout, binary]),
+    {os_pid, OsPid} = erlang:port_info(Port, os_pid),
+    _ = wait_output(Port, <<"listening on">>, <<>>, 30000),
+    {Sent, Pps} = replay(Veth, Frames, ["--topspeed"]),
+    timer:sleep(1000),
+    {0, _} = run("/bin/kill", ["-INT", integer_to_list(OsPid)]),
+    Text = wait_exit(Port, <<>>, 30000),
+    Num = fun(What) ->
+                  case re:run(Text, "(\\d+) packets? " ++ What,
+                              [{capture, all_but_first, list}]) of
+                      {match, [V]} -> list_to_integer(V);
+                      nomatch -> error({tcpdump_output, What, Text})
+                  end
+          end,
+    #{sent => Sent, received => Num("captured"), dropped => Num("dropped by kernel"),
+      if_dropped => 0, pcap_received => Num("received by filter"), pps => Pps}.
+
+wait_output(Port, Want, Acc, Timeout) ->
+    case binary:match(Acc, Want) of
+        nomatch ->
+            receive
+                {Port, {data, D}} -> wait_output(Port, Want, <<Acc/binary, D/binary>>,
+                                                 Timeout);
+                {Port, {exit_status, S}} -> error({exited, S, Acc})
+            after Timeout -> error({timeout_waiting_for, Want, Acc})
+            end;
+        _ ->
+            Acc
+    end.
+
+wait_exit(Port, Acc, Timeout) ->
+    receive
+        {Port, {data, D}} -> wait_exit(Port, <<Acc/binary, D/binary>>, Timeout);
+        {Port, {exit_status, _}} -> Acc
+    after Timeout -> error({no_exit, Acc})
+    end.
+
+%% tcpreplay from inside the namespace: {PacketsSent, PacketsPerSecond}.
+replay(#{ns := Ns, sender := If}, Frames, Opts) ->
+    {Status, Text} = run(find("ip"), ["netns", "exec", Ns, find("tcpreplay"),
+                                      "-q" | Opts] ++ ["-i", If, Frames]),
+    Status =:= 0 orelse error({tcpreplay, Status, Text}),
+    Sent = case re:run(Text, "Actual: (\\d+) packets", [{capture, all_but_first, list}]) of
+               {match, [N]} -> list_to_integer(N);
+               nomatch -> error({tcpreplay_output, Text})
+           end,
+    Pps = case re:run(Text, "Rated: [0-9.]+ Bps, [0-9.]+ Mbps, ([0-9.]+) pps",
+                      [{capture, all_but_first, list}]) of
+              {match, [P]} -> to_float(P);
+              nomatch -> 0.0
+          end,
+    Failed = case re:run(Text, "Failed packets:\\s+(\\d+)",
+                         [{capture, all_but_first, list}]) of
+                 {match, [F]} -> list_to_integer(F);
+                 nomatch -> 0
+             end,
+    {Sent - Failed, Pps}.
+
+to_float(S) ->
+    try list_to_float(S) catch error:badarg -> float(list_to_integer(S)) end.
+
+%% A namespace with one end of a veth pair (the sender, 10.214.N.1/24);
+%% the other end (the capture side) stays here, up, without an address.
+%% IPv6 is off on both so that the kernel sends nothing of its own.
+with_veth(Fun) ->
+    Id = os:getpid(),
+    Ns = "epcapbench" ++ Id,
+    Cap = "epb" ++ Id ++ "c",
+    Snd = "epb" ++ Id ++ "s",
+    Net = integer_to_list(list_to_integer(Id) rem 250 + 1),
+    Ip = find("ip"),
+    Veth = #{ns => Ns, capture => Cap, sender => Snd},
+    try
+        ok = cmd(Ip, ["netns", "add", Ns]),
+        ok = cmd(Ip, ["link", "add", Cap, "type", "veth", "peer", "name", Snd]),
+        ok = cmd(Ip, ["link", "set", Snd, "netns", Ns]),
+        ok = sysctl([], "net.ipv6.conf." ++ Cap ++ ".disable_ipv6=1"),
+        ok = sysctl(["netns", "exec", Ns], "net.ipv6.conf." ++ Snd ++ ".disable_ipv6=1"),
+        ok = cmd(Ip, ["netns", "exec", Ns, Ip, "addr", "add",
+                      "10.214." ++ Net ++ ".1/24", "dev", Snd]),
+        ok = cmd(Ip, ["netns", "exec", Ns, Ip, "link", "set", Snd, "up"]),
+        ok = cmd(Ip, ["link", "set", Cap, "up"]),
+        timer:sleep(200),
+        Fun(Veth)
+    after
+        _ = run(Ip, ["link", "del", Cap]),
+        _ = run(Ip, ["netns", "del", Ns])
+    end.
+
+sysctl(Prefix, Setting) ->
+    case Prefix of
+        [] -> cmd(find("sysctl"), ["-q", "-w", Setting]);
+        _ -> cmd(find("ip"), Prefix ++ [find("sysctl"), "-q", "-w", Setting])
+    end.
+
+cmd(Exe, Args) ->
+    case run(Exe, Args) of
+        {0, _} -> ok;
+        {S, Text} -> error({command_failed, [Exe | Args], S, Text})
+    end.
+
+%%====================================================================
+%% 3. Slow owner
+%%====================================================================
+
+%% @doc A slow owner (sleeps 1 ms every 1000 packets): 1M packets from a
+%% file with `{active, 100}' re-armed on `{epcap_passive, Pid}' (and, for
+%% contrast, with `{active, true}'), then live with `{active, once}'.
+%% Prints peak `erlang:memory(total)' sampled every 10 ms, packets
+%% received and live drops. Settings: `count' (default 1000000),
+%% `live_count' (default 200000).
+%%
+%% Example: `epcap_bench:slow_owner(#{})'.
+-spec slow_owner(map()) -> ok.
+slow_owner(S) ->
+    Count = get(count, S, 1000000),
+    LiveCount = get(live_count, S, 200000),
+    Dir = work_dir(),
+    File = gen(Dir, "slow64", Count, ["-m", "fixed", "-l", "64"]),
+    Out = open_results("slow"),
+    say(Out, "# slow owner: sleeps 1 ms every 1000 packets~n~ts~n", [machine()]),
+    [begin
+         #{received := N, peak := Peak, base := Base, secs := Secs} =
+             slow_file(File, Active),
+         say(Out, "file ~b x 64B, ~-14s received ~b/~b, peak memory ~.1f MiB "
+             "(+~.1f MiB over ~.1f MiB before), ~.1f s~n",
+             [Count, io_lib:format("~p", [{active, Active}]), N, Count, Peak / ?MB,
+              (Peak - Base) / ?MB, Base / ?MB, Secs]),
+         N =:= Count orelse say(Out, "ERROR: ~b packets missing~n", [Count - N])
+     end || Active <- [100, true]],
+    ok = file:delete(File),
+    case is_root() andalso os:find_executable("tcpreplay") =/= false of
+        false ->
+            say(Out, "live: skipped (needs root and tcpreplay)~n", []);
+        true ->
+            Frames = gen(Dir, "slowlive64", LiveCount, ["-m", "fixed", "-l", "64"]),
+            with_veth(
+              fun(Veth) ->
+                      [begin
+                           R = slow_live(Veth, Frames),
+                           say(Out, "live ~-14s run ~b: sent ~b, received ~b, "
+                               "dropped ~b, if_dropped ~b, peak memory ~.1f MiB "
+                               "(+~.1f MiB)~n",
+                               ["{active,once}", Run | [maps:get(K, R)
+                                                        || K <- [sent, received,
+                                                                 dropped, if_dropped]]]
+                               ++ [maps:get(peak, R) / ?MB,
+                                   (maps:get(peak, R) - maps:get(base, R)) / ?MB])
+                       end || Run <- lists:seq(1, get(runs, S, 3))]
+              end),
+            ok = file:delete(Frames)
+    end,
+    close_results(Out),
+    ok.
+
+slow_file(File, Active) ->
+    in_process(
+      fun() ->
+              Base = erlang:memory(total),
+              Sampler = start_sampler(),
+              T0 = now_us(),
+              {ok, Pid} = epcap:start([{file, File}, {exec, ""}, {active, Active}]),
+              N = slow_loop(Pid, Active, 0),
+              Secs = (now_us() - T0) / 1.0e6,
+              Peak = stop_sampler(Sampler),
+              #{received => N, peak => Peak, base => Base, secs => Secs}
+      end).
+
+slow_loop(Pid, Active, N) ->
+    receive
+        {packet, _, _, _, _} ->
+            N1 = N + 1,
+            case N1 rem 1000 of
+                0 -> timer:sleep(1);
+                _ -> ok
+            end,
+            slow_loop(Pid, Active, N1);
+        {epcap_passive, Pid} ->
+            ok = epcap:setopts(Pid, [{active, Active}]),
+            slow_loop(Pid, Active, N);
+        {epcap, eof} ->
+            N;
+        {epcap, {error, E}} ->
+            error({epcap, E, N})
+    end.
+
+slow_live(#{capture := If} = Veth, Frames) ->
+    Self = self(),
+    Owner = spawn_link(
+              fun() ->
+                      Base = erlang:memory(total),
+                      Sampler = start_sampler(),
+                      {ok, Pid} = epcap:start([{interface, If}, {exec, ""},
+                                               {active, once}]),
+                      Self ! {started, self(), Pid},
+                      N = once_loop(Pid, 0),
+                      Peak = stop_sampler(Sampler),
+                      Self ! {done, self(), N, Base, Peak}
+              end),
+    Pid = receive {started, Owner, P} -> P after 30000 -> error(start_timeout) end,
+    {Sent, _} = replay(Veth, Frames, ["--topspeed"]),
+    _ = settle(Owner),
+    {ok, #{dropped := Drop, if_dropped := IfDrop}} = epcap:stats(Pid),
+    Owner ! {finish, self()},
+    receive
+        {done, Owner, N, Base, Peak} ->
+            ok = epcap:stop(Pid),
+            #{sent => Sent, received => N, dropped => Drop, if_dropped => IfDrop,
+              base => Base, peak => Peak}
+    after 30000 ->
+            error(slow_owner_stuck)
+    end.
+
+%% {active, once}: re-armed after every packet, as with gen_tcp.
+once_loop(Pid, N) ->
+    receive
+        {packet, _, _, _, _} ->
+            N1 = N + 1,
+            case N1 rem 1000 of
+                0 -> timer:sleep(1);
+                _ -> ok
+            end,
+            ok = epcap:setopts(Pid, [{active, once}]),
+            once_loop(Pid, N1);
+        {epcap_passive, Pid} ->
+            %% epcap also says so when `once' is used up
+            once_loop(Pid, N);
+        {count, From} ->
+            From ! {count, self(), N},
+            once_loop(Pid, N);
+        {finish, _} ->
+            N;
+        {epcap, Other} ->
+            error({epcap, Other, N})
+    end.
+
+start_sampler() ->
+    Parent = self(),
+    spawn_link(fun() -> sample(Parent, erlang:memory(total)) end).
+
+sample(Parent, Peak) ->
+    receive
+        {stop, Parent} -> Parent ! {peak, self(), Peak}
+    after 10 ->
+            sample(Parent, max(Peak, erlang:memory(total)))
+    end.
+
+stop_sampler(Sampler) ->
+    Sampler ! {stop, self()},
+    receive {peak, Sampler, Peak} -> Peak end.
+
+%%====================================================================
+%% 4. Latency
+%%====================================================================
+
+%% @doc Latency of immediate mode: frames replayed at about 1000 per
+%% second on the veth pair for a few seconds; for each packet, the time
+%% it reached the owner minus its capture time stamp (microseconds).
+%% Settings: `seconds' (default 5), `pps' (default 1000), `runs' (default 3).
+%%
+%% Example: `epcap_bench:latency(#{seconds => 5})'.
+-spec latency(map()) -> ok.
+latency(S) ->
+    Secs = get(seconds, S, 5),
+    Pps = get(pps, S, 1000),
+    Runs = get(runs, S, 3),
+    need_root(),
+    Dir = work_dir(),
+    Frames = gen(Dir, "lat64", Secs * Pps, ["-m", "fixed", "-l", "64"]),
+    Out = open_results("latency"),
+    say(Out, "# latency, {timeout, immediate}: ~b frames at ~b pkt/s, "
+        "owner arrival time - packet time stamp (microseconds)~n~ts~n",
+        [Secs * Pps, Pps, machine()]),
+    All = with_veth(
+            fun(Veth) ->
+                    [begin
+                         Ds = latency_run(Veth, Frames, Pps),
+                         say(Out, "run ~b: ~b packets, p50 ~b, p90 ~b, p99 ~b, "
+                             "p99.9 ~b, max ~b~n",
+                             [Run, length(Ds) | [percentile(P, Ds)
+                                                 || P <- [50, 90, 99, 99.9, 100]]]),
+                         Ds
+                     end || Run <- lists:seq(1, Runs)]
+            end),
+    P99s = [percentile(99, Ds) || Ds <- All],
+    say(Out, "p99 median ~b us (min ~b, max ~b)~n",
+        [round(median(P99s)), lists:min(P99s), lists:max(P99s)]),
+    close_results(Out),
+    ok = file:delete(Frames),
+    ok.
+
+latency_run(#{capture := If} = Veth, Frames, Pps) ->
+    Self = self(),
+    Owner = spawn_link(
+              fun() ->
+                      {ok, Pid} = epcap:start([{interface, If}, {exec, ""},
+                                               {timeout, immediate},
+                                               {time_unit, microsecond},
+                                               {active, true}]),
+                      Self ! {started, self(), Pid},
+                      lat_loop(Pid, [])
+              end),
+    Pid = receive {started, Owner, P} -> P after 30000 -> error(start_timeout) end,
+    {_Sent, _} = replay(Veth, Frames, ["--pps=" ++ integer_to_list(Pps)]),
+    _ = settle(Owner),
+    Owner ! {finish, self()},
+    receive
+        {delays, Owner, Ds} ->
+            ok = epcap:stop(Pid),
+            lists:sort(Ds)
+    after 30000 ->
+            error(latency_owner_stuck)
+    end.
+
+lat_loop(Pid, Acc) ->
+    receive
+        {packet, _, T, _, _} ->
+            lat_loop(Pid, [os:system_time(microsecond) - T | Acc]);
+        {count, From} ->
+            From ! {count, self(), length(Acc)},
+            lat_loop(Pid, Acc);
+        {finish, From} ->
+            From ! {delays, self(), Acc};
+        {epcap, Other} ->
+            error({epcap, Other})
+    end.
+
+%%====================================================================
+%% Statistics
+%%====================================================================
+
+%% @doc The median of a non-empty list of numbers.
+%% Example: `2 = epcap_bench:median([3, 1, 2])'.
+-spec median([number()]) -> number().
+median(L) ->
+    S = lists:sort(L),
+    N = length(S),
+    case N rem 2 of
+        1 -> lists:nth(N div 2 + 1, S);
+        0 -> (lists:nth(N div 2, S) + lists:nth(N div 2 + 1, S)) / 2
+    end.
+
+%% @doc The P-th percentile (nearest rank) of a non-empty list.
+%% Example: `99 = epcap_bench:percentile(99, lists:seq(1, 100))'.
+-spec percentile(number(), [number()]) -> number().
+percentile(P, L) ->
+    S = lists:sort(L),
+    N = length(S),
+    Rank = max(1, min(N, ceil(P / 100 * N))),
+    lists:nth(Rank, S).
+
+spread(Rs) ->
+    io_lib:format("~.1f%", [100 * (lists:max(Rs) - lists:min(Rs)) / median(Rs)]).
+
+rate(Count, Secs) -> fmt(Count / Secs).
+
+fmt(X) when X >= 1.0e6 -> io_lib:format("~.2fM", [X / 1.0e6]);
+fmt(X) when X >= 1.0e3 -> io_lib:format("~.1fk", [X / 1.0e3]);
+fmt(X) -> io_lib:format("~.1f", [float(X)]).
+
+%%====================================================================
+%% Helpers
+%%====================================================================
+
+now_us() -> erlang:monotonic_time(microsecond).
+
+%% Runs Fun in a fresh process (its own heap and mailbox) and returns
+%% its result.
+in_process(Fun) ->
+    {Pid, Ref} = spawn_monitor(fun() -> exit({ok, Fun()}) end),
+    receive
+        {'DOWN', Ref, process, Pid, {ok, Result}} -> Result;
+        {'DOWN', Ref, process, Pid, Reason} -> error(Reason)
+    end.
+
+run(Exe, Args) ->
+    Port = open_port({spawn_executable, Exe},
+                     [{args, Args}, exit_status, stderr_to_stdout, binary]),
+    run_collect(Port, []).
+
+run_collect(Port, Acc) ->
+    receive
+        {Port, {data, D}} -> run_collect(Port, [Acc, D]);
+        {Port, {exit_status, S}} -> {S, binary_to_list(iolist_to_binary(Acc))}
+    end.
+
+find(Name) ->
+    case os:find_executable(Name, os:getenv("PATH", "") ++ ":/usr/sbin:/sbin") of
+        false -> throw({skip, Name ++ " not installed"});
+        Path -> Path
+    end.
+
+is_root() ->
+    string:trim(os:cmd("id -u")) =:= "0".
+
+need_root() ->
+    is_root() orelse throw({skip, "needs root (network namespace, veth)"}).
+
+bench_dir() ->
+    case os:getenv("EPCAP_BENCH_DIR") of
+        false -> filename:dirname(proplists:get_value(source, module_info(compile)));
+        D -> D
+    end.
+
+results_dir() ->
+    D = filename:join(bench_dir(), "results"),
+    ok = filelib:ensure_dir(filename:join(D, "x")),
+    D.
+
+work_dir() ->
+    D = filename:join(case os:getenv("TMPDIR") of
+                          false -> "/tmp";
+                          T -> T
+                      end, "epcap_bench." ++ os:getpid()),
+    ok = filelib:ensure_dir(filename:join(D, "x")),
+    D.
+
+gen(Dir, Name, Count, Args) ->
+    File = filename:join(Dir, Name ++ ".pcap"),
+    Gen = filename:join(bench_dir(), "gen_pcap"),
+    filelib:is_regular(Gen) orelse error({not_built, Gen}),
+    {0, _} = run(Gen, ["-n", integer_to_list(Count), "-o", File | Args]),
+    File.
+
+machine() ->
+    Cpu = case re:run(os:cmd("grep -m1 'model name' /proc/cpuinfo"),
+                      ":\\s*(.*)", [{capture, all_but_first, list}]) of
+              {match, [M]} -> M;
+              nomatch -> "unknown CPU"
+          end,
+    Tcpdump = string:trim(os:cmd("tcpdump --version 2>&1 | head -2 | tr '\\n' ' '")),
+    io_lib:format("# ~ts, ~s cores, kernel ~ts, OTP ~s, ~ts~n# ~ts",
+                  [Cpu, string:trim(os:cmd("nproc")), string:trim(os:cmd("uname -r")),
+                   erlang:system_info(otp_release), Tcpdump,
+                   string:trim(os:cmd("date -u '+%Y-%m-%d %H:%M:%S UTC'"))]).
+
+open_results(Name) ->
+    Path = filename:join(results_dir(), Name ++ ".txt"),
+    {ok, F} = file:open(Path, [write, {encoding, utf8}]),
+    {F, Path}.
+
+close_results({F, Path}) ->
+    ok = file:close(F),
+    io:format("~nwritten to ~ts~n", [Path]).
+
+say({F, _}, Fmt, Args) ->
+    Text = io_lib:format(Fmt, Args),
+    io:put_chars(Text),
+    io:put_chars(F, Text).
