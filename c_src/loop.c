@@ -85,7 +85,16 @@ static int handle(struct loop *l, const struct ctl_msg *m)
     return -1;
 }
 
-/* Returns 1 to go on, 0 at EOF, -1 with e filled. */
+/* A write error: EPIPE means the Erlang side is gone, which is no error
+ * to report (nobody is left to read it). Returns -2 for that, else -1. */
+static int write_failed(struct ep_error *e)
+{
+    if (errno == EPIPE)
+        return -2;
+    return ep_fail_errno(e, "write", "write");
+}
+
+/* Returns 1 to go on, 0 at EOF, -1 with e filled, -2 when gone. */
 static int read_control(struct loop *l, struct ep_error *e)
 {
     struct ctl_msg m;
@@ -98,11 +107,12 @@ static int read_control(struct loop *l, struct ep_error *e)
         return ep_fail_errno(e, "control", "read");
     while ((rc = ctl_reader_next(&l->rd, &m, e)) > 0)
         if (handle(l, &m) < 0)
-            return ep_fail_errno(e, "write", "write");
+            return write_failed(e);
     return rc < 0 ? -1 : 1;
 }
 
-/* Returns 1 to go on, 0 at the end of a savefile, -1 with e filled. */
+/* Returns 1 to go on, 0 at the end of a savefile, -1 with e filled, -2
+ * when the Erlang side is gone. */
 static int read_packets(struct loop *l, struct ep_error *e)
 {
     uint32_t quota = credit_quota(&l->credit, DISPATCH_MAX);
@@ -113,12 +123,12 @@ static int read_packets(struct loop *l, struct ep_error *e)
         credit_take(&l->credit, (uint32_t)n);
     if (l->write_errno != 0) {
         errno = l->write_errno;
-        return ep_fail_errno(e, "write", "write");
+        return write_failed(e);
     }
     /* Flush even on error: every whole packet read before a truncated
      * record must reach the owner ahead of the error. */
     if (wire_batch_flush(&l->batch) < 0)
-        return ep_fail_errno(e, "write", "write");
+        return write_failed(e);
     if (n < 0)
         return ep_fail(e, l->cap->live ? "capture" : "file", "%s",
                        pcap_geterr(l->cap->p));
@@ -160,12 +170,12 @@ static enum loop_end run(struct loop *l, struct ep_error *e)
         if (ctl_ready) {
             rc = read_control(l, e);
             if (rc <= 0)
-                return rc == 0 ? LOOP_STDIN_EOF : LOOP_ERROR;
+                return rc == -1 ? LOOP_ERROR : LOOP_STDIN_EOF;
         }
         if (pcap_ready) {
             rc = read_packets(l, e);
             if (rc < 0)
-                return LOOP_ERROR;
+                return rc == -1 ? LOOP_ERROR : LOOP_STDIN_EOF;
             if (rc == 0)
                 return wire_send_atom(l->out, "eof") < 0 ? LOOP_STDIN_EOF
                                                           : LOOP_FILE_EOF;

@@ -1,0 +1,66 @@
+# epcap: `make demo` and `make test` work on a fresh Debian machine; both
+# install what is missing (as root), or print the command to do so.
+REBAR ?= rebar3
+RESTRICT_PROCESS ?=
+PFRING ?=
+export RESTRICT_PROCESS PFRING
+
+# Debian packages: build, test, and the tools the tests compare against.
+DEPS_BUILD := erlang-nox erlang-dev erlang-common-test erlang-eunit \
+	erlang-dialyzer erlang-tools erlang-edoc erlang-xmerl \
+	erlang-syntax-tools erlang-parsetools rebar3 libpcap-dev \
+	libseccomp-dev make gcc
+DEPS_TEST := tcpdump tshark iproute2 iputils-ping util-linux sudo \
+	clang libclang-rt-14-dev valgrind libcap2-bin elixir tcpreplay \
+	gnuplot-nox
+DEPS_DEMO := erlang-nox erlang-dev rebar3 libpcap-dev libseccomp-dev make gcc
+
+.PHONY: all compile demo sniff test test-c test-erl deps-build deps-test \
+	deps-demo modes setcap fuzz bench chart dialyzer xref docs clean
+
+all: compile
+
+deps-build: ; @sh tools/ensure-deps $(DEPS_BUILD)
+deps-test: ; @sh tools/ensure-deps $(DEPS_BUILD) $(DEPS_TEST)
+deps-demo: ; @sh tools/ensure-deps $(DEPS_DEMO)
+
+compile: deps-build
+	$(REBAR) compile
+
+# The port program in every Linux restriction mode, for the mode groups
+# of the test suite: priv/epcap (seccomp), priv/epcap-rlimit, -null.
+modes:
+	$(MAKE) -C c_src RESTRICT_PROCESS=rlimit TARGET=../priv/epcap-rlimit
+	$(MAKE) -C c_src RESTRICT_PROCESS=null TARGET=../priv/epcap-null
+
+demo: deps-demo
+	@$(REBAR) compile >/dev/null
+	@sh tools/demo test/data/veth_mixed.pcap
+
+IFACE ?= lo
+FILTER ?=
+sniff: compile
+	bin/epcap-sniff -i $(IFACE) $(FILTER)
+
+test: deps-test
+	@sh tools/run-tests
+
+setcap: compile
+	setcap cap_net_raw,cap_net_admin=ep priv/epcap
+
+fuzz:
+	$(MAKE) -C c_src fuzz
+
+bench:
+	$(MAKE) -C bench bench
+
+chart:
+	$(MAKE) -C bench chart
+
+dialyzer: ; $(REBAR) dialyzer
+xref: ; $(REBAR) xref
+docs: ; $(REBAR) edoc
+
+clean:
+	$(REBAR) clean
+	rm -rf _build priv/epcap priv/epcap-* c_src/obj

@@ -1,0 +1,147 @@
+%%% Helpers shared by the Common Test suites: the port program under test,
+%%% test hosts in network namespaces, traffic between them, collecting
+%%% messages. Traffic goes only to loopback or to the test hosts' own
+%%% addresses (10.215.X.1/2), never anywhere else.
+-module(epcap_test_lib).
+
+-export([progname/0, opts/1, data/1, is_root/0]).
+-export([netns_up/1, netns_down/1, ns_exec/2]).
+-export([udp_out/3, udp_in/3, ping_in/2]).
+-export([collect/2, collect_until/2, flush/0, port_alive/1, wait_gone/2]).
+-export([tcpdump/2, cmd/1]).
+
+%% The port under test: EPCAP_PROGNAME (e.g. the ASan build) or priv/epcap.
+progname() ->
+    case os:getenv("EPCAP_PROGNAME") of
+        false -> filename:join(code:priv_dir(epcap), "epcap");
+        P -> P
+    end.
+
+%% Options for a test capture: this port, no sudo wrapper (tests run as root).
+opts(Extra) ->
+    [{progname, progname()}, {exec, ""} | Extra].
+
+data(Name) ->
+    filename:join([code:lib_dir(epcap), "test", "data", Name]).
+
+is_root() ->
+    string:trim(os:cmd("id -u")) =:= "0".
+
+cmd(Cmd) ->
+    Port = open_port({spawn, Cmd}, [exit_status, stderr_to_stdout, binary]),
+    cmd_loop(Port, <<>>).
+
+cmd_loop(Port, Acc) ->
+    receive
+        {Port, {data, D}} -> cmd_loop(Port, <<Acc/binary, D/binary>>);
+        {Port, {exit_status, S}} -> {S, binary_to_list(Acc)}
+    after 60000 -> {timeout, binary_to_list(Acc)}
+    end.
+
+ok_cmd(Cmd) ->
+    case cmd(Cmd) of
+        {0, Out} -> Out;
+        {S, Out} -> error({cmd_failed, Cmd, S, Out})
+    end.
+
+%% One test host: namespace epct_<N> holding veth end epvN_b (10.215.N.2),
+%% joined to epvN_a (10.215.N.1) in our namespace. Returns a map.
+netns_up(N) when is_integer(N), N >= 1, N =< 250 ->
+    Ns = "epct_" ++ integer_to_list(N),
+    A = "epv" ++ integer_to_list(N) ++ "a",
+    B = "epv" ++ integer_to_list(N) ++ "b",
+    Net = "10.215." ++ integer_to_list(N),
+    _ = netns_down(#{ns => Ns, a => A}),
+    _ = [ok_cmd(C) || C <- [
+        "ip netns add " ++ Ns,
+        "ip link add " ++ A ++ " type veth peer name " ++ B,
+        "ip link set " ++ B ++ " netns " ++ Ns,
+        "ip addr add " ++ Net ++ ".1/24 dev " ++ A,
+        "ip link set " ++ A ++ " up",
+        "ip netns exec " ++ Ns ++ " ip addr add " ++ Net ++ ".2/24 dev " ++ B,
+        "ip netns exec " ++ Ns ++ " ip link set " ++ B ++ " up",
+        "ip netns exec " ++ Ns ++ " ip link set lo up",
+        %% No IPv6 chatter (router solicitations, DAD) to confuse counts.
+        "sysctl -qw net.ipv6.conf." ++ A ++ ".disable_ipv6=1",
+        "ip netns exec " ++ Ns ++ " sysctl -qw net.ipv6.conf." ++ B ++ ".disable_ipv6=1"]],
+    Host = #{ns => Ns, a => A, b => B,
+             local => ip(Net ++ ".1"), peer => ip(Net ++ ".2")},
+    %% Resolve ARP both ways now, so tests see only their own traffic.
+    _ = ping_in(Host, 1),
+    timer:sleep(100),
+    Host.
+
+ip(S) -> {ok, A} = inet:parse_address(S), A.
+
+netns_down(#{ns := Ns, a := A}) ->
+    _ = cmd("ip link del " ++ A ++ " 2>/dev/null"),
+    _ = cmd("ip netns del " ++ Ns ++ " 2>/dev/null"),
+    ok.
+
+ns_exec(#{ns := Ns}, Cmd) ->
+    cmd("ip netns exec " ++ Ns ++ " " ++ Cmd).
+
+%% UDP from us to the test host (leaves through epvNa: direction out).
+udp_out(#{local := L, peer := P}, Port, Payload) ->
+    {ok, S} = gen_udp:open(0, [binary, {ip, L}]),
+    ok = gen_udp:send(S, P, Port, Payload),
+    gen_udp:close(S).
+
+%% UDP from the test host to us (arrives on epvNa: direction in).
+udp_in(#{local := L} = H, Port, Payload) ->
+    Cmd = lists:flatten(io_lib:format(
+            "bash -c 'printf ~s > /dev/udp/~s/~b'",
+            [binary_to_list(Payload), inet:ntoa(L), Port])),
+    ns_exec(H, Cmd).
+
+ping_in(#{local := L} = H, Count) ->
+    ns_exec(H, "ping -c " ++ integer_to_list(Count) ++ " -i 0.2 -W 1 " ++ inet:ntoa(L)).
+
+%% Packets received within Ms, as a list, in order.
+collect(Ms, Acc) ->
+    receive
+        {packet, _, _, _, _} = P -> collect(Ms, [P | Acc])
+    after Ms -> lists:reverse(Acc)
+    end.
+
+%% Packets until {epcap, End}: {Packets, End}.
+collect_until(Ms, Acc) ->
+    receive
+        {packet, _, _, _, _} = P -> collect_until(Ms, [P | Acc]);
+        {epcap, End} -> {lists:reverse(Acc), End}
+    after Ms -> {lists:reverse(Acc), timeout}
+    end.
+
+flush() ->
+    receive _ -> flush() after 0 -> ok end.
+
+port_alive(OsPid) ->
+    filelib:is_dir("/proc/" ++ integer_to_list(OsPid)) andalso
+        not is_zombie(OsPid).
+
+is_zombie(OsPid) ->
+    case file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/stat") of
+        {ok, Stat} -> binary:match(Stat, <<") Z ">>) =/= nomatch;
+        _ -> true
+    end.
+
+%% true if OsPid is gone within Ms.
+wait_gone(OsPid, Ms) when Ms =< 0 -> not port_alive(OsPid);
+wait_gone(OsPid, Ms) ->
+    case port_alive(OsPid) of
+        false -> true;
+        true -> timer:sleep(50), wait_gone(OsPid, Ms - 50)
+    end.
+
+%% tcpdump's view of a file: [{TimeString, OrigLen}] and its error line.
+tcpdump(File, Nano) ->
+    Flag = case Nano of true -> "--nano "; false -> "" end,
+    {_, Out} = cmd("tcpdump " ++ Flag ++ "-r " ++ File ++ " -nn -tt -e 2>&1"),
+    Lines = string:split(Out, "\n", all),
+    Pkts = [{Ts, list_to_integer(Len)}
+            || L <- Lines,
+               {match, [Ts, Len]} <- [re:run(L, "^([0-9]+\\.[0-9]+) .*?, length ([0-9]+):",
+                                             [{capture, all_but_first, list}])]],
+    Errors = [L || L <- Lines, string:find(L, "tcpdump:") =/= nomatch,
+                   string:find(L, "reading from") =:= nomatch],
+    {Pkts, Errors}.
