@@ -1,0 +1,286 @@
+/* Unit tests for the pure parts of the port: option parser, frame encoder,
+ * control-frame decoder and credit. */
+#include <fcntl.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ei.h>
+
+#include "control.h"
+#include "credit.h"
+#include "ctest.h"
+#include "options.h"
+#include "wire.h"
+
+#define ARGC(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static void options_defaults(void)
+{
+    char *argv[] = {"epcap"};
+    struct options o;
+    struct ep_error e;
+
+    CHECK(options_parse(ARGC(argv), argv, &o, &e) == 0);
+    CHECK(o.snaplen == 65535);
+    CHECK(o.timeout_mode == TIMEOUT_IMMEDIATE);
+    CHECK(o.direction == DIRECTION_INOUT);
+    CHECK(o.interface == NULL && o.file == NULL && o.filter == NULL);
+    CHECK(!o.promiscuous && !o.inject && !o.monitor && !o.nano);
+}
+
+static void options_all(void)
+{
+    char *argv[] = {"epcap", "-i", "eth0", "-f", "tcp port 80", "-s", "128",
+                    "-b", "1048576", "-t", "250", "-d", "in", "-n", "-P",
+                    "-M", "-I", "-v", "-v", "-u", "nobody", "-g", "nogroup",
+                    "-C", "/var/empty"};
+    struct options o;
+    struct ep_error e;
+
+    CHECK(options_parse(ARGC(argv), argv, &o, &e) == 0);
+    CHECK(strcmp(o.interface, "eth0") == 0);
+    CHECK(strcmp(o.filter, "tcp port 80") == 0);
+    CHECK(o.snaplen == 128 && o.buffer_size == 1048576);
+    CHECK(o.timeout_mode == TIMEOUT_MS && o.timeout_ms == 250);
+    CHECK(o.direction == DIRECTION_IN);
+    CHECK(o.nano && o.promiscuous && o.monitor && o.inject);
+    CHECK(o.verbose == 2);
+    CHECK(strcmp(o.user, "nobody") == 0 && strcmp(o.group, "nogroup") == 0);
+    CHECK(strcmp(o.chroot_dir, "/var/empty") == 0);
+}
+
+static void options_timeouts(void)
+{
+    struct options o;
+    struct ep_error e;
+    char *a1[] = {"epcap", "-t", "infinity"};
+    char *a2[] = {"epcap", "-t", "0"};
+    char *a3[] = {"epcap", "-t", "immediate"};
+
+    CHECK(options_parse(3, a1, &o, &e) == 0 &&
+          o.timeout_mode == TIMEOUT_INFINITY);
+    CHECK(options_parse(3, a2, &o, &e) == 0 &&
+          o.timeout_mode == TIMEOUT_IMMEDIATE);
+    CHECK(options_parse(3, a3, &o, &e) == 0 &&
+          o.timeout_mode == TIMEOUT_IMMEDIATE);
+}
+
+static void options_rejects(void)
+{
+    char *bad[][3] = {
+        {"epcap", "-s", "0"},       {"epcap", "-s", "-1"},
+        {"epcap", "-s", "262145"},  {"epcap", "-s", "12x"},
+        {"epcap", "-t", "soon"},    {"epcap", "-t", "-3"},
+        {"epcap", "-d", "sideways"}, {"epcap", "-b", "-1"},
+        {"epcap", "-x", "1"},       {"epcap", "--", "x"},
+        {"epcap", "file", "x"},     {"epcap", "-s", ""},
+    };
+    char *missing[] = {"epcap", "-i"};
+    char *both[] = {"epcap", "-i", "lo", "-r", "f.pcap"};
+    struct options o;
+    struct ep_error e;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        e.reason = NULL;
+        CHECK(options_parse(3, bad[i], &o, &e) == -1);
+        CHECK(e.reason != NULL && strcmp(e.reason, "badarg") == 0);
+    }
+    CHECK(options_parse(2, missing, &o, &e) == -1);
+    CHECK(strstr(e.msg, "needs a value") != NULL);
+    CHECK(options_parse(5, both, &o, &e) == -1);
+}
+
+/* Encode into a pipe and read back what the Erlang side would see. */
+static size_t drain(int fd, uint8_t *buf, size_t cap)
+{
+    ssize_t n = read(fd, buf, cap);
+
+    return n > 0 ? (size_t)n : 0;
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+           p[3];
+}
+
+static void encoder_batch(void)
+{
+    int fds[2];
+    struct wire_batch b;
+    uint8_t out[4096];
+    const uint8_t pkt1[] = {1, 2, 3};
+    const uint8_t pkt2[] = {9};
+    size_t n;
+
+    CHECK(pipe(fds) == 0);
+    CHECK(wire_batch_init(&b, fds[1], 65535) == 0);
+    CHECK(wire_batch_flush(&b) == 0); /* nothing buffered: nothing sent */
+    CHECK(wire_batch_add(&b, 0x0102030405ULL, 999999, 3, 60, pkt1) == 0);
+    CHECK(wire_batch_add(&b, 7, 1, 1, 1, pkt2) == 0);
+    CHECK(wire_batch_flush(&b) == 0);
+    n = drain(fds[0], out, sizeof(out));
+    CHECK(n == 4 + 1 + 4 + 20 + 3 + 20 + 1);
+    CHECK(be32(out) == n - 4);
+    CHECK(out[4] == WIRE_TAG_BATCH);
+    CHECK(be32(out + 5) == 2);
+    CHECK(be32(out + 9) == 0x01 && be32(out + 13) == 0x02030405);
+    CHECK(be32(out + 17) == 999999);
+    CHECK(be32(out + 21) == 3 && be32(out + 25) == 60);
+    CHECK(memcmp(out + 29, pkt1, 3) == 0);
+    CHECK(out[n - 1] == 9);
+    wire_batch_free(&b);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+/* A batch that would overflow is flushed first; none is ever over cap. */
+static void encoder_flushes_when_full(void)
+{
+    int fds[2];
+    struct wire_batch b;
+    static uint8_t big[65535];
+    static uint8_t out[WIRE_BATCH_BYTES + 70000];
+    unsigned frames = 0, packets = 0;
+    size_t off = 0, n;
+
+    CHECK(pipe(fds) == 0);
+    /* A pipe holds 64 KiB by default: read on a second fd is simpler via a
+     * big pipe buffer. */
+    (void)fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
+    CHECK(wire_batch_init(&b, fds[1], 65535) == 0);
+    for (int i = 0; i < 5; i++)
+        CHECK(wire_batch_add(&b, 1, 2, 65535, 65535, big) == 0);
+    CHECK(wire_batch_flush(&b) == 0);
+    close(fds[1]);
+    while ((n = drain(fds[0], out + off, sizeof(out) - off)) > 0)
+        off += n;
+    for (size_t p = 0; p + 9 <= off; p += 4 + be32(out + p)) {
+        CHECK(be32(out + p) + 4 <= b.cap);
+        packets += be32(out + p + 5);
+        frames++;
+    }
+    CHECK(packets == 5);
+    CHECK(frames >= 2);
+    CHECK(wire_batch_add(&b, 1, 2, EPCAP_SNAPLEN_MAX + 1, 1, big) == -1);
+    wire_batch_free(&b);
+    close(fds[0]);
+}
+
+static void encoder_terms(void)
+{
+    int fds[2];
+    uint8_t out[512];
+    struct ep_error e = {"filter", "syntax error"};
+    int idx = 0, arity = 0, type = 0, size = 0;
+    char atom[MAXATOMLEN];
+    char msg[64];
+    size_t n;
+
+    CHECK(pipe(fds) == 0);
+    CHECK(wire_send_error(fds[1], &e) == 0);
+    n = drain(fds[0], out, sizeof(out));
+    CHECK(n > 5 && be32(out) == n - 4 && out[4] == WIRE_TAG_TERM);
+    {
+        const char *t = (const char *)out + 5;
+        CHECK(ei_decode_version(t, &idx, NULL) == 0);
+        CHECK(ei_decode_tuple_header(t, &idx, &arity) == 0 && arity == 2);
+        CHECK(ei_decode_atom(t, &idx, atom) == 0 && strcmp(atom, "error") == 0);
+        CHECK(ei_decode_tuple_header(t, &idx, &arity) == 0 && arity == 2);
+        CHECK(ei_decode_atom(t, &idx, atom) == 0 && strcmp(atom, "filter") == 0);
+        CHECK(ei_get_type(t, &idx, &type, &size) == 0 && size == 12);
+        CHECK(ei_decode_string(t, &idx, msg) == 0);
+        CHECK(strcmp(msg, "syntax error") == 0);
+    }
+    close(fds[0]);
+    close(fds[1]);
+}
+
+static void control_decode(void)
+{
+    struct ctl_msg m;
+    struct ep_error e;
+    const uint8_t credit[] = {CTL_CREDIT, 0, 1, 0, 2};
+    const uint8_t stats[] = {CTL_STATS};
+    const uint8_t inject[] = {CTL_INJECT, 0xde, 0xad};
+    const uint8_t filter[] = {CTL_FILTER, 't', 'c', 'p'};
+    const uint8_t nul[] = {CTL_FILTER, 't', 0, 'p'};
+    const uint8_t unknown[] = {99};
+    const uint8_t short_credit[] = {CTL_CREDIT, 1};
+
+    CHECK(ctl_decode(credit, sizeof(credit), &m, &e) == 0);
+    CHECK(m.type == CTL_CREDIT && m.credit == 65538);
+    CHECK(ctl_decode(stats, 1, &m, &e) == 0 && m.type == CTL_STATS);
+    CHECK(ctl_decode(inject, 3, &m, &e) == 0 && m.len == 2 && m.body[0] == 0xde);
+    CHECK(ctl_decode(filter, 4, &m, &e) == 0 && m.len == 3);
+    CHECK(ctl_decode(nul, 4, &m, &e) == -1);
+    CHECK(ctl_decode(unknown, 1, &m, &e) == -1 && strcmp(e.reason, "protocol") == 0);
+    CHECK(ctl_decode(short_credit, 2, &m, &e) == -1);
+    CHECK(ctl_decode(inject, 1, &m, &e) == -1); /* empty frame to inject */
+    CHECK(ctl_decode(stats, 0, &m, &e) == -1);
+}
+
+static void control_reader(void)
+{
+    static struct ctl_reader r;
+    struct ctl_msg m;
+    struct ep_error e;
+    const uint8_t two[] = {0, 0, 0, 1, CTL_STATS, 0, 0, 0, 5, CTL_CREDIT, 0, 0, 0, 7};
+    const uint8_t huge[] = {0, 1, 0, 2, CTL_INJECT};
+    const uint8_t zero[] = {0, 0, 0, 0};
+
+    ctl_reader_init(&r);
+    /* Byte by byte: a frame is handed out only when whole. */
+    for (size_t i = 0; i < 8; i++) {
+        CHECK(ctl_reader_feed(&r, two + i, 1) == 1);
+        CHECK(ctl_reader_next(&r, &m, &e) == (i >= 4 ? 1 : 0) || i > 4);
+        if (i == 4)
+            CHECK(m.type == CTL_STATS);
+    }
+    CHECK(ctl_reader_feed(&r, two + 8, sizeof(two) - 8) == sizeof(two) - 8);
+    CHECK(ctl_reader_next(&r, &m, &e) == 1 && m.type == CTL_CREDIT && m.credit == 7);
+    CHECK(ctl_reader_next(&r, &m, &e) == 0);
+
+    ctl_reader_init(&r);
+    ctl_reader_feed(&r, huge, sizeof(huge));
+    CHECK(ctl_reader_next(&r, &m, &e) == -1);
+    ctl_reader_init(&r);
+    ctl_reader_feed(&r, zero, sizeof(zero));
+    CHECK(ctl_reader_next(&r, &m, &e) == -1);
+}
+
+static void credit_never_negative(void)
+{
+    struct credit c;
+
+    credit_init(&c);
+    CHECK(credit_quota(&c, 100) == 0);
+    credit_take(&c, 5);
+    CHECK(c.avail == 0);
+    credit_grant(&c, 10);
+    CHECK(credit_quota(&c, 4) == 4 && credit_quota(&c, 100) == 10);
+    credit_take(&c, 7);
+    CHECK(c.avail == 3);
+    credit_take(&c, 7);
+    CHECK(c.avail == 0);
+    c.avail = UINT64_MAX - 1;
+    credit_grant(&c, UINT32_MAX);
+    CHECK(c.avail == UINT64_MAX);
+    CHECK(credit_quota(&c, 8192) == 8192);
+}
+
+int main(void)
+{
+    RUN(options_defaults);
+    RUN(options_all);
+    RUN(options_timeouts);
+    RUN(options_rejects);
+    RUN(encoder_batch);
+    RUN(encoder_flushes_when_full);
+    RUN(encoder_terms);
+    RUN(control_decode);
+    RUN(control_reader);
+    RUN(credit_never_negative);
+    CTEST_END("c_units");
+}
