@@ -521,13 +521,17 @@ command(O) ->
     end.
 
 resolve([Exe | Args]) ->
-    case os:find_executable(Exe) of
+    Found = case lists:member($/, Exe) of
+                true -> filelib:is_regular(Exe) andalso Exe;
+                false -> os:find_executable(Exe)
+            end,
+    case Found of
         false -> {error, {exec_not_found, Exe}};
         Path -> [Path | Args]
     end.
 
 progname(#{progname := default}) -> default_progname();
-progname(#{progname := P}) -> P.
+progname(#{progname := P}) -> filename:absname(P).
 
 wrapper(#{exec := default, file := undefined}) ->
     case is_root() of
