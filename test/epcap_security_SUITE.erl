@@ -1,0 +1,304 @@
+%%% The port as an attacker would find it: dropped, jailed, restricted, and
+%%% never left behind. The same cases run once per restriction mode (each
+%%% mode is its own build: priv/epcap, priv/epcap-rlimit, priv/epcap-null).
+-module(epcap_security_SUITE).
+-include_lib("common_test/include/ct.hrl").
+-include_lib("stdlib/include/assert.hrl").
+
+-compile([export_all, nowarn_export_all]).
+
+-import(epcap_test_lib, [data/1, collect/2, collect_until/2]).
+
+all() ->
+    [{group, seccomp}, {group, rlimit}, {group, null}, {group, no_orphans},
+     {group, bad_input}].
+
+mode_cases() ->
+    [dropped_and_jailed, restriction_in_force, captures_and_injects_restricted,
+     setfilter_restricted, file_capture_restricted].
+
+groups() ->
+    [{seccomp, [], mode_cases()},
+     {rlimit, [], mode_cases()},
+     {null, [], mode_cases()},
+     {no_orphans, [], [owner_exit, server_killed, vm_killed, port_closed_by_hand]},
+     {bad_input, [], [control_frames_direct, bad_user_group_chroot,
+                      unsafe_chroot_refused]}].
+
+init_per_suite(Config) ->
+    {ok, _} = application:ensure_all_started(epcap),
+    case epcap_test_lib:is_root() of
+        true -> Config;
+        false -> {skip, "the security cases need root"}
+    end.
+end_per_suite(_) -> ok.
+
+init_per_group(Mode, Config) when Mode =:= seccomp; Mode =:= rlimit; Mode =:= null ->
+    Prog = mode_progname(Mode),
+    case filelib:is_regular(Prog) of
+        true ->
+            Host = epcap_test_lib:netns_up(200 + mode_index(Mode)),
+            [{mode, Mode}, {prog, Prog}, {host, Host} | Config];
+        false -> {skip, "not built: " ++ Prog ++ " (make modes)"}
+    end;
+init_per_group(_, Config) ->
+    [{prog, epcap_test_lib:progname()} | Config].
+
+end_per_group(_, Config) ->
+    case proplists:get_value(host, Config) of
+        undefined -> ok;
+        Host -> epcap_test_lib:netns_down(Host)
+    end.
+
+init_per_testcase(_, Config) -> Config.
+end_per_testcase(_, _) -> epcap_test_lib:flush().
+
+mode_index(seccomp) -> 1;
+mode_index(rlimit) -> 2;
+mode_index(null) -> 3.
+
+mode_progname(seccomp) -> epcap_test_lib:progname();
+mode_progname(Mode) ->
+    filename:join(code:priv_dir(epcap), "epcap-" ++ atom_to_list(Mode)).
+
+opts(Config, Extra) ->
+    [{progname, ?config(prog, Config)}, {exec, ""} | Extra].
+
+start_live(Config, Extra) ->
+    #{a := If} = ?config(host, Config),
+    {ok, Pid} = epcap:start(opts(Config, [{interface, If} | Extra])),
+    Pid.
+
+os_pid(Pid) -> element(5, sys:get_state(Pid)).
+
+proc(OsPid, File) ->
+    {ok, B} = file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/" ++ File),
+    binary_to_list(B).
+
+field(Status, Name) ->
+    {match, [V]} = re:run(Status, "^" ++ Name ++ ":[ \\t]*([^\\n]*)$",
+                          [multiline, {capture, all_but_first, list}]),
+    string:trim(V).
+
+nobody() ->
+    {0, Out} = epcap_test_lib:cmd("id -u nobody"),
+    string:trim(Out).
+
+%%--------------------------------------------------------------------
+%% Per mode
+%%--------------------------------------------------------------------
+
+dropped_and_jailed() ->
+    [{doc, "Ensure that a live capture started as root runs as nobody, with "
+      "no capabilities, NoNewPrivs, and its root directory in the chroot"}].
+dropped_and_jailed(Config) ->
+    Pid = start_live(Config, []),
+    OsPid = os_pid(Pid),
+    Status = proc(OsPid, "status"),
+    ct:log("~s", [Status]),
+    Nobody = nobody(),
+    ?assertEqual([Nobody, Nobody, Nobody, Nobody], string:lexemes(field(Status, "Uid"), "\t ")),
+    ?assertEqual("1", field(Status, "NoNewPrivs")),
+    [?assertEqual("0000000000000000", field(Status, C))
+     || C <- ["CapEff", "CapPrm", "CapInh", "CapAmb"]],
+    ?assertEqual("", field(Status, "Groups")),
+    {ok, Root} = file:read_link("/proc/" ++ integer_to_list(OsPid) ++ "/root"),
+    {0, Jail} = epcap_test_lib:cmd("readlink -f " ++ filename:join(code:priv_dir(epcap), "tmp")),
+    ?assertEqual(string:trim(Jail), Root),
+    epcap:stop(Pid).
+
+restriction_in_force() ->
+    [{doc, "Ensure that the mode's restriction shows in /proc: Seccomp 2 "
+      "(seccomp), the rlimits (rlimit), none (null)"}].
+restriction_in_force(Config) ->
+    Pid = start_live(Config, []),
+    OsPid = os_pid(Pid),
+    Status = proc(OsPid, "status"),
+    Limits = proc(OsPid, "limits"),
+    ct:log("~s~n~s", [Status, Limits]),
+    case ?config(mode, Config) of
+        seccomp ->
+            ?assertEqual("2", field(Status, "Seccomp"));
+        rlimit ->
+            ?assertEqual("0", field(Status, "Seccomp")),
+            ?assertMatch({match, _}, re:run(Limits, "Max processes\\s+0\\s+0")),
+            ?assertMatch({match, _}, re:run(Limits, "Max file size\\s+0\\s+0")),
+            {match, [Soft]} = re:run(Limits, "Max open files\\s+([0-9]+)",
+                                     [{capture, all_but_first, list}]),
+            {ok, Fds} = file:list_dir("/proc/" ++ integer_to_list(OsPid) ++ "/fd"),
+            ?assert(list_to_integer(Soft) =< length(Fds) + 1);
+        null ->
+            ?assertEqual("0", field(Status, "Seccomp"))
+    end,
+    epcap:stop(Pid).
+
+captures_and_injects_restricted() ->
+    [{doc, "Ensure that under the restriction the port still captures, "
+      "injects and answers stats"}].
+captures_and_injects_restricted(Config) ->
+    H = ?config(host, Config),
+    Pid = start_live(Config, [inject, {filter, "udp port 7101 or ether proto 0x88b5"}]),
+    epcap_test_lib:udp_out(H, 7101, <<"under restriction">>),
+    ?assertMatch([{packet, 1, _, _, _}], collect(500, [])),
+    ?assertEqual(ok, epcap:send(Pid, <<-1:48, 2, 0, 0, 0, 0, 9, 16#88b5:16, "x">>)),
+    ?assertMatch({ok, #{received := R}} when R >= 1, epcap:stats(Pid)),
+    OsPid = os_pid(Pid),
+    ?assert(epcap_test_lib:port_alive(OsPid)),
+    epcap:stop(Pid).
+
+setfilter_restricted() ->
+    [{doc, "Ensure that setfilter/2 works under the restriction, and a filter "
+      "naming a host fails cleanly instead of killing the port"}].
+setfilter_restricted(Config) ->
+    H = ?config(host, Config),
+    Pid = start_live(Config, [{filter, "udp port 7102"}]),
+    ok = epcap:setfilter(Pid, "udp port 7103"),
+    R = epcap:setfilter(Pid, "host no-such-host.invalid"),
+    ct:log("host filter: ~p", [R]),
+    ?assertMatch({error, {filter, _}}, R),
+    epcap_test_lib:udp_out(H, 7102, <<"old">>),
+    epcap_test_lib:udp_out(H, 7103, <<"new">>),
+    [{packet, 1, _, _, P}] = collect(500, []),
+    ?assertMatch(<<_:42/binary, "new">>, P),
+    epcap:stop(Pid).
+
+file_capture_restricted() ->
+    [{doc, "Ensure that a file capture under the restriction reads the whole "
+      "file, as nobody"}].
+file_capture_restricted(Config) ->
+    {ok, Pid} = epcap:start(opts(Config, [{file, data("veth_mixed.pcap")}, {active, false}])),
+    Status = proc(os_pid(Pid), "status"),
+    Nobody = nobody(),
+    ?assertMatch([Nobody | _], string:lexemes(field(Status, "Uid"), "\t ")),
+    ok = epcap:setopts(Pid, [{active, true}]),
+    {Pkts, eof} = collect_until(5000, []),
+    ?assertEqual(40, length(Pkts)).
+
+%%--------------------------------------------------------------------
+%% No process left behind
+%%--------------------------------------------------------------------
+
+owner_exit() ->
+    [{doc, "Ensure that the port exits within 1 s of its owner's exit"}].
+owner_exit(Config) ->
+    Self = self(),
+    Owner = spawn(fun() ->
+                          {ok, P} = epcap:start(opts(Config, [{interface, "lo"}])),
+                          Self ! {pid, P},
+                          receive stop -> ok end
+                  end),
+    Pid = receive {pid, P} -> P after 5000 -> ct:fail(no_start) end,
+    OsPid = os_pid(Pid),
+    Owner ! stop,
+    ?assert(epcap_test_lib:wait_gone(OsPid, 1000)).
+
+server_killed() ->
+    [{doc, "Ensure that the port exits within 1 s of the server being killed"}].
+server_killed(Config) ->
+    {ok, Pid} = epcap:start(opts(Config, [{interface, "lo"}])),
+    OsPid = os_pid(Pid),
+    exit(Pid, kill),
+    ?assert(epcap_test_lib:wait_gone(OsPid, 1000)).
+
+vm_killed() ->
+    [{doc, "Ensure that when the VM running a capture is killed with SIGKILL, "
+      "no epcap process remains after 1 s"}].
+vm_killed(Config) ->
+    {ok, Peer, Node} = peer:start_link(#{name => peer:random_name(),
+                                         args => ["-pa" | code:get_path()],
+                                         connection => standard_io}),
+    VmPid = list_to_integer(peer:call(Peer, os, getpid, [])),
+    {ok, _} = peer:call(Peer, application, ensure_all_started, [epcap]),
+    Owner = peer:call(Peer, erlang, spawn, [timer, sleep, [infinity]]),
+    {ok, Pid} = peer:call(Peer, epcap, start, [Owner, opts(Config, [{interface, "lo"}])]),
+    OsPid = element(5, peer:call(Peer, sys, get_state, [Pid])),
+    ?assert(epcap_test_lib:port_alive(OsPid)),
+    ct:log("node ~p vm ~b port ~b", [Node, VmPid, OsPid]),
+    unlink(Peer),
+    {0, _} = epcap_test_lib:cmd("kill -9 " ++ integer_to_list(VmPid)),
+    ?assert(epcap_test_lib:wait_gone(OsPid, 1000)),
+    {_, Left} = epcap_test_lib:cmd("pgrep -f " ++ ?config(prog, Config) ++ " -P " ++ integer_to_list(VmPid)),
+    ?assertEqual("", string:trim(Left)).
+
+port_closed_by_hand() ->
+    [{doc, "Ensure that a port whose stdin closes (the VM side gone) exits at "
+      "once with status 0"}].
+port_closed_by_hand(Config) ->
+    Port = open_raw(Config, ["-i", "lo"]),
+    {ready, _} = raw_term(Port),
+    port_close(Port),
+    ok.
+
+%%--------------------------------------------------------------------
+%% Bad input (see the table in doc/security.md)
+%%--------------------------------------------------------------------
+
+open_raw(Config, Args) ->
+    Dir = filename:join(code:priv_dir(epcap), "tmp"),
+    open_port({spawn_executable, ?config(prog, Config)},
+              [{args, Args ++ ["-C", Dir]}, {packet, 4}, binary, exit_status]).
+
+raw_term(Port) ->
+    receive
+        {Port, {data, <<2, T/binary>>}} ->
+            Term = binary_to_term(T),
+            {element(1, Term), Term};
+        {Port, {exit_status, S}} -> {exit, S}
+    after 5000 -> timeout
+    end.
+
+raw_exit(Port) ->
+    receive
+        {Port, {data, _}} -> raw_exit(Port);
+        {Port, {exit_status, S}} -> S
+    after 5000 -> timeout
+    end.
+
+control_frames_direct() ->
+    [{doc, "Ensure that control frames with bad tags, bodies or lengths sent "
+      "straight to the port end in {error, {protocol, _}} and exit status 1, "
+      "never a crash"}].
+control_frames_direct(Config) ->
+    Bad = [{unknown_tag, <<99>>},
+           {tag_zero, <<0>>},
+           {credit_short, <<4, 1, 2>>},
+           {credit_long, <<4, 0, 0, 0, 1, 0>>},
+           {stats_with_body, <<2, 1>>},
+           {inject_empty, <<1>>},
+           {filter_with_nul, <<3, "tcp", 0, "x">>},
+           {inject_too_big, <<1, 0:(65536 * 8)>>}],
+    lists:foreach(
+      fun({Name, Frame}) ->
+              Port = open_raw(Config, ["-r", data("veth_mixed.pcap")]),
+              {ready, _} = raw_term(Port),
+              true = port_command(Port, Frame),
+              R = raw_term(Port),
+              ct:log("~p: ~p", [Name, R]),
+              ?assertMatch({Name, {error, {error, {protocol, _}}}}, {Name, R}),
+              ?assertEqual({Name, 1}, {Name, raw_exit(Port)})
+      end, Bad),
+    %% An empty frame ({packet, 4} with length 0), sent without the driver.
+    Port = open_raw(Config, ["-r", data("veth_mixed.pcap")]),
+    {ready, _} = raw_term(Port),
+    true = port_command(Port, <<>>),
+    ?assertMatch({error, {error, {protocol, _}}}, raw_term(Port)),
+    ?assertEqual(1, raw_exit(Port)).
+
+bad_user_group_chroot() ->
+    [{doc, "Ensure that an unknown user or group, or a missing chroot "
+      "directory, is {error, _} from start"}].
+bad_user_group_chroot(Config) ->
+    Opts = fun(E) -> opts(Config, [{interface, "lo"} | E]) end,
+    ?assertMatch({error, {no_such_user, _}}, epcap:start(Opts([{user, "no_such_user_x"}]))),
+    ?assertMatch({error, {no_such_group, _}}, epcap:start(Opts([{group, "no_such_group_x"}]))),
+    ?assertMatch({error, {chroot, _}}, epcap:start(Opts([{chroot, "/nonexistent/dir"}]))).
+
+unsafe_chroot_refused() ->
+    [{doc, "Ensure that a chroot directory the dropped user could write to "
+      "is refused"}].
+unsafe_chroot_refused(Config) ->
+    Dir = filename:join(?config(priv_dir, Config), "open_jail"),
+    ok = filelib:ensure_dir(filename:join(Dir, "x")),
+    ok = file:change_mode(Dir, 8#777),
+    ?assertMatch({error, {chroot, _}},
+                 epcap:start(opts(Config, [{interface, "lo"}, {chroot, Dir}]))).
