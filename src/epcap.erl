@@ -819,14 +819,14 @@ flow(S) ->
 deliver(Records, Count, #state{active = Active} = S) ->
     case allowance(Active) of
         A when A >= Count ->
-            send_records(Records, S),
+            ok = send_records(Records, S),
             consumed(Count, S);
         0 ->
             S#state{buffer = [Records | S#state.buffer],
                     buffered = S#state.buffered + Count};
         A ->
             {Head, Tail} = split(Records, A),
-            send_records(Head, S),
+            ok = send_records(Head, S),
             S1 = consumed(A, S),
             S1#state{buffer = [Tail | S1#state.buffer],
                      buffered = S1#state.buffered + Count - A}
@@ -900,7 +900,8 @@ set_active(N, Cur) when is_integer(N), N >= -32768, N =< 32767 ->
 set_active(_, _) -> error.
 
 send_records(Records, #state{deliver = batch, owner = Owner, dlt = DLT, unit = U}) ->
-    Owner ! {epcap_batch, self(), {epcap_batch, DLT, U, Records}};
+    Owner ! {epcap_batch, self(), {epcap_batch, DLT, U, Records}},
+    ok;
 send_records(Records, #state{owner = Owner, dlt = DLT, unit = timestamp}) ->
     send_ts(Records, Owner, DLT);
 send_records(Records, #state{owner = Owner, dlt = DLT, unit = microsecond}) ->
