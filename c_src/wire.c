@@ -61,7 +61,7 @@ int wire_write_frame(int fd, uint8_t tag, const void *body, size_t len)
     hdr[4] = tag;
     iov[0].iov_base = hdr;
     iov[0].iov_len = sizeof(hdr);
-    iov[1].iov_base = (void *)(uintptr_t)body;
+    iov[1].iov_base = (void *)body; /* writev does not write to it */
     iov[1].iov_len = len;
     return write_all(fd, iov, len > 0 ? 2 : 1);
 }
@@ -130,22 +130,22 @@ int wire_send_term(int fd, const ei_x_buff *x)
 }
 
 /* Every control term is small: build it, send it, free it. The encoders
- * only fail on allocation failure, which we report as a write failure. */
-#define TERM_BEGIN(x)                      \
-    ei_x_buff x;                           \
-    int rc_ = -1;                          \
-    if (ei_x_new_with_version(&x) < 0)     \
-        return -1;
-#define TERM_END(x, ok)                    \
-    if (ok)                                \
-        rc_ = wire_send_term(fd, &x);      \
-    ei_x_free(&x);                         \
-    return rc_;
+ * fail only when allocation fails, which is reported as a send failure. */
+static int term_finish(int fd, ei_x_buff *x, int ok)
+{
+    int rc = ok ? wire_send_term(fd, x) : -1;
+
+    ei_x_free(x);
+    return rc;
+}
 
 int wire_send_ready(int fd, int dlt, long pid, int nano, const char *mode,
                     int snaplen)
 {
-    TERM_BEGIN(x)
+    ei_x_buff x;
+
+    if (ei_x_new_with_version(&x) < 0)
+        return -1;
     int ok = ei_x_encode_tuple_header(&x, 7) == 0 &&
              ei_x_encode_atom(&x, "ready") == 0 &&
              ei_x_encode_long(&x, dlt) == 0 && ei_x_encode_long(&x, pid) == 0 &&
@@ -153,30 +153,39 @@ int wire_send_ready(int fd, int dlt, long pid, int nano, const char *mode,
              ei_x_encode_atom(&x, mode) == 0 &&
              ei_x_encode_long(&x, snaplen) == 0 &&
              ei_x_encode_string(&x, EPCAP_VERSION) == 0;
-    TERM_END(x, ok)
+    return term_finish(fd, &x, ok);
 }
 
 int wire_send_atom(int fd, const char *atom)
 {
-    TERM_BEGIN(x)
+    ei_x_buff x;
+
+    if (ei_x_new_with_version(&x) < 0)
+        return -1;
     int ok = ei_x_encode_atom(&x, atom) == 0;
-    TERM_END(x, ok)
+    return term_finish(fd, &x, ok);
 }
 
 int wire_send_error(int fd, const struct ep_error *e)
 {
-    TERM_BEGIN(x)
+    ei_x_buff x;
+
+    if (ei_x_new_with_version(&x) < 0)
+        return -1;
     int ok = ei_x_encode_tuple_header(&x, 2) == 0 &&
              ei_x_encode_atom(&x, "error") == 0 &&
              ei_x_encode_tuple_header(&x, 2) == 0 &&
              ei_x_encode_atom(&x, e->reason ? e->reason : "unknown") == 0 &&
              ei_x_encode_string(&x, e->msg) == 0;
-    TERM_END(x, ok)
+    return term_finish(fd, &x, ok);
 }
 
 int wire_send_result(int fd, const char *tag, const char *msg)
 {
-    TERM_BEGIN(x)
+    ei_x_buff x;
+
+    if (ei_x_new_with_version(&x) < 0)
+        return -1;
     int ok = ei_x_encode_tuple_header(&x, 2) == 0 &&
              ei_x_encode_atom(&x, tag) == 0;
     if (ok && msg == NULL)
@@ -185,16 +194,19 @@ int wire_send_result(int fd, const char *tag, const char *msg)
         ok = ei_x_encode_tuple_header(&x, 2) == 0 &&
              ei_x_encode_atom(&x, "error") == 0 &&
              ei_x_encode_string(&x, msg) == 0;
-    TERM_END(x, ok)
+    return term_finish(fd, &x, ok);
 }
 
 int wire_send_stats(int fd, uint64_t recv, uint64_t drop, uint64_t ifdrop)
 {
-    TERM_BEGIN(x)
+    ei_x_buff x;
+
+    if (ei_x_new_with_version(&x) < 0)
+        return -1;
     int ok = ei_x_encode_tuple_header(&x, 4) == 0 &&
              ei_x_encode_atom(&x, "stats") == 0 &&
              ei_x_encode_ulonglong(&x, recv) == 0 &&
              ei_x_encode_ulonglong(&x, drop) == 0 &&
              ei_x_encode_ulonglong(&x, ifdrop) == 0;
-    TERM_END(x, ok)
+    return term_finish(fd, &x, ok);
 }

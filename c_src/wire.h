@@ -14,7 +14,7 @@
 #define WIRE_TAG_TERM 2  /* body: one external-format term built with libei */
 
 #define WIRE_PKT_HDR 20           /* sec:64, frac:32, caplen:32, len:32 */
-#define WIRE_BATCH_BYTES (256 * 1024)
+#define WIRE_BATCH_BYTES ((size_t)256 * 1024)
 
 struct wire_batch {
     uint8_t *buf; /* 4-byte length + tag + records */
