@@ -1,0 +1,806 @@
+%%% @doc Decoding and encoding of captured frames.
+%%%
+%%% `decode/2' turns a frame captured on a link of a given type (DLT) into a
+%%% list of headers followed by the payload. Every header is a map with a
+%%% `proto' key naming it; the other keys are the header fields:
+%%%
+%%% <ul>
+%%% <li>link layer (the first element, always present when decoding got that
+%%%   far): `ether' (`dst', `src', `type'), `linux_sll' (`pkttype',
+%%%   `hatype', `halen', `addr', `protocol'), `linux_sll2' (`protocol',
+%%%   `reserved', `ifindex', `hatype', `pkttype', `halen', `addr'), `null'
+%%%   (`family', `endian') or `raw'. Each link header of a fully decoded
+%%%   frame carries a `trailer' key: the bytes captured after the network
+%%%   datagram (Ethernet padding, FCS), usually `<<>>'.</li>
+%%% <li>`vlan' (`pcp', `dei', `vid', `type'), one per 802.1Q/802.1ad tag.</li>
+%%% <li>`arp' (`htype', `ptype', `hlen', `plen', `op', `sha', `spa', `tha',
+%%%   `tpa'); protocol addresses are `inet' tuples for IPv4.</li>
+%%% <li>`ipv4' (`dscp', `ecn', `len', `id', `flags' (a list of `rf', `df',
+%%%   `mf'), `frag_offset' (in 8-byte units), `ttl', `protocol',
+%%%   `checksum', `src', `dst', `options'); only the first fragment of a
+%%%   datagram is decoded further.</li>
+%%% <li>`ipv6' (`traffic_class', `flow_label', `payload_len',
+%%%   `next_header', `hop_limit', `src', `dst'), followed by one map per
+%%%   extension header: `ipv6_hopopts' and `ipv6_dstopts' (`next_header',
+%%%   `options'), `ipv6_routing' (`next_header', `type', `segments_left',
+%%%   `data'), `ipv6_fragment' (`next_header', `reserved', `frag_offset',
+%%%   `res', `more', `id').</li>
+%%% <li>`tcp' (`sport', `dport', `seq', `ack', `reserved', `flags' (a list
+%%%   of `fin', `syn', `rst', `psh', `ack', `urg', `ece', `cwr', `ns'),
+%%%   `window', `checksum', `urgent', `options'), `udp' (`sport', `dport',
+%%%   `len', `checksum'), `icmp' and `icmp6' (`type', `code', `checksum'
+%%%   and, depending on the type, `id'/`seq', `mtu', `gateway', `target',
+%%%   `flags', `rest').</li>
+%%% </ul>
+%%%
+%%% MAC addresses are 6-byte binaries, IP addresses are tuples as `inet'
+%%% uses them. Checksums are never verified by `decode/2'.
+%%%
+%%% `encode/1' is the inverse: `encode(Headers ++ [Payload])' builds the
+%%% frame. A `len', `payload_len' or `checksum' field that is missing (or
+%%% set to `auto') is computed, so dropping the checksum keys of decoded
+%%% headers produces a frame with fresh checksums.
+%%% @end
+-module(epcap_decode).
+
+-export([decode/2, encode/1, checksum/1,
+         format_mac/1, format_ip/1, dlt_name/1, tcp_flags/1]).
+
+-export_type([dlt/0, header/0, error_detail/0, packet/0]).
+
+-type dlt() :: non_neg_integer() | atom().
+-type header() :: #{proto := atom(), atom() => term()}.
+-type packet() :: [header() | binary()].
+-type error_detail() :: {Layer :: atom(), Reason :: atom(), Rest :: binary()}.
+
+%% Internal decoding result: headers in order, payload, link trailer.
+-type result() :: {ok, [header()], binary(), binary()}
+                | {error, [header()], error_detail()}.
+
+-define(ETH_P_IP, 16#0800).
+-define(ETH_P_ARP, 16#0806).
+-define(ETH_P_IPV6, 16#86DD).
+-define(ETH_P_8021Q, 16#8100).
+-define(ETH_P_8021AD, 16#88A8).
+-define(ETH_P_QINQ, 16#9100).
+
+%%====================================================================
+%% Decoding
+%%====================================================================
+
+%% @doc Decode a frame captured on a link of type `DLT' (an integer such
+%% as 1, or an atom as returned by `dlt_name/1').
+%%
+%% Returns `{ok, Headers ++ [Payload]}' when every header is complete and
+%% the payload is as long as the enclosing headers say. Otherwise returns
+%% `{error, Decoded, {Layer, Reason, Rest}}': `Decoded' are the headers
+%% decoded completely, `Layer' the layer that could not be decoded
+%% (`payload' when only the payload is short), `Reason' one of
+%% `truncated', `bad_version', `bad_length', `bad_header_length',
+%% `bad_option', `unsupported', and `Rest' the bytes from where that
+%% layer starts (to the end of the frame or of the enclosing datagram,
+%% whichever comes first). Never raises.
+-spec decode(dlt(), binary()) -> {ok, packet()} | {error, [header()], error_detail()}.
+decode(DLT, Frame) when is_binary(Frame) ->
+    case link(dlt_name(DLT), Frame) of
+        {ok, Hs, Payload, _Trailer} -> {ok, Hs ++ [Payload]};
+        {error, _, _} = Error -> Error
+    end;
+decode(_DLT, _Frame) ->
+    {error, [], {link, badarg, <<>>}}.
+
+%% @doc Name of a link type: `1' is `en10mb', `113' `linux_sll', `276'
+%% `linux_sll2', `0' `null', `108' `loop', `101'/`12'/`14' `raw', `228'
+%% `ipv4', `229' `ipv6'. Atoms are returned as they are, unknown values
+%% unchanged.
+-spec dlt_name(dlt()) -> dlt().
+dlt_name(0) -> null;
+dlt_name(1) -> en10mb;
+dlt_name(12) -> raw;
+dlt_name(14) -> raw;
+dlt_name(101) -> raw;
+dlt_name(108) -> loop;
+dlt_name(113) -> linux_sll;
+dlt_name(228) -> ipv4;
+dlt_name(229) -> ipv6;
+dlt_name(276) -> linux_sll2;
+dlt_name(Other) -> Other.
+
+-spec link(dlt(), binary()) -> result().
+link(en10mb, Frame) -> ether(Frame);
+link(linux_sll, Frame) -> sll(Frame);
+link(linux_sll2, Frame) -> sll2(Frame);
+link(null, Frame) -> null(Frame);
+link(loop, Frame) -> loop(Frame);
+link(raw, Frame) -> raw(Frame);
+link(ipv4, Frame) -> with_link(#{proto => raw}, ipv4(Frame));
+link(ipv6, Frame) -> with_link(#{proto => raw}, ipv6(Frame));
+link(_, Frame) -> {error, [], {link, unsupported, Frame}}.
+
+%% Put the link header in front and give it the trailer.
+-spec with_link(header(), result()) -> result().
+with_link(Link, {ok, Hs, Payload, Trailer}) ->
+    {ok, [Link#{trailer => Trailer} | Hs], Payload, <<>>};
+with_link(Link, {error, Hs, Detail}) ->
+    {error, [Link | Hs], Detail}.
+
+-spec push(header(), result()) -> result().
+push(H, {ok, Hs, Payload, Trailer}) -> {ok, [H | Hs], Payload, Trailer};
+push(H, {error, Hs, Detail}) -> {error, [H | Hs], Detail}.
+
+ether(<<Dst:6/binary, Src:6/binary, Type:16, Rest/binary>>) ->
+    with_link(#{proto => ether, dst => Dst, src => Src, type => Type},
+              ethertype(Type, Rest));
+ether(Frame) ->
+    {error, [], {ether, truncated, Frame}}.
+
+sll(<<PktType:16, HaType:16, HaLen:16, Addr:8/binary, Proto:16, Rest/binary>>) ->
+    H = #{proto => linux_sll, pkttype => PktType, hatype => HaType,
+          halen => HaLen, addr => Addr, protocol => Proto},
+    with_link(H, ethertype(Proto, Rest));
+sll(Frame) ->
+    {error, [], {linux_sll, truncated, Frame}}.
+
+sll2(<<Proto:16, Res:16, IfIndex:32, HaType:16, PktType:8, HaLen:8,
+       Addr:8/binary, Rest/binary>>) ->
+    H = #{proto => linux_sll2, protocol => Proto, reserved => Res,
+          ifindex => IfIndex, hatype => HaType, pkttype => PktType,
+          halen => HaLen, addr => Addr},
+    with_link(H, ethertype(Proto, Rest));
+sll2(Frame) ->
+    {error, [], {linux_sll2, truncated, Frame}}.
+
+%% BSD loopback: address family in the byte order of the capturing host.
+null(<<0, 0, _:16, Rest/binary>> = Frame) ->
+    <<Family:32/big, _/binary>> = Frame,
+    null_family(Family, big, Rest);
+null(<<Family:32/little, Rest/binary>>) ->
+    null_family(Family, little, Rest);
+null(Frame) ->
+    {error, [], {null, truncated, Frame}}.
+
+loop(<<Family:32/big, Rest/binary>>) ->
+    null_family(Family, big, Rest);
+loop(Frame) ->
+    {error, [], {null, truncated, Frame}}.
+
+null_family(Family, Endian, Rest) ->
+    H = #{proto => null, family => Family, endian => Endian},
+    with_link(H, af(Family, Rest)).
+
+af(2, Bin) -> ipv4(Bin);
+af(Family, Bin) when Family =:= 10; Family =:= 24; Family =:= 28;
+                     Family =:= 30 ->
+    ipv6(Bin);
+af(_, Bin) -> {ok, [], Bin, <<>>}.
+
+raw(<<4:4, _:4, _/binary>> = Frame) -> with_link(#{proto => raw}, ipv4(Frame));
+raw(<<6:4, _:4, _/binary>> = Frame) -> with_link(#{proto => raw}, ipv6(Frame));
+raw(<<>>) -> {error, [#{proto => raw}], {raw, truncated, <<>>}};
+raw(Frame) -> {error, [#{proto => raw}], {raw, bad_version, Frame}}.
+
+-spec ethertype(non_neg_integer(), binary()) -> result().
+ethertype(?ETH_P_IP, Bin) -> ipv4(Bin);
+ethertype(?ETH_P_IPV6, Bin) -> ipv6(Bin);
+ethertype(?ETH_P_ARP, Bin) -> arp(Bin);
+ethertype(T, Bin) when T =:= ?ETH_P_8021Q; T =:= ?ETH_P_8021AD;
+                       T =:= ?ETH_P_QINQ ->
+    vlan(Bin);
+ethertype(_, Bin) -> {ok, [], Bin, <<>>}.
+
+vlan(<<Pcp:3, Dei:1, Vid:12, Type:16, Rest/binary>>) ->
+    H = #{proto => vlan, pcp => Pcp, dei => Dei, vid => Vid, type => Type},
+    push(H, ethertype(Type, Rest));
+vlan(Bin) ->
+    {error, [], {vlan, truncated, Bin}}.
+
+arp(<<HType:16, PType:16, HLen, PLen, Op:16, Rest/binary>> = Bin) ->
+    case Rest of
+        <<Sha:HLen/binary, Spa:PLen/binary, Tha:HLen/binary, Tpa:PLen/binary,
+          Trailer/binary>> ->
+            H = #{proto => arp, htype => HType, ptype => PType, hlen => HLen,
+                  plen => PLen, op => Op, sha => Sha, spa => arp_addr(PType, Spa),
+                  tha => Tha, tpa => arp_addr(PType, Tpa)},
+            {ok, [H], <<>>, Trailer};
+        _ ->
+            {error, [], {arp, truncated, Bin}}
+    end;
+arp(Bin) ->
+    {error, [], {arp, truncated, Bin}}.
+
+arp_addr(?ETH_P_IP, <<A, B, C, D>>) -> {A, B, C, D};
+arp_addr(_, Addr) -> Addr.
+
+%%--------------------------------------------------------------------
+%% IPv4
+%%--------------------------------------------------------------------
+
+ipv4(<<4:4, IHL:4, _/binary>> = Bin) when IHL < 5 ->
+    {error, [], {ipv4, bad_header_length, Bin}};
+ipv4(<<4:4, IHL:4, Dscp:6, Ecn:2, Len:16, Id:16, RF:1, DF:1, MF:1, Off:13,
+       Ttl, Proto, Sum:16, Src:4/binary, Dst:4/binary, Rest/binary>> = Bin) ->
+    OptLen = IHL * 4 - 20,
+    H = #{proto => ipv4, dscp => Dscp, ecn => Ecn, len => Len, id => Id,
+          flags => ip_flags(RF, DF, MF), frag_offset => Off, ttl => Ttl,
+          protocol => Proto, checksum => Sum, src => ip(Src), dst => ip(Dst)},
+    case Rest of
+        <<_:OptLen/binary, _/binary>> when Len < IHL * 4 ->
+            {error, [], {ipv4, bad_length, Bin}};
+        <<Opts:OptLen/binary, Data/binary>> ->
+            ipv4_options(H#{hlen => IHL * 4}, Opts, Data, Bin);
+        _ ->
+            {error, [], {ipv4, truncated, Bin}}
+    end;
+ipv4(<<4:4, _:4, _/binary>> = Bin) ->
+    {error, [], {ipv4, truncated, Bin}};
+ipv4(<<>>) ->
+    {error, [], {ipv4, truncated, <<>>}};
+ipv4(Bin) ->
+    {error, [], {ipv4, bad_version, Bin}}.
+
+ipv4_options(H, OptBin, Data, Bin) ->
+    case ip_options(OptBin) of
+        {ok, Opts} -> ipv4_data(H#{options => Opts}, Data);
+        error -> {error, [], {ipv4, bad_option, Bin}}
+    end.
+
+ipv4_data(#{len := Len, hlen := HLen} = H0, Data0) ->
+    H = maps:remove(hlen, H0),
+    {Data, Trailer, Short} = split(Data0, Len - HLen),
+    Result = case H of
+                 #{frag_offset := 0} ->
+                     Frag = lists:member(mf, maps:get(flags, H)),
+                     transport(maps:get(protocol, H), Data, Frag or Short);
+                 _ ->
+                     {ok, [], Data, <<>>}
+             end,
+    ip_result(H, Result, Trailer, Short).
+
+%% Wrap the result of the layers above an IP header.
+ip_result(H, {ok, Hs, Payload, _}, Trailer, false) ->
+    {ok, [H | Hs], Payload, Trailer};
+ip_result(H, {ok, Hs, Payload, _}, _Trailer, true) ->
+    {error, [H | Hs], {payload, truncated, Payload}};
+ip_result(H, {error, _, _} = Error, _Trailer, _Short) ->
+    push(H, Error).
+
+%% Split off Len bytes; tell whether fewer were captured.
+split(Bin, Len) when byte_size(Bin) >= Len ->
+    <<Data:Len/binary, Trailer/binary>> = Bin,
+    {Data, Trailer, false};
+split(Bin, _Len) ->
+    {Bin, <<>>, true}.
+
+ip_flags(RF, DF, MF) ->
+    [F || {F, 1} <- [{rf, RF}, {df, DF}, {mf, MF}]].
+
+%% IPv4 options: eol, nop, {Type, Data}; bytes after eol as {padding, Bin}.
+ip_options(Bin) -> ip_options(Bin, []).
+
+ip_options(<<>>, Acc) ->
+    {ok, lists:reverse(Acc)};
+ip_options(<<0, Pad/binary>>, Acc) ->
+    {ok, lists:reverse(Acc, [eol | padding(Pad)])};
+ip_options(<<1, Rest/binary>>, Acc) ->
+    ip_options(Rest, [nop | Acc]);
+ip_options(<<Type, Len, Rest/binary>>, Acc) when Len >= 2 ->
+    DLen = Len - 2,
+    case Rest of
+        <<Data:DLen/binary, Rest1/binary>> -> ip_options(Rest1, [{Type, Data} | Acc]);
+        _ -> error
+    end;
+ip_options(_, _) ->
+    error.
+
+padding(<<>>) -> [];
+padding(Pad) -> [{padding, Pad}].
+
+%%--------------------------------------------------------------------
+%% IPv6 and its extension headers
+%%--------------------------------------------------------------------
+
+ipv6(<<6:4, Class:8, Flow:20, PLen:16, Next, HLim, Src:16/binary,
+       Dst:16/binary, Rest/binary>>) ->
+    H = #{proto => ipv6, traffic_class => Class, flow_label => Flow,
+          payload_len => PLen, next_header => Next, hop_limit => HLim,
+          src => ip(Src), dst => ip(Dst)},
+    {Data, Trailer, Short} = ipv6_split(Rest, PLen, Next),
+    ip_result(H, ipv6_next(Next, Data, Short), Trailer, Short);
+ipv6(<<6:4, _:4, _/binary>> = Bin) ->
+    {error, [], {ipv6, truncated, Bin}};
+ipv6(<<>>) ->
+    {error, [], {ipv6, truncated, <<>>}};
+ipv6(Bin) ->
+    {error, [], {ipv6, bad_version, Bin}}.
+
+%% A zero payload length with a hop-by-hop header is a jumbogram.
+ipv6_split(Rest, 0, 0) -> {Rest, <<>>, false};
+ipv6_split(Rest, PLen, _) -> split(Rest, PLen).
+
+-spec ipv6_next(byte(), binary(), boolean()) -> result().
+ipv6_next(0, Data, Frag) -> ext_options(ipv6_hopopts, Data, Frag);
+ipv6_next(60, Data, Frag) -> ext_options(ipv6_dstopts, Data, Frag);
+ipv6_next(43, Data, Frag) -> ext_routing(Data, Frag);
+ipv6_next(44, Data, Frag) -> ext_fragment(Data, Frag);
+ipv6_next(Proto, Data, Frag) -> transport(Proto, Data, Frag).
+
+%% Split a generic extension header into next header, body and the rest.
+ext_split(<<Next, HLen, Rest/binary>>) ->
+    BodyLen = HLen * 8 + 6,
+    case Rest of
+        <<Body:BodyLen/binary, Data/binary>> -> {ok, Next, Body, Data};
+        _ -> error
+    end;
+ext_split(_) ->
+    error.
+
+ext_options(Proto, Bin, Frag) ->
+    case ext_split(Bin) of
+        {ok, Next, Body, Data} ->
+            ext_options(Proto, Next, tlv_options(Body, []), Data, Bin, Frag);
+        error ->
+            {error, [], {Proto, truncated, Bin}}
+    end.
+
+ext_options(Proto, _Next, error, _Data, Bin, _Frag) ->
+    {error, [], {Proto, bad_option, Bin}};
+ext_options(Proto, Next, {ok, Opts}, Data, _Bin, Frag) ->
+    H = #{proto => Proto, next_header => Next, options => Opts},
+    push(H, ipv6_next(Next, Data, Frag)).
+
+%% IPv6 TLV options: pad1, {padn, Bin}, {Type, Data}.
+tlv_options(<<>>, Acc) ->
+    {ok, lists:reverse(Acc)};
+tlv_options(<<0, Rest/binary>>, Acc) ->
+    tlv_options(Rest, [pad1 | Acc]);
+tlv_options(<<Type, Len, Rest/binary>>, Acc) ->
+    case Rest of
+        <<Data:Len/binary, Rest1/binary>> -> tlv_options(Rest1, [tlv(Type, Data) | Acc]);
+        _ -> error
+    end;
+tlv_options(_, _) ->
+    error.
+
+tlv(1, Data) -> {padn, Data};
+tlv(Type, Data) -> {Type, Data}.
+
+ext_routing(Bin, Frag) ->
+    case ext_split(Bin) of
+        {ok, Next, <<Type, SegLeft, RData/binary>>, Data} ->
+            H = #{proto => ipv6_routing, next_header => Next, type => Type,
+                  segments_left => SegLeft, data => RData},
+            push(H, ipv6_next(Next, Data, Frag));
+        error ->
+            {error, [], {ipv6_routing, truncated, Bin}}
+    end.
+
+ext_fragment(<<Next, Reserved, Off:13, Res:2, M:1, Id:32, Data/binary>>, Frag) ->
+    H = #{proto => ipv6_fragment, next_header => Next, reserved => Reserved,
+          frag_offset => Off, res => Res, more => M =:= 1, id => Id},
+    case Off of
+        0 -> push(H, ipv6_next(Next, Data, Frag orelse M =:= 1));
+        _ -> {ok, [H], Data, <<>>}
+    end;
+ext_fragment(Bin, _Frag) ->
+    {error, [], {ipv6_fragment, truncated, Bin}}.
+
+%%--------------------------------------------------------------------
+%% Transport
+%%--------------------------------------------------------------------
+
+%% Partial is true when Data may legitimately hold less than the
+%% transport header announces (a first fragment or a short capture).
+-spec transport(byte(), binary(), boolean()) -> result().
+transport(6, Data, _Partial) -> tcp(Data);
+transport(17, Data, Partial) -> udp(Data, Partial);
+transport(1, Data, _Partial) -> icmp(Data);
+transport(58, Data, _Partial) -> icmp6(Data);
+transport(_, Data, _Partial) -> {ok, [], Data, <<>>}.
+
+tcp(<<_:96, Off:4, _:4, _/binary>> = Bin) when Off < 5 ->
+    {error, [], {tcp, bad_header_length, Bin}};
+tcp(<<SPort:16, DPort:16, Seq:32, Ack:32, Off:4, Res:3, Flags:9, Win:16,
+      Sum:16, Urg:16, Rest/binary>> = Bin) ->
+    OptLen = Off * 4 - 20,
+    case Rest of
+        <<OptBin:OptLen/binary, Payload/binary>> ->
+            H = #{proto => tcp, sport => SPort, dport => DPort, seq => Seq,
+                  ack => Ack, reserved => Res, flags => tcp_flags(Flags),
+                  window => Win, checksum => Sum, urgent => Urg},
+            tcp_options(H, tcp_options(OptBin, []), Payload, Bin);
+        _ ->
+            {error, [], {tcp, truncated, Bin}}
+    end;
+tcp(Bin) ->
+    {error, [], {tcp, truncated, Bin}}.
+
+tcp_options(H, {ok, Opts}, Payload, _Bin) ->
+    {ok, [H#{options => Opts}], Payload, <<>>};
+tcp_options(_H, error, _Payload, Bin) ->
+    {error, [], {tcp, bad_option, Bin}}.
+
+-define(TCP_FLAGS, [{fin, 16#01}, {syn, 16#02}, {rst, 16#04}, {psh, 16#08},
+                    {ack, 16#10}, {urg, 16#20}, {ece, 16#40}, {cwr, 16#80},
+                    {ns, 16#100}]).
+
+%% @doc Convert TCP flags between the 9-bit field value and the list of
+%% atoms used in decoded `tcp' headers (`fin', `syn', `rst', `psh', `ack',
+%% `urg', `ece', `cwr', `ns', in that order).
+-spec tcp_flags(0..511) -> [atom()]; ([atom()]) -> 0..511.
+tcp_flags(Bits) when is_integer(Bits) ->
+    [F || {F, B} <- ?TCP_FLAGS, Bits band B =/= 0];
+tcp_flags(Flags) when is_list(Flags) ->
+    lists:sum([B || {F, B} <- ?TCP_FLAGS, lists:member(F, Flags)]).
+
+tcp_options(<<>>, Acc) ->
+    {ok, lists:reverse(Acc)};
+tcp_options(<<0, Pad/binary>>, Acc) ->
+    {ok, lists:reverse(Acc, [eol | padding(Pad)])};
+tcp_options(<<1, Rest/binary>>, Acc) ->
+    tcp_options(Rest, [nop | Acc]);
+tcp_options(<<Kind, Len, Rest/binary>>, Acc) when Len >= 2 ->
+    DLen = Len - 2,
+    case Rest of
+        <<Data:DLen/binary, Rest1/binary>> ->
+            tcp_options(Rest1, [tcp_option(Kind, Data) | Acc]);
+        _ ->
+            error
+    end;
+tcp_options(_, _) ->
+    error.
+
+tcp_option(2, <<Mss:16>>) -> {mss, Mss};
+tcp_option(3, <<Shift>>) -> {wscale, Shift};
+tcp_option(4, <<>>) -> sack_permitted;
+tcp_option(5, Data) when byte_size(Data) rem 8 =:= 0, Data =/= <<>> ->
+    {sack, [{L, R} || <<L:32, R:32>> <= Data]};
+tcp_option(8, <<Val:32, Ecr:32>>) -> {timestamp, Val, Ecr};
+tcp_option(Kind, Data) -> {Kind, Data}.
+
+udp(<<_:32, Len:16, _:16, _/binary>> = Bin, _Partial) when Len < 8 ->
+    {error, [], {udp, bad_length, Bin}};
+udp(<<_:32, Len:16, _:16, Rest/binary>> = Bin, false) when Len - 8 > byte_size(Rest) ->
+    {error, [], {udp, bad_length, Bin}};
+udp(<<SPort:16, DPort:16, Len:16, Sum:16, Payload/binary>>, _Partial) ->
+    H = #{proto => udp, sport => SPort, dport => DPort, len => Len,
+          checksum => Sum},
+    {ok, [H], Payload, <<>>};
+udp(Bin, _Partial) ->
+    {error, [], {udp, truncated, Bin}}.
+
+icmp(<<Type, Code, Sum:16, Rest:4/binary, Payload/binary>>) ->
+    H = icmp_rest(Type, Rest, #{proto => icmp, type => Type, code => Code,
+                                 checksum => Sum}),
+    {ok, [H], Payload, <<>>};
+icmp(Bin) ->
+    {error, [], {icmp, truncated, Bin}}.
+
+icmp_rest(Type, <<Id:16, Seq:16>>, H) when Type =:= 0; Type =:= 8;
+                                            Type =:= 13; Type =:= 14 ->
+    H#{id => Id, seq => Seq};
+icmp_rest(3, <<Unused:16, Mtu:16>>, H) -> H#{unused => Unused, mtu => Mtu};
+icmp_rest(5, <<A, B, C, D>>, H) -> H#{gateway => {A, B, C, D}};
+icmp_rest(_, Rest, H) -> H#{rest => Rest}.
+
+icmp6(<<Type, Code, Sum:16, Rest/binary>> = Bin) ->
+    H = #{proto => icmp6, type => Type, code => Code, checksum => Sum},
+    case icmp6_body(Type, Rest, H) of
+        {ok, H1, Payload} -> {ok, [H1], Payload, <<>>};
+        error -> {error, [], {icmp6, truncated, Bin}}
+    end;
+icmp6(Bin) ->
+    {error, [], {icmp6, truncated, Bin}}.
+
+icmp6_body(Type, <<Id:16, Seq:16, P/binary>>, H) when Type =:= 128; Type =:= 129 ->
+    {ok, H#{id => Id, seq => Seq}, P};
+icmp6_body(2, <<Mtu:32, P/binary>>, H) ->
+    {ok, H#{mtu => Mtu}, P};
+icmp6_body(135, <<Res:32, Target:16/binary, P/binary>>, H) ->
+    {ok, H#{rest => <<Res:32>>, target => ip(Target)}, P};
+icmp6_body(136, <<R:1, S:1, O:1, Res:29, Target:16/binary, P/binary>>, H) ->
+    Flags = [F || {F, 1} <- [{router, R}, {solicited, S}, {override, O}]],
+    {ok, H#{flags => Flags, reserved => Res, target => ip(Target)}, P};
+icmp6_body(Type, _, _H) when Type =:= 128; Type =:= 129; Type =:= 2;
+                             Type =:= 135; Type =:= 136 ->
+    error;
+icmp6_body(_Type, <<Rest:4/binary, P/binary>>, H) ->
+    {ok, H#{rest => Rest}, P};
+icmp6_body(_Type, _, _H) ->
+    error.
+
+ip(<<A, B, C, D>>) ->
+    {A, B, C, D};
+ip(<<A:16, B:16, C:16, D:16, E:16, F:16, G:16, H:16>>) ->
+    {A, B, C, D, E, F, G, H}.
+
+%%====================================================================
+%% Encoding
+%%====================================================================
+
+%% @doc Build a frame from headers (as returned by `decode/2') followed by
+%% the payload. Length and checksum fields missing from a map, or set to
+%% `auto', are computed; other fields are used as they are, so
+%% `encode(Packet) =:= Frame' when `decode(DLT, Frame) =:= {ok, Packet}'.
+%% The type/protocol field of a header may be left out when the next
+%% header determines it. Raises `badarg' for headers it cannot encode.
+-spec encode(packet()) -> binary().
+encode(Packet) when is_list(Packet) ->
+    try enc(Packet, [])
+    catch error:_ -> erlang:error(badarg, [Packet])
+    end.
+
+enc([], _Outer) ->
+    <<>>;
+enc([Payload], _Outer) when is_binary(Payload) ->
+    Payload;
+enc([#{proto := _} = H | Rest], Outer) ->
+    Inner = enc(Rest, [H | Outer]),
+    enc_one(H, Inner, Outer, next_proto(Rest)).
+
+next_proto([#{proto := P} | _]) -> P;
+next_proto(_) -> none.
+
+enc_one(#{proto := ether} = H, Inner, _Outer, Next) ->
+    #{dst := Dst, src := Src} = H,
+    Type = field(type, H, fun() -> ethertype_of(Next) end),
+    <<(mac(Dst))/binary, (mac(Src))/binary, Type:16, Inner/binary,
+      (field(trailer, H, <<>>))/binary>>;
+enc_one(#{proto := linux_sll} = H, Inner, _Outer, Next) ->
+    #{pkttype := PktType, hatype := HaType, halen := HaLen, addr := Addr} = H,
+    Proto = field(protocol, H, fun() -> ethertype_of(Next) end),
+    <<PktType:16, HaType:16, HaLen:16, (pad8(Addr))/binary, Proto:16,
+      Inner/binary, (field(trailer, H, <<>>))/binary>>;
+enc_one(#{proto := linux_sll2} = H, Inner, _Outer, Next) ->
+    #{ifindex := IfIndex, hatype := HaType, pkttype := PktType,
+      halen := HaLen, addr := Addr} = H,
+    Proto = field(protocol, H, fun() -> ethertype_of(Next) end),
+    <<Proto:16, (field(reserved, H, 0)):16, IfIndex:32, HaType:16, PktType:8,
+      HaLen:8, (pad8(Addr))/binary, Inner/binary,
+      (field(trailer, H, <<>>))/binary>>;
+enc_one(#{proto := null, family := Family} = H, Inner, _Outer, _Next) ->
+    Fam = case field(endian, H, big) of
+              big -> <<Family:32/big>>;
+              little -> <<Family:32/little>>
+          end,
+    <<Fam/binary, Inner/binary, (field(trailer, H, <<>>))/binary>>;
+enc_one(#{proto := raw} = H, Inner, _Outer, _Next) ->
+    <<Inner/binary, (field(trailer, H, <<>>))/binary>>;
+enc_one(#{proto := vlan} = H, Inner, _Outer, Next) ->
+    #{vid := Vid} = H,
+    Type = field(type, H, fun() -> ethertype_of(Next) end),
+    <<(field(pcp, H, 0)):3, (field(dei, H, 0)):1, Vid:12, Type:16, Inner/binary>>;
+enc_one(#{proto := arp} = H, Inner, _Outer, _Next) ->
+    enc_arp(H, Inner);
+enc_one(#{proto := ipv4} = H, Inner, _Outer, Next) ->
+    enc_ipv4(H, Inner, Next);
+enc_one(#{proto := ipv6} = H, Inner, _Outer, Next) ->
+    enc_ipv6(H, Inner, Next);
+enc_one(#{proto := P} = H, Inner, _Outer, Next)
+  when P =:= ipv6_hopopts; P =:= ipv6_dstopts ->
+    enc_ext(field(next_header, H, fun() -> ip_proto(Next) end),
+            enc_tlv_options(maps:get(options, H)), Inner);
+enc_one(#{proto := ipv6_routing} = H, Inner, _Outer, Next) ->
+    #{type := Type, segments_left := SegLeft, data := Data} = H,
+    enc_ext(field(next_header, H, fun() -> ip_proto(Next) end),
+            <<Type, SegLeft, Data/binary>>, Inner);
+enc_one(#{proto := ipv6_fragment} = H, Inner, _Outer, Next) ->
+    #{frag_offset := Off, id := Id} = H,
+    More = case field(more, H, false) of true -> 1; false -> 0 end,
+    <<(field(next_header, H, fun() -> ip_proto(Next) end)), (field(reserved, H, 0)), Off:13,
+      (field(res, H, 0)):2, More:1, Id:32, Inner/binary>>;
+enc_one(#{proto := tcp} = H, Inner, Outer, _Next) ->
+    enc_tcp(H, Inner, Outer);
+enc_one(#{proto := udp} = H, Inner, Outer, _Next) ->
+    enc_udp(H, Inner, Outer);
+enc_one(#{proto := icmp} = H, Inner, _Outer, _Next) ->
+    enc_icmp(H, Inner);
+enc_one(#{proto := icmp6} = H, Inner, Outer, _Next) ->
+    enc_icmp6(H, Inner, Outer).
+
+%% The value of Key, or the default (a fun computing it) when missing or auto.
+field(Key, Map, Default) ->
+    case maps:get(Key, Map, auto) of
+        auto when is_function(Default, 0) -> Default();
+        auto -> Default;
+        Value -> Value
+    end.
+
+ethertype_of(ipv4) -> ?ETH_P_IP;
+ethertype_of(ipv6) -> ?ETH_P_IPV6;
+ethertype_of(arp) -> ?ETH_P_ARP;
+ethertype_of(vlan) -> ?ETH_P_8021Q.
+
+ip_proto(icmp) -> 1;
+ip_proto(tcp) -> 6;
+ip_proto(udp) -> 17;
+ip_proto(icmp6) -> 58;
+ip_proto(ipv6_hopopts) -> 0;
+ip_proto(ipv6_routing) -> 43;
+ip_proto(ipv6_fragment) -> 44;
+ip_proto(ipv6_dstopts) -> 60;
+ip_proto(none) -> 59.
+
+mac(<<_:48>> = Mac) -> Mac;
+mac({A, B, C, D, E, F}) -> <<A, B, C, D, E, F>>.
+
+pad8(Addr) when byte_size(Addr) =< 8 ->
+    <<Addr/binary, 0:((8 - byte_size(Addr)) * 8)>>.
+
+ip_bin({A, B, C, D}) -> <<A, B, C, D>>;
+ip_bin({A, B, C, D, E, F, G, H}) -> <<A:16, B:16, C:16, D:16, E:16, F:16, G:16, H:16>>;
+ip_bin(Bin) when is_binary(Bin) -> Bin.
+
+enc_arp(H, Inner) ->
+    #{htype := HType, ptype := PType, op := Op, sha := Sha, spa := Spa,
+      tha := Tha, tpa := Tpa} = H,
+    SpaB = ip_bin(Spa),
+    <<HType:16, PType:16, (byte_size(Sha)), (byte_size(SpaB)), Op:16,
+      Sha/binary, SpaB/binary, Tha/binary, (ip_bin(Tpa))/binary, Inner/binary>>.
+
+enc_ipv4(H, Inner, Next) ->
+    #{src := Src, dst := Dst} = H,
+    Opts = iolist_to_binary(enc_ip_options(field(options, H, []))),
+    HLen = 20 + byte_size(Opts),
+    Flags = field(flags, H, []),
+    Hdr = <<4:4, (HLen div 4):4, (field(dscp, H, 0)):6, (field(ecn, H, 0)):2,
+            (field(len, H, HLen + byte_size(Inner))):16, (field(id, H, 0)):16,
+            (bit(rf, Flags)):1, (bit(df, Flags)):1, (bit(mf, Flags)):1,
+            (field(frag_offset, H, 0)):13, (field(ttl, H, 64)),
+            (field(protocol, H, fun() -> ip_proto(Next) end)), 0:16,
+            (ip_bin(Src))/binary, (ip_bin(Dst))/binary, Opts/binary>>,
+    <<Pre:10/binary, 0:16, Post/binary>> = Hdr,
+    Sum = field(checksum, H, checksum(Hdr)),
+    <<Pre/binary, Sum:16, Post/binary, Inner/binary>>.
+
+bit(Flag, Flags) ->
+    case lists:member(Flag, Flags) of
+        true -> 1;
+        false -> 0
+    end.
+
+enc_ip_options(Opts) ->
+    Bin = iolist_to_binary([enc_ip_option(O) || O <- Opts]),
+    <<Bin/binary, 0:((4 - byte_size(Bin) rem 4) rem 4 * 8)>>.
+
+enc_ip_option(eol) -> <<0>>;
+enc_ip_option(nop) -> <<1>>;
+enc_ip_option({padding, Pad}) -> Pad;
+enc_ip_option({Type, Data}) -> <<Type, (byte_size(Data) + 2), Data/binary>>.
+
+enc_ipv6(H, Inner, Next) ->
+    #{src := Src, dst := Dst} = H,
+    <<6:4, (field(traffic_class, H, 0)):8, (field(flow_label, H, 0)):20,
+      (field(payload_len, H, byte_size(Inner))):16,
+      (field(next_header, H, fun() -> ip_proto(Next) end)), (field(hop_limit, H, 64)),
+      (ip_bin(Src))/binary, (ip_bin(Dst))/binary, Inner/binary>>.
+
+enc_ext(Next, Body, Inner) ->
+    Len = byte_size(Body) + 2,
+    0 = Len rem 8,
+    <<Next, (Len div 8 - 1), Body/binary, Inner/binary>>.
+
+enc_tlv_options(Opts) ->
+    iolist_to_binary([enc_tlv(O) || O <- Opts]).
+
+enc_tlv(pad1) -> <<0>>;
+enc_tlv({padn, Data}) -> <<1, (byte_size(Data)), Data/binary>>;
+enc_tlv({Type, Data}) -> <<Type, (byte_size(Data)), Data/binary>>.
+
+enc_tcp(H, Inner, Outer) ->
+    #{sport := SPort, dport := DPort} = H,
+    Opts = enc_tcp_options(field(options, H, [])),
+    Off = (20 + byte_size(Opts)) div 4,
+    Flags = tcp_flags(field(flags, H, [])),
+    Seg = <<SPort:16, DPort:16, (field(seq, H, 0)):32, (field(ack, H, 0)):32,
+            Off:4, (field(reserved, H, 0)):3, Flags:9, (field(window, H, 0)):16,
+            0:16, (field(urgent, H, 0)):16, Opts/binary, Inner/binary>>,
+    put_sum(Seg, 16, field(checksum, H, auto), 6, Outer).
+
+enc_tcp_options(Opts) ->
+    Bin = iolist_to_binary([enc_tcp_option(O) || O <- Opts]),
+    <<Bin/binary, 0:((4 - byte_size(Bin) rem 4) rem 4 * 8)>>.
+
+enc_tcp_option(eol) -> <<0>>;
+enc_tcp_option(nop) -> <<1>>;
+enc_tcp_option({padding, Pad}) -> Pad;
+enc_tcp_option({mss, Mss}) -> <<2, 4, Mss:16>>;
+enc_tcp_option({wscale, Shift}) -> <<3, 3, Shift>>;
+enc_tcp_option(sack_permitted) -> <<4, 2>>;
+enc_tcp_option({sack, Blocks}) ->
+    <<5, (length(Blocks) * 8 + 2), << <<L:32, R:32>> || {L, R} <- Blocks >>/binary>>;
+enc_tcp_option({timestamp, Val, Ecr}) -> <<8, 10, Val:32, Ecr:32>>;
+enc_tcp_option({Kind, Data}) -> <<Kind, (byte_size(Data) + 2), Data/binary>>.
+
+enc_udp(H, Inner, Outer) ->
+    #{sport := SPort, dport := DPort} = H,
+    Dgram = <<SPort:16, DPort:16, (field(len, H, 8 + byte_size(Inner))):16,
+              0:16, Inner/binary>>,
+    put_sum(Dgram, 6, field(checksum, H, auto), 17, Outer).
+
+enc_icmp(H, Inner) ->
+    #{type := Type, code := Code} = H,
+    Msg = <<Type, Code, 0:16, (icmp_rest(H))/binary, Inner/binary>>,
+    Sum = field(checksum, H, checksum(Msg)),
+    <<Type, Code, Sum:16, (binary_part(Msg, 4, byte_size(Msg) - 4))/binary>>.
+
+icmp_rest(#{id := Id, seq := Seq}) -> <<Id:16, Seq:16>>;
+icmp_rest(#{mtu := Mtu} = H) -> <<(field(unused, H, 0)):16, Mtu:16>>;
+icmp_rest(#{gateway := Gw}) -> ip_bin(Gw);
+icmp_rest(H) -> field(rest, H, <<0:32>>).
+
+enc_icmp6(H, Inner, Outer) ->
+    #{type := Type, code := Code} = H,
+    Msg = <<Type, Code, 0:16, (icmp6_body(H))/binary, Inner/binary>>,
+    put_sum(Msg, 2, field(checksum, H, auto), 58, Outer).
+
+icmp6_body(#{id := Id, seq := Seq}) ->
+    <<Id:16, Seq:16>>;
+icmp6_body(#{type := 2, mtu := Mtu}) ->
+    <<Mtu:32>>;
+icmp6_body(#{type := 136, target := Target} = H) ->
+    Flags = field(flags, H, []),
+    <<(bit(router, Flags)):1, (bit(solicited, Flags)):1, (bit(override, Flags)):1,
+      (field(reserved, H, 0)):29, (ip_bin(Target))/binary>>;
+icmp6_body(#{target := Target} = H) ->
+    <<(field(rest, H, <<0:32>>))/binary, (ip_bin(Target))/binary>>;
+icmp6_body(H) ->
+    field(rest, H, <<0:32>>).
+
+%% Put a checksum at byte offset Pos of Seg, computing it over the
+%% pseudo-header of the nearest enclosing IP header when it is auto.
+put_sum(Seg, Pos, auto, Proto, Outer) ->
+    Sum = checksum([pseudo_header(Outer, Proto, byte_size(Seg)), Seg]),
+    put_sum(Seg, Pos, zero_sum(Proto, Sum), Proto, Outer);
+put_sum(Seg, Pos, Sum, _Proto, _Outer) ->
+    <<Pre:Pos/binary, _:16, Post/binary>> = Seg,
+    <<Pre/binary, Sum:16, Post/binary>>.
+
+%% A computed UDP checksum of zero is sent as all ones.
+zero_sum(17, 0) -> 16#FFFF;
+zero_sum(_, Sum) -> Sum.
+
+pseudo_header([#{proto := ipv4, src := Src, dst := Dst} | _], Proto, Len) ->
+    <<(ip_bin(Src))/binary, (ip_bin(Dst))/binary, 0, Proto, Len:16>>;
+pseudo_header([#{proto := ipv6, src := Src, dst := Dst} | _], Proto, Len) ->
+    <<(ip_bin(Src))/binary, (ip_bin(Dst))/binary, Len:32, 0:24, Proto>>;
+pseudo_header([_ | Outer], Proto, Len) ->
+    pseudo_header(Outer, Proto, Len).
+
+%% @doc The Internet checksum (RFC 1071) of `Data': the one's complement
+%% of the one's complement sum of its 16-bit words, an odd last byte
+%% padded with zero. Checking data that includes its checksum gives 0.
+-spec checksum(iodata()) -> 0..16#FFFF.
+checksum(Data) ->
+    (bnot fold(sum16(iolist_to_binary(Data), 0))) band 16#FFFF.
+
+sum16(<<W:64, Rest/binary>>, Acc) ->
+    sum16(Rest, Acc + (W bsr 48) + ((W bsr 32) band 16#FFFF)
+                + ((W bsr 16) band 16#FFFF) + (W band 16#FFFF));
+sum16(<<W:16, Rest/binary>>, Acc) -> sum16(Rest, Acc + W);
+sum16(<<B>>, Acc) -> Acc + (B bsl 8);
+sum16(<<>>, Acc) -> Acc.
+
+fold(Sum) when Sum > 16#FFFF -> fold((Sum band 16#FFFF) + (Sum bsr 16));
+fold(Sum) -> Sum.
+
+%%====================================================================
+%% Formatting
+%%====================================================================
+
+%% @doc Format a MAC (or any link-layer) address as colon-separated
+%% lower-case hex, e.g. `"1e:f9:0b:de:be:59"'. Accepts a binary or a
+%% tuple of bytes.
+-spec format_mac(binary() | tuple()) -> string().
+format_mac(Mac) when is_tuple(Mac) ->
+    format_mac(list_to_binary(tuple_to_list(Mac)));
+format_mac(Mac) when is_binary(Mac) ->
+    lists:flatten(lists:join(":", [io_lib:format("~2.16.0b", [B])
+                                   || <<B>> <= Mac])).
+
+%% @doc Format an IPv4 or IPv6 address (an `inet' tuple or a 4- or
+%% 16-byte binary) as text, e.g. `"10.0.0.1"', `"fd00::1"'.
+-spec format_ip(inet:ip_address() | binary()) -> string().
+format_ip(Addr) when is_binary(Addr) ->
+    format_ip(ip(Addr));
+format_ip(Addr) ->
+    inet:ntoa(Addr).
