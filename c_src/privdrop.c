@@ -25,6 +25,7 @@
 /* Filled once by privdrop_prepare and only read afterwards. */
 static struct {
     bool prepared;
+    bool target_given; /* -u or -g: a switch was asked for explicitly */
     uid_t uid;
     gid_t gid;
     bool chroot;
@@ -133,11 +134,12 @@ int privdrop_prepare(const struct privdrop_opts *o, struct ep_error *e)
     if (st.uid == 0 || st.gid == 0)
         return ep_fail(e, "privdrop", "refusing to run as uid/gid 0 (%s)",
                        user);
+    st.target_given = o->user != NULL || o->group != NULL;
     st.chroot = o->chroot_dir != NULL;
     if (st.chroot) {
         if (check_chroot_dir(o->chroot_dir, e) == -1)
             return -1;
-        (void)strcpy(st.root, o->chroot_dir);
+        memcpy(st.root, o->chroot_dir, strlen(o->chroot_dir) + 1);
     }
     st.prepared = true;
     return 0;
@@ -267,10 +269,47 @@ static int verify_ids(struct ep_error *e)
     return verify_no_regain(e);
 }
 
+#ifdef __linux__
+static bool cap_effective(int cap)
+{
+    struct __user_cap_data_struct d[2] = {{0, 0, 0}, {0, 0, 0}};
+
+    if (caps_get(d) == -1)
+        return false;
+    return (d[cap / 32].effective & (1U << (cap % 32))) != 0;
+}
+
+/* An ordinary user running a `make setcap` binary (cap_net_raw and
+ * cap_net_admin only): there is no root to drop and no right to switch
+ * users or chroot, so shed every capability and stay the invoking user.
+ * Asking for a switch or a jail we cannot make is an error, never
+ * silently skipped. */
+static int shed_capabilities(struct ep_error *e)
+{
+    if (st.target_given || st.chroot)
+        return ep_fail(e, "privdrop",
+                       "-u/-g/-C need root (or CAP_SETUID, CAP_SETGID, "
+                       "CAP_SYS_CHROOT)");
+    if (caps_clear() == -1)
+        return ep_fail_errno(e, "privdrop", "capset");
+    if (set_no_new_privs(e) == -1)
+        return -1;
+    if (caps_any(true) != 0)
+        return ep_fail(e, "privdrop", "capabilities remain after drop");
+    if (getuid() == 0 || geteuid() == 0 || setuid(0) != -1)
+        return ep_fail(e, "privdrop", "uid 0 reachable after drop");
+    return 0;
+}
+#endif
+
 int privdrop_apply(struct ep_error *e)
 {
     if (!st.prepared)
         return ep_fail(e, "privdrop", "privdrop_prepare was not called");
+#ifdef __linux__
+    if (geteuid() != 0 && is_privileged() && !cap_effective(CAP_SETUID))
+        return shed_capabilities(e);
+#endif
     if (!is_privileged()) {
         /* Nothing to drop, and chroot(2) needs privilege: a requested
          * chroot we cannot honour is an error, never silently skipped. */

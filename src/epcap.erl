@@ -259,7 +259,7 @@ setopts(_Pid, Opts) -> {error, {badarg, {setopts, Opts}}}.
 -spec getopts([option()]) -> [string()] | {error, reason()}.
 getopts(Options) ->
     case validate(Options) of
-        {ok, O} -> command(O);
+        {ok, O} -> command(default_chroot(O));
         Error -> Error
     end.
 
@@ -498,12 +498,23 @@ check_affinity(#{cpu_affinity := List} = O) ->
     end.
 
 %% Next to the port program: priv/tmp of the application by default.
-ensure_chroot(#{chroot := default} = O) ->
-    Dir = filename:join(filename:dirname(progname(O)), "tmp"),
-    _ = file:make_dir(Dir),
-    {ok, O#{chroot := Dir}};
+%% Only a port that starts as root can chroot: one started by an ordinary
+%% user (with `make setcap' capabilities) drops its capabilities instead.
 ensure_chroot(O) ->
-    {ok, O}.
+    O1 = default_chroot(O),
+    case maps:get(chroot, O) of
+        default when is_list(map_get(chroot, O1)) -> _ = file:make_dir(map_get(chroot, O1));
+        _ -> ok
+    end,
+    {ok, O1}.
+
+default_chroot(#{chroot := default} = O) ->
+    case wrapper(O) =/= [] orelse is_root() of
+        true -> O#{chroot := filename:join(filename:dirname(progname(O)), "tmp")};
+        false -> O#{chroot := undefined}
+    end;
+default_chroot(O) ->
+    O.
 
 %%====================================================================
 %% The command line

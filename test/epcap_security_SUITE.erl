@@ -11,7 +11,7 @@
 
 all() ->
     [{group, seccomp}, {group, rlimit}, {group, null}, {group, no_orphans},
-     {group, bad_input}].
+     {group, bad_input}, setcap_capture_as_nobody].
 
 mode_cases() ->
     [dropped_and_jailed, restriction_in_force, captures_and_injects_restricted,
@@ -173,6 +173,51 @@ file_capture_restricted(Config) ->
     ok = epcap:setopts(Pid, [{active, true}]),
     {Pkts, eof} = collect_until(5000, []),
     ?assertEqual(40, length(Pkts)).
+
+setcap_capture_as_nobody() ->
+    [{doc, "Ensure that with `make setcap' (cap_net_raw,cap_net_admin on the "
+      "port) a VM running as nobody captures with no sudo, and the port "
+      "holds no capability once ready"}].
+setcap_capture_as_nobody(_Config) ->
+    case {os:find_executable("setcap"), os:find_executable("runuser")} of
+        {false, _} -> {skip, "setcap not installed (libcap2-bin)"};
+        {_, false} -> {skip, "runuser not installed (util-linux)"};
+        _ -> setcap_capture()
+    end.
+
+setcap_capture() ->
+    %% A copy nobody can reach, so the tree's own binary stays as built.
+    Dir = "/tmp/epcap_setcap_" ++ os:getpid(),
+    ok = filelib:ensure_dir(filename:join(Dir, "x")),
+    ok = file:change_mode(Dir, 8#755),
+    Prog = filename:join(Dir, "epcap"),
+    {ok, _} = file:copy(epcap_test_lib:progname(), Prog),
+    ok = file:change_mode(Prog, 8#755),
+    try setcap_run(Prog)
+    after
+        file:delete(Prog), file:del_dir(Dir)
+    end.
+
+setcap_run(Prog) ->
+    {0, _} = epcap_test_lib:cmd("setcap cap_net_raw,cap_net_admin=ep " ++ Prog),
+    Ebin = filename:dirname(code:which(epcap)),
+    Script = lists:flatten(io_lib:format(
+        "{ok, P} = epcap:start([{interface, \"lo\"}, {exec, \"\"}, {progname, \"~s\"},"
+        " {filter, \"udp dst port 7301\"}]),"
+        "{ok, S} = gen_udp:open(0, [{ip, {127,0,0,1}}]),"
+        "ok = gen_udp:send(S, {127,0,0,1}, 7301, <<\"setcap\">>),"
+        "receive {packet, 1, _, _, _} -> ok after 2000 -> halt(3) end,"
+        "{ok, St} = file:read_file(\"/proc/\" ++ integer_to_list(element(5, sys:get_state(P))) ++ \"/status\"),"
+        "io:format(\"~~s~~n\", [St]), halt(0).", [Prog])),
+    Cmd = "cd / && HOME=/tmp runuser -u nobody -- erl -noshell -pa " ++ Ebin
+        ++ " -eval '" ++ Script ++ "'",
+    {Status, Out} = epcap_test_lib:cmd(Cmd),
+    ct:log("~s~n~s", [Cmd, Out]),
+    ?assertEqual(0, Status),
+    ?assertMatch({match, _}, re:run(Out, "CapEff:\\s+0000000000000000")),
+    ?assertMatch({match, _}, re:run(Out, "NoNewPrivs:\\s+1")),
+    Nobody = nobody(),
+    ?assertMatch({match, _}, re:run(Out, "Uid:\\s+" ++ Nobody ++ "\\s")).
 
 %%--------------------------------------------------------------------
 %% No process left behind

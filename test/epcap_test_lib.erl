@@ -28,7 +28,8 @@ is_root() ->
     string:trim(os:cmd("id -u")) =:= "0".
 
 cmd(Cmd) ->
-    Port = open_port({spawn, Cmd}, [exit_status, stderr_to_stdout, binary]),
+    Port = open_port({spawn_executable, "/bin/sh"},
+                     [{args, ["-c", Cmd]}, exit_status, stderr_to_stdout, binary]),
     cmd_loop(Port, <<>>).
 
 cmd_loop(Port, Acc) ->
