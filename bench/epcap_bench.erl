@@ -34,14 +34,14 @@
 %% Example: `erl -noshell -pa bench/_build/epcap/ebin -run epcap_bench main file runs=5'.
 -spec main([string()]) -> no_return().
 main([Which | Args]) ->
-    logger:set_primary_config(level, warning),
+    ok = logger:set_primary_config(level, warning),
     Settings = settings(Args),
     Fun = case Which of
               "file" -> fun file_bench/1;
               "live" -> fun live_bench/1;
               "slow" -> fun slow_owner/1;
               "latency" -> fun latency/1;
-              _ -> fun(_) -> error({unknown_benchmark, Which}) end
+              _ -> fun unknown/1
           end,
     Status = try Fun(Settings) of
                  ok -> 0
@@ -58,6 +58,9 @@ main([Which | Args]) ->
 main([]) ->
     io:format(standard_error, "usage: main file|live|slow|latency [key=value ...]~n", []),
     erlang:halt(2).
+
+-spec unknown(map()) -> no_return().
+unknown(_) -> throw({skip, "unknown benchmark (file, live, slow or latency)"}).
 
 settings(Args) ->
     maps:from_list(
@@ -127,6 +130,7 @@ file_bench(S) ->
               end || K <- [packet, batch, tcpdump]],
              {Name, [median(maps:get(K, Rates)) || K <- [packet, batch, tcpdump]]}
          end || {Name, File} <- Files],
+    report_problems(Out),
     close_results(Out),
     write_dat(Table),
     [ok = file:delete(F) || {_, F} <- Files],
@@ -147,9 +151,11 @@ live_options(batch) -> [{deliver, batch}];
 live_options(packet_10ms) -> [{deliver, packet}, {timeout, 10}];
 live_options(batch_10ms) -> [{deliver, batch}, {timeout, 10}].
 
-%% Seconds from start to {epcap, eof}, checking every packet arrived.
+%% Seconds from start to the end of the capture ({epcap, eof}), checking
+%% that every packet arrived. A capture that delivered every packet but
+%% ended otherwise is timed all the same and reported as a problem.
 file_epcap(File, Deliver, Count) ->
-    {Secs, {N, _Bytes}} =
+    {Secs, {N, _Bytes, End}} =
         in_process(fun() ->
                            T0 = now_us(),
                            {ok, Pid} = epcap:start([{file, File}, {exec, ""},
@@ -161,14 +167,18 @@ file_epcap(File, Deliver, Count) ->
                                     end,
                            {(now_us() - T0) / 1.0e6, Result}
                    end),
-    N =:= Count orelse error({missing_packets, Deliver, N, Count}),
+    N =:= Count orelse error({missing_packets, Deliver, N, Count, End}),
+    case End of
+        eof -> ok;
+        _ -> note_problem(io_lib:format("~s ~ts: all ~b packets, then ~w instead of "
+                                        "eof", [Deliver, File, N, End]))
+    end,
     Secs.
 
 count_packets(Pid, N, B) ->
     receive
         {packet, _, _, _, P} -> count_packets(Pid, N + 1, B + byte_size(P));
-        {epcap, eof} -> {N, B};
-        {epcap, {error, E}} -> error({epcap, E, N})
+        {epcap, End} -> {N, B, End}
     end.
 
 count_batches(Pid, N, B) ->
@@ -178,8 +188,23 @@ count_batches(Pid, N, B) ->
                                           {C + 1, Bs + byte_size(P)}
                                   end, {N, B}, Batch),
             count_batches(Pid, N1, B1);
-        {epcap, eof} -> {N, B};
-        {epcap, {error, E}} -> error({epcap, E, N})
+        {epcap, End} -> {N, B, End}
+    end.
+
+%% Problems seen while measuring, printed with the results.
+note_problem(Text) ->
+    Problems = case erlang:get(epcap_bench_problems) of
+                   undefined -> [];
+                   L -> L
+               end,
+    erlang:put(epcap_bench_problems, [lists:flatten(Text) | Problems]).
+
+report_problems(Out) ->
+    case erlang:get(epcap_bench_problems) of
+        undefined -> ok;
+        Ps -> [say(Out, "PROBLEM: ~ts~n", [P]) || P <- lists:reverse(Ps)],
+              erlang:erase(epcap_bench_problems),
+              ok
     end.
 
 file_tcpdump(Tcpdump, File) ->
@@ -336,6 +361,8 @@ wait_output(Port, Want, Acc, Timeout) ->
 
 wait_exit(Port, Acc, Timeout) ->
     receive
+        {Port, {data, {_, Line}}} -> wait_exit(Port, <<Acc/binary, Line/binary, "\n">>,
+                                               Timeout);
         {Port, {data, D}} -> wait_exit(Port, <<Acc/binary, D/binary>>, Timeout);
         {Port, {exit_status, _}} -> Acc
     after Timeout -> error({no_exit, Acc})
@@ -411,7 +438,8 @@ cmd(Exe, Args) ->
 
 %% @doc A slow owner (sleeps 1 ms every 1000 packets): 1M packets from a
 %% file with `{active, 100}' re-armed on `{epcap_passive, Pid}' (and, for
-%% contrast, with `{active, true}'), then live with `{active, once}'.
+%% contrast, with `{active, once}' and `{active, true}'), then live with
+%% `{active, once}'.
 %% Prints peak `erlang:memory(total)' sampled every 10 ms, packets
 %% received and live drops. Settings: `count' (default 1000000),
 %% `live_count' (default 200000).
@@ -426,21 +454,24 @@ slow_owner(S) ->
     Out = open_results("slow"),
     say(Out, "# slow owner: sleeps 1 ms every 1000 packets~n~ts~n", [machine()]),
     [begin
-         #{received := N, peak := Peak, base := Base, secs := Secs} =
+         #{received := N, peak := Peak, base := Base, secs := Secs, 'end' := End} =
              slow_file(File, Active),
+         End =:= eof orelse note_problem(io_lib:format("slow owner {active, ~p}: ~b "
+                                                      "packets, then ~w instead of eof",
+                                                      [Active, N, End])),
          say(Out, "file ~b x 64B, ~-14s received ~b/~b, peak memory ~.1f MiB "
              "(+~.1f MiB over ~.1f MiB before), ~.1f s~n",
              [Count, io_lib:format("~p", [{active, Active}]), N, Count, Peak / ?MB,
               (Peak - Base) / ?MB, Base / ?MB, Secs]),
          N =:= Count orelse say(Out, "ERROR: ~b packets missing~n", [Count - N])
-     end || Active <- [100, true]],
+     end || Active <- [100, once, true]],
     ok = file:delete(File),
     case is_root() andalso os:find_executable("tcpreplay") =/= false of
         false ->
             say(Out, "live: skipped (needs root and tcpreplay)~n", []);
         true ->
             Frames = gen(Dir, "slowlive64", LiveCount, ["-m", "fixed", "-l", "64"]),
-            with_veth(
+            _ = with_veth(
               fun(Veth) ->
                       [begin
                            R = slow_live(Veth, Frames),
@@ -456,6 +487,7 @@ slow_owner(S) ->
               end),
             ok = file:delete(Frames)
     end,
+    report_problems(Out),
     close_results(Out),
     ok.
 
@@ -466,10 +498,10 @@ slow_file(File, Active) ->
               Sampler = start_sampler(),
               T0 = now_us(),
               {ok, Pid} = epcap:start([{file, File}, {exec, ""}, {active, Active}]),
-              N = slow_loop(Pid, Active, 0),
+              {N, End} = slow_loop(Pid, Active, 0),
               Secs = (now_us() - T0) / 1.0e6,
               Peak = stop_sampler(Sampler),
-              #{received => N, peak => Peak, base => Base, secs => Secs}
+              #{received => N, peak => Peak, base => Base, secs => Secs, 'end' => End}
       end).
 
 slow_loop(Pid, Active, N) ->
@@ -480,14 +512,19 @@ slow_loop(Pid, Active, N) ->
                 0 -> timer:sleep(1);
                 _ -> ok
             end,
+            ok = case Active of
+                     once -> epcap:setopts(Pid, [{active, once}]);
+                     _ -> ok
+                 end,
             slow_loop(Pid, Active, N1);
+        {epcap_passive, Pid} when Active =:= once ->
+            %% epcap also says so when `once' is used up: re-armed above
+            slow_loop(Pid, Active, N);
         {epcap_passive, Pid} ->
             ok = epcap:setopts(Pid, [{active, Active}]),
             slow_loop(Pid, Active, N);
-        {epcap, eof} ->
-            N;
-        {epcap, {error, E}} ->
-            error({epcap, E, N})
+        {epcap, End} ->
+            {N, End}
     end.
 
 slow_live(#{capture := If} = Veth, Frames) ->
@@ -577,20 +614,33 @@ latency(S) ->
     say(Out, "# latency, {timeout, immediate}: ~b frames at ~b pkt/s, "
         "owner arrival time - packet time stamp (microseconds)~n~ts~n",
         [Secs * Pps, Pps, machine()]),
+    Tcpdump = os:find_executable("tcpdump"),
     All = with_veth(
             fun(Veth) ->
-                    [begin
-                         Ds = latency_run(Veth, Frames, Pps),
-                         say(Out, "run ~b: ~b packets, p50 ~b, p90 ~b, p99 ~b, "
-                             "p99.9 ~b, max ~b~n",
-                             [Run, length(Ds) | [percentile(P, Ds)
-                                                 || P <- [50, 90, 99, 99.9, 100]]]),
-                         Ds
-                     end || Run <- lists:seq(1, Runs)]
+                    lists:append(
+                      [[begin
+                            Ds = case Who of
+                                     epcap -> latency_run(Veth, Frames, Pps);
+                                     tcpdump -> latency_tcpdump(Veth, Frames, Pps,
+                                                                Tcpdump)
+                                 end,
+                            say(Out, "run ~b ~-8s ~b packets, p50 ~b, p90 ~b, "
+                                "p99 ~b, p99.9 ~b, max ~b~n",
+                                [Run, Who, length(Ds)
+                                 | [percentile(P, Ds) || P <- [50, 90, 99, 99.9, 100]]]),
+                            {Who, Ds}
+                        end || Who <- [epcap, tcpdump], Who =:= epcap orelse
+                                                            Tcpdump =/= false]
+                       || Run <- lists:seq(1, Runs)])
             end),
-    P99s = [percentile(99, Ds) || Ds <- All],
-    say(Out, "p99 median ~b us (min ~b, max ~b)~n",
-        [round(median(P99s)), lists:min(P99s), lists:max(P99s)]),
+    say(Out, "~n", []),
+    [begin
+         P50s = [percentile(50, Ds) || {W, Ds} <- All, W =:= Who],
+         P99s = [percentile(99, Ds) || {W, Ds} <- All, W =:= Who],
+         say(Out, "~-8s p99 median ~b us (min ~b, max ~b); p50 median ~b us~n",
+             [Who, round(median(P99s)), lists:min(P99s), lists:max(P99s),
+              round(median(P50s))])
+     end || Who <- [epcap, tcpdump], lists:keymember(Who, 1, All)],
     close_results(Out),
     ok = file:delete(Frames),
     ok.
@@ -617,6 +667,54 @@ latency_run(#{capture := If} = Veth, Frames, Pps) ->
     after 30000 ->
             error(latency_owner_stuck)
     end.
+
+%% The same through tcpdump (--immediate-mode, line-buffered text read
+%% through a port), as a baseline of what this machine allows.
+latency_tcpdump(#{capture := If} = Veth, Frames, Pps, Tcpdump) ->
+    Port = open_port({spawn_executable, Tcpdump},
+                     [{args, ["-i", If, "-n", "-l", "-tt", "--immediate-mode"]},
+                      {line, 4096}, exit_status, stderr_to_stdout, binary]),
+    {os_pid, OsPid} = erlang:port_info(Port, os_pid),
+    wait_line(Port, <<"listening on">>),
+    Self = self(),
+    Replayer = spawn_link(fun() ->
+                                  R = replay(Veth, Frames,
+                                             ["--pps=" ++ integer_to_list(Pps)]),
+                                  Self ! {replayed, self(), R}
+                          end),
+    Ds = tcpdump_lines(Port, Replayer, undefined, []),
+    {0, _} = run("/bin/kill", ["-INT", integer_to_list(OsPid)]),
+    _ = wait_exit(Port, <<>>, 30000),
+    lists:sort(Ds).
+
+wait_line(Port, Want) ->
+    receive
+        {Port, {data, {_, Line}}} ->
+            case binary:match(Line, Want) of
+                nomatch -> wait_line(Port, Want);
+                _ -> ok
+            end;
+        {Port, {exit_status, S}} -> error({tcpdump_exited, S})
+    after 30000 -> error(tcpdump_not_listening)
+    end.
+
+%% Until the replay is over and no line came for 500 ms.
+tcpdump_lines(Port, Replayer, Done, Acc) ->
+    receive
+        {Port, {data, {eol, <<Sec:10/binary, ".", Usec:6/binary, " ", _/binary>>}}} ->
+            T = binary_to_integer(Sec) * 1000000 + binary_to_integer(Usec),
+            tcpdump_lines(Port, Replayer, Done,
+                          [os:system_time(microsecond) - T | Acc]);
+        {Port, {data, _}} ->
+            tcpdump_lines(Port, Replayer, Done, Acc);
+        {replayed, Replayer, _} ->
+            tcpdump_lines(Port, Replayer, done, Acc)
+    after quiet(Done) ->
+            Acc
+    end.
+
+quiet(done) -> 500;
+quiet(_) -> infinity.
 
 lat_loop(Pid, Acc) ->
     receive
@@ -673,10 +771,14 @@ now_us() -> erlang:monotonic_time(microsecond).
 %% Runs Fun in a fresh process (its own heap and mailbox) and returns
 %% its result.
 in_process(Fun) ->
-    {Pid, Ref} = spawn_monitor(fun() -> exit({ok, Fun()}) end),
+    Parent = self(),
+    {Pid, Ref} = spawn_monitor(fun() -> Parent ! {in_process, self(), Fun()} end),
     receive
-        {'DOWN', Ref, process, Pid, {ok, Result}} -> Result;
-        {'DOWN', Ref, process, Pid, Reason} -> error(Reason)
+        {in_process, Pid, Result} ->
+            demonitor(Ref, [flush]),
+            Result;
+        {'DOWN', Ref, process, Pid, Reason} ->
+            error(Reason)
     end.
 
 run(Exe, Args) ->
