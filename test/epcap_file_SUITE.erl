@@ -12,11 +12,11 @@
          init_per_group/2, end_per_group/2]).
 -export([tcpdump_same_output/1, reader_same_records/1,
          dev_full/1, tmpfs_disk_full/1, closed_file/1,
-         tcpdump_reads_dlt_raw/1, epcap_reads_back/1]).
+         tcpdump_reads_dlt_raw/1, epcap_reads_back/1, epcap_copy_large/1]).
 
 all() ->
     [{group, round_trip}, {group, errors}, tcpdump_reads_dlt_raw,
-     epcap_reads_back].
+     epcap_reads_back, epcap_copy_large].
 
 groups() ->
     [{round_trip, [], [tcpdump_same_output, reader_same_records]},
@@ -266,6 +266,75 @@ epcap_reads_back(Config) ->
              end
              || {File, #{linktype := LT}, _} = Cap <- captures(Config)],
             ok
+    end.
+
+%% 20 000 packets (more than epcap's credit window) written by epcap_file,
+%% read by epcap, and the messages written straight back with
+%% epcap_file:write/2: the copy is byte for byte the original.
+epcap_copy_large(Config) ->
+    case epcap_available() of
+        {false, Why} ->
+            {skip, Why};
+        true ->
+            Dir = ?config(priv_dir, Config),
+            Orig = filename:join(Dir, "large.pcap"),
+            Copy = filename:join(Dir, "large_copy.pcap"),
+            Pkts = [large_packet(I) || I <- lists:seq(0, 19999)],
+            {ok, F} = epcap_file:open(Orig, #{snaplen => 1000}),
+            [ok = epcap_file:write(F, P) || P <- Pkts],
+            ok = epcap_file:close(F),
+            {ok, Pid} = epcap:start([{file, Orig}, {exec, ""}]),
+            Ref = monitor(process, Pid),
+            {ok, C} = epcap_file:open(Copy, #{snaplen => 1000}),
+            {N, End} = copy(C, Ref, 0),
+            ok = epcap_file:close(C),
+            demonitor(Ref, [flush]),
+            ok = epcap:stop(Pid),
+            ?assertEqual(20000, N),
+            ?assertEqual(file:read_file(Orig), file:read_file(Copy)),
+            {ok, _, Recs} = epcap_file_tests:read_pcap(Copy),
+            ?assertEqual([{T * 1000, L, binary:part(B, 0, min(1000, byte_size(B)))}
+                          || {packet, 1, T, L, B} <- [large_packet(I, microsecond)
+                                                      || I <- lists:seq(0, 19999)]],
+                         Recs),
+            case End of
+                eof ->
+                    ok;
+                {error, {port_exit, -1}} ->
+                    %% every packet arrived but the end was lost: see
+                    %% bench/RESULTS.md, "Problems seen in epcap"
+                    {skip, "KNOWN EPCAP BUG: all 20000 packets arrived, then "
+                     "{epcap,{error,{port_exit,-1}}} instead of {epcap,eof} "
+                     "(credit write after the port closed: EPIPE)"};
+                Other ->
+                    ct:fail({no_eof, Other})
+            end
+    end.
+
+large_packet(I) ->
+    large_packet(I, timestamp).
+
+large_packet(I, Unit) ->
+    Us = 1700000000000000 + I * 13,
+    Time = case Unit of
+               microsecond -> Us;
+               timestamp -> {Us div 1000000000000, Us div 1000000 rem 1000000,
+                             Us rem 1000000}
+           end,
+    Size = (I * 7919) rem 1451 + 64,
+    {packet, 1, Time, Size, binary:copy(<<(I rem 256)>>, Size)}.
+
+copy(File, Ref, N) ->
+    receive
+        {packet, _, _, _, _} = P ->
+            ok = epcap_file:write(File, P),
+            copy(File, Ref, N + 1);
+        {epcap, End} ->
+            {N, End};
+        {'DOWN', Ref, process, _, Reason} ->
+            {N, {down, Reason}}
+    after 10000 ->
+            {N, timeout}
     end.
 
 epcap_available() ->
