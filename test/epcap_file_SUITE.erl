@@ -253,15 +253,15 @@ epcap_reads_back(Config) ->
                  Out = write_capture(Dir, Cap, micro, timestamp),
                  {ok, _, Written} = epcap_file_tests:read_pcap(Out),
                  Expected = epcap_file_tests:to_packets(LT, timestamp, Written),
-                 Got = epcap_read([{file, Out}, {exec, ""}]),
+                 Got = epcap_read(with_progname([{file, Out}, {exec, ""}])),
                  ?assertEqual({File, length(Expected)}, {File, length(Got)}),
                  ?assertEqual({File, Expected}, {File, Got}),
                  %% a nanosecond file, read in nanoseconds
                  OutNs = write_capture(Dir, Cap, nano, nanosecond),
                  {ok, _, WrittenNs} = epcap_file_tests:read_pcap(OutNs),
                  ExpectedNs = epcap_file_tests:to_packets(LT, nanosecond, WrittenNs),
-                 GotNs = epcap_read([{file, OutNs}, {exec, ""},
-                                     {time_unit, nanosecond}]),
+                 GotNs = epcap_read(with_progname([{file, OutNs}, {exec, ""},
+                                                   {time_unit, nanosecond}])),
                  ?assertEqual({File, ExpectedNs}, {File, GotNs})
              end
              || {File, #{linktype := LT}, _} = Cap <- captures(Config)],
@@ -283,7 +283,7 @@ epcap_copy_large(Config) ->
             {ok, F} = epcap_file:open(Orig, #{snaplen => 1000}),
             [ok = epcap_file:write(F, P) || P <- Pkts],
             ok = epcap_file:close(F),
-            {ok, Pid} = epcap:start([{file, Orig}, {exec, ""}]),
+            {ok, Pid} = epcap:start(with_progname([{file, Orig}, {exec, ""}])),
             Ref = monitor(process, Pid),
             {ok, C} = epcap_file:open(Copy, #{snaplen => 1000}),
             {N, End} = copy(C, Ref, 0),
@@ -335,6 +335,15 @@ copy(File, Ref, N) ->
             {N, {down, Reason}}
     after 10000 ->
             {N, timeout}
+    end.
+
+%% The port under test: EPCAP_PROGNAME (e.g. an ASan build) if set,
+%% else epcap's default (priv/epcap).
+with_progname(Options) ->
+    case os:getenv("EPCAP_PROGNAME") of
+        false -> Options;
+        "" -> Options;
+        Prog -> Options ++ [{progname, Prog}]
     end.
 
 epcap_available() ->
