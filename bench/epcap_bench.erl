@@ -53,6 +53,8 @@ main([Which | Args]) ->
                      io:format(standard_error, "benchmark ~s failed: ~p:~p~n~p~n",
                                [Which, Class, Reason, Stack]),
                      1
+             after
+                 _ = file:del_dir_r(work_dir())
              end,
     erlang:halt(Status);
 main([]) ->
