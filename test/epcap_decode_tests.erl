@@ -13,10 +13,17 @@
 %% Test-only capture reader
 %%====================================================================
 
-%% @doc Directory holding the test captures.
+%% @doc Directory holding the test captures: test/data next to this
+%% module's source or beam (rebar3 builds the tests elsewhere).
 -spec data_dir() -> file:filename().
 data_dir() ->
-    filename:join(filename:dirname(code:which(?MODULE)), "data").
+    Source = proplists:get_value(source, ?MODULE:module_info(compile), ""),
+    Candidates = [filename:join(filename:dirname(D), "data")
+                  || D <- [Source, code:which(?MODULE)], is_list(D)],
+    case [D || D <- Candidates, filelib:is_regular(filename:join(D, "veth_mixed.pcap"))] of
+        [Dir | _] -> Dir;
+        [] -> hd(Candidates)
+    end.
 
 %% @doc Captures of test/data that hold frames.
 -spec captures() -> [string()].

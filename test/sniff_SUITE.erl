@@ -83,10 +83,11 @@ end_per_testcase(_Case, Config) ->
     end.
 
 %% Repository root (holding examples/sniff.erl and test/data): $EPCAP_ROOT,
-%% or an ancestor of this suite's or epcap's beam directory.
+%% or an ancestor of this suite's source or beam, or of epcap's beam.
 root_dir() ->
-    Starts = [filename:dirname(code:which(M)) || M <- [?MODULE, epcap],
-                                                 is_list(code:which(M))],
+    Source = proplists:get_value(source, ?MODULE:module_info(compile), ""),
+    Starts = [filename:dirname(Source)]
+        ++ [filename:dirname(code:which(M)) || M <- [?MODULE, epcap], is_list(code:which(M))],
     Candidates = [D || D <- [os:getenv("EPCAP_ROOT", "")], D =/= ""]
         ++ lists:append([ancestors(filename:absname(S)) || S <- Starts]),
     case [D || D <- Candidates, filelib:is_regular(filename:join([D, "examples", "sniff.erl"]))] of
