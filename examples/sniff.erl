@@ -18,6 +18,10 @@
 %%% the undecoded bytes as payload. `report/4' and `format_report/1' are
 %%% the pure parts, usable without a capture. At the end of a file the
 %%% server stops normally.
+%%%
+%%% Reports are logged at level `info', below logger's default primary
+%%% level (`notice'): run `logger:set_primary_config(level, info)' to see
+%%% them.
 %%% @end
 -module(sniff).
 
