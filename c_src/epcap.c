@@ -2,6 +2,8 @@
  * (doc/security.md): parse options, open libpcap while privileged, drop
  * privileges, restrict the process, say `ready`, then run the event loop.
  * Every failure is reported to Erlang as {error, {Reason, Msg}}. */
+#include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -19,11 +21,34 @@
 #include "wire.h"
 
 #define EXIT_REPORTED 1 /* an error term was sent (or could not be) */
+#define LAST_WORD_WAIT_MS 5000
+
+/* After our last word (eof or an error), wait for the Erlang side to close
+ * stdin before exiting. If we exited at once, a credit grant written in the
+ * meantime would fail with EPIPE, and the runtime would then drop the
+ * output we had not yet had read: the eof or error itself. Bounded, for
+ * the case where nobody is listening. */
+static void await_close(void)
+{
+    char buf[4096];
+    struct pollfd pfd = {.fd = STDIN_FILENO, .events = POLLIN};
+
+    for (;;) {
+        int n = poll(&pfd, 1, LAST_WORD_WAIT_MS);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || read(STDIN_FILENO, buf, sizeof(buf)) <= 0)
+            return;
+    }
+}
 
 static int report(const struct ep_error *e)
 {
     if (wire_send_error(STDOUT_FILENO, e) < 0)
         fprintf(stderr, "epcap: %s: %s\n", e->reason, e->msg);
+    else
+        await_close();
     return EXIT_REPORTED;
 }
 
@@ -90,5 +115,7 @@ int main(int argc, char *argv[])
     capture_close(&c);
     if (end == LOOP_ERROR)
         return report(&e);
+    if (end == LOOP_FILE_EOF)
+        await_close();
     return 0;
 }

@@ -111,16 +111,27 @@ static int read_control(struct loop *l, struct ep_error *e)
     return rc < 0 ? -1 : 1;
 }
 
-/* Returns 1 to go on, 0 at the end of a savefile, -1 with e filled, -2
+/* Reads what libpcap has ready now, one pcap_dispatch after another until
+ * it has no more (or credit or DISPATCH_MAX runs out), then sends it as one
+ * batch. Nothing waits for packets that have not arrived: under load this
+ * makes fewer, larger batches, idle it sends each packet at once.
+ * Returns 1 to go on, 0 at the end of a savefile, -1 with e filled, -2
  * when the Erlang side is gone. */
 static int read_packets(struct loop *l, struct ep_error *e)
 {
-    uint32_t quota = credit_quota(&l->credit, DISPATCH_MAX);
-    int n = pcap_dispatch(l->cap->p, (int)quota, on_packet,
-                          (u_char *)(void *)l);
+    uint32_t total = 0, quota;
+    int n = 0;
 
-    if (n > 0)
-        credit_take(&l->credit, (uint32_t)n);
+    while ((quota = credit_quota(&l->credit, DISPATCH_MAX - total)) > 0) {
+        n = pcap_dispatch(l->cap->p, (int)quota, on_packet,
+                          (u_char *)(void *)l);
+        if (n > 0) {
+            credit_take(&l->credit, (uint32_t)n);
+            total += (uint32_t)n;
+        }
+        if (n <= 0 || l->write_errno != 0)
+            break;
+    }
     if (l->write_errno != 0) {
         errno = l->write_errno;
         return write_failed(e);
@@ -132,7 +143,7 @@ static int read_packets(struct loop *l, struct ep_error *e)
     if (n < 0)
         return ep_fail(e, l->cap->live ? "capture" : "file", "%s",
                        pcap_geterr(l->cap->p));
-    if (n == 0 && !l->cap->live)
+    if (n == 0 && quota > 0 && !l->cap->live)
         return 0;
     return 1;
 }

@@ -85,6 +85,9 @@
 %% Credit window in packets: how many the port may send before the server
 %% has forwarded them. Bounds the server's mailbox; refilled at half.
 -define(WINDOW, 8192).
+%% In once/N/false mode the server reads this many packets ahead of what the
+%% owner has asked for, so that re-arming costs no round trip to the port.
+-define(PREFETCH, 512).
 -define(START_TIMEOUT, 30000).
 
 -record(state, {
@@ -502,11 +505,14 @@ check_affinity(#{cpu_affinity := List} = O) ->
 %% user (with `make setcap' capabilities) drops its capabilities instead.
 ensure_chroot(O) ->
     O1 = default_chroot(O),
-    case maps:get(chroot, O) of
-        default when is_list(map_get(chroot, O1)) -> _ = file:make_dir(map_get(chroot, O1));
-        _ -> ok
-    end,
+    ok = make_default_chroot(maps:get(chroot, O), maps:get(chroot, O1)),
     {ok, O1}.
+
+make_default_chroot(default, Dir) when is_list(Dir) ->
+    _ = file:make_dir(Dir),
+    ok;
+make_default_chroot(_, _) ->
+    ok.
 
 default_chroot(#{chroot := default} = O) ->
     case wrapper(O) =/= [] orelse is_root() of
@@ -683,7 +689,11 @@ handle_call({filter, F}, From, S) ->
     request(filter, [?CTL_FILTER, unicode:characters_to_binary(F)], From, S);
 handle_call({setopts, Opts}, _From, S) ->
     case apply_setopts(Opts, S) of
-        {ok, S1} -> {reply, ok, flow(S1)};
+        {ok, S1} ->
+            case drain(flow(S1)) of
+                {noreply, S2} -> {reply, ok, S2};
+                {stop, normal, S2} -> {stop, normal, ok, S2}
+            end;
         {error, _} = E -> {reply, E, S}
     end;
 handle_call(Request, _From, S) ->
@@ -698,7 +708,7 @@ handle_info({Port, {data, <<?TAG_BATCH, Count:32, Records/binary>>}},
             #state{port = Port} = S) ->
     Out = S#state.outstanding,
     S1 = S#state{outstanding = max(0, Out - Count)},
-    {noreply, flow(push(Records, Count, S1))};
+    drain(flow(push(Records, Count, S1)));
 handle_info({Port, {data, <<?TAG_TERM, T/binary>>}}, #state{port = Port} = S) ->
     control(decode_term(T), S);
 handle_info({Port, {data, Other}}, #state{port = Port} = S) ->
@@ -740,9 +750,9 @@ control({ready, DLT, OsPid, _Precision, _Mode, _Snaplen, _Vsn},
 control({error, Reason}, #state{ready = false} = S) ->
     start_failed(Reason, S);
 control(eof, S) ->
-    finish(eof, S);
+    finish(eof, close_port(S));
 control({error, Reason}, S) ->
-    finish({error, Reason}, S);
+    finish({error, Reason}, close_port(S));
 control({Tag, _} = Reply, S) when Tag =:= send; Tag =:= filter ->
     reply(Tag, result(Reply), S);
 control({stats, Recv, Drop, IfDrop}, S) ->
@@ -773,11 +783,17 @@ reply(Tag, Result, #state{pending = P} = S) ->
     end.
 
 start_failed(Reason, #state{starter = undefined} = S) ->
-    catch port_close(S#state.port),
-    {noreply, S#state{start_error = Reason}};
+    {noreply, (close_port(S))#state{start_error = Reason}};
 start_failed(Reason, #state{starter = From} = S) ->
     gen_server:reply(From, {error, Reason}),
     {stop, normal, S#state{starter = undefined}}.
+
+%% After its last word (eof or an error) the port waits for us to close its
+%% stdin, so that nothing it wrote can be lost to a credit grant racing its
+%% exit (EPIPE would make the runtime drop the port's unread output).
+close_port(#state{port = Port} = S) ->
+    catch port_close(Port),
+    S#state{outstanding = 0}.
 
 %% The port says an error term before it exits; an exit without one (a
 %% crash, a wrapper that failed) is reported by its status.
@@ -794,6 +810,8 @@ port_exited(Status, S) ->
 finish(Final, S) ->
     drain(S#state{final = Final}).
 
+%% Once the port has said its last word, the owner hears it right after the
+%% last packet (buffered packets first, whatever the active mode).
 drain(#state{final = undefined} = S) ->
     {noreply, S};
 drain(#state{final = Final, buffered = 0, owner = Owner} = S) ->
@@ -850,7 +868,7 @@ allowance(N) when is_integer(N), N > 0 -> N;
 allowance(_) -> 0.
 
 consumed(_, #state{active = true} = S) -> S;
-consumed(_, #state{active = once} = S) -> passive(S);
+consumed(_, #state{active = once} = S) -> S#state{active = false};  % as gen_tcp: no message
 consumed(N, #state{active = A} = S) when is_integer(A) ->
     case A - N of
         0 -> passive(S);
@@ -863,15 +881,15 @@ passive(#state{owner = Owner} = S) ->
 
 %% Credit so that granted-but-unseen plus buffered packets stay within
 %% what the owner may take and within the window.
-grant(#state{final = F} = S) when F =/= undefined -> drain(S);
+grant(#state{final = F} = S) when F =/= undefined -> S;
 grant(#state{ready = false} = S) -> S;
 grant(#state{active = A, outstanding = Out, buffered = Buf, port = Port} = S) ->
     Target = case allowance(A) of
                  infinity -> ?WINDOW;
-                 N -> min(N, ?WINDOW)
+                 N -> min(N + ?PREFETCH, ?WINDOW)
              end,
     Want = Target - Out - Buf,
-    Threshold = min(Target, ?WINDOW div 2),
+    Threshold = max(1, Target div 2),
     if
         Want > 0, Want >= Threshold ->
             catch port_command(Port, <<?CTL_CREDIT, Want:32>>),
