@@ -3,6 +3,7 @@
  * privileges, restrict the process, say `ready`, then run the event loop.
  * Every failure is reported to Erlang as {error, {Reason, Msg}}. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -69,6 +70,16 @@ static int die_with_parent(struct ep_error *e)
     return 0;
 }
 
+/* A 64 KiB pipe splits every 256 KiB batch into several reads and wakeups
+ * on the VM's side. Ask for 1 MiB (the unprivileged maximum); stdout may
+ * not be a pipe, or the limit lower: then we keep what we have. */
+static void widen_stdout(void)
+{
+#ifdef F_SETPIPE_SZ
+    (void)fcntl(STDOUT_FILENO, F_SETPIPE_SZ, 1 << 20);
+#endif
+}
+
 static int start(const struct options *o, struct capture *c,
                  struct ep_error *e)
 {
@@ -77,6 +88,7 @@ static int start(const struct options *o, struct capture *c,
 
     if (privdrop_prepare(&pd, e) < 0 || capture_open(o, c, e) < 0)
         return -1;
+    widen_stdout();
     rc.pcap_fd = c->fd;
     rc.inject = o->inject;
     rc.live = c->live;
