@@ -1,9 +1,8 @@
 # epcap: `make demo` and `make test` work on a fresh Debian machine; both
 # install what is missing (as root), or print the command to do so.
 REBAR ?= rebar3
-RESTRICT_PROCESS ?=
-PFRING ?=
-export RESTRICT_PROCESS PFRING
+# RESTRICT_PROCESS and PFRING reach c_src/Makefile through the
+# environment or the command line (make passes both down).
 
 # Debian packages: build, test, and the tools the tests compare against.
 DEPS_BUILD := erlang-nox erlang-dev erlang-common-test erlang-eunit \
