@@ -39,7 +39,7 @@ demo: deps-demo
 IFACE ?= lo
 FILTER ?=
 sniff: compile
-	bin/epcap-sniff -i $(IFACE) $(FILTER)
+	bin/epcap-sniff -i $(IFACE) $(if $(FILTER),'$(FILTER)')
 
 test: deps-test
 	@sh tools/run-tests
