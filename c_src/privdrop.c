@@ -181,13 +181,18 @@ static int caps_any(bool include_permitted)
 }
 #endif
 
+/* Anything that could lead back to root counts: uid 0 in any of the real,
+ * effective or saved slots (seteuid(0) would succeed), or a capability
+ * merely *permitted* (it can be raised to effective at will). Errors count
+ * as privileged, so the drop runs and its verification decides. */
 static bool is_privileged(void)
 {
-    if (geteuid() == 0)
+    uid_t r, e, s;
+
+    if (getresuid(&r, &e, &s) == -1 || r == 0 || e == 0 || s == 0)
         return true;
 #ifdef __linux__
-    /* Fail towards "privileged": the full drop then runs and verifies. */
-    return caps_any(false) != 0;
+    return caps_any(true) != 0;
 #else
     return false;
 #endif

@@ -15,9 +15,13 @@ struct privdrop_opts {
  * chroot (directory missing). Returns 0 or -1 with e filled. */
 int privdrop_prepare(const struct privdrop_opts *o, struct ep_error *e);
 
-/* If privileged (euid 0 or any effective capability): chroot, chdir("/"),
- * setgroups, setresgid, setresuid, PR_SET_NO_NEW_PRIVS, then verify that root
- * cannot be regained. Unprivileged: only PR_SET_NO_NEW_PRIVS.
+/* Three cases (doc/security.md):
+ *  - euid 0, or capabilities including CAP_SETUID: chroot, chdir("/"),
+ *    setgroups, setresgid, setresuid, clear capabilities, NO_NEW_PRIVS, then
+ *    verify that ids are the target's and root cannot be regained;
+ *  - other capabilities only (a `make setcap` binary run by a user): clear
+ *    them, NO_NEW_PRIVS, verify; -u/-g/-C are then errors;
+ *  - no privilege: NO_NEW_PRIVS only; -C is an error.
  * Returns 0 or -1 with e filled (reason "privdrop"). Fails closed. */
 int privdrop_apply(struct ep_error *e);
 

@@ -1,6 +1,7 @@
 /* privdrop: each case forks, because a drop cannot be undone. The child
  * reports failed checks through its exit status. Needs root. */
 #include <errno.h>
+#include <stdbool.h>
 #include <grp.h>
 #include <linux/capability.h>
 #include <stdint.h>
@@ -221,9 +222,9 @@ static void test_unprivileged_chroot_fails(void)
     CHECK(in_child(unprivileged_chroot_child) == 0);
 }
 
-/* Become uid 4242 holding the capabilities in `keep` (effective and
- * permitted), the state a setcap'd binary starts in. */
-static int become_cap_only(uint32_t keep)
+/* Become uid 4242 holding the capabilities in `keep`, permitted and (if
+ * `eff`) effective: the state a setcap'd binary starts in. */
+static int become_caps(uint32_t keep, bool eff)
 {
     struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
     struct __user_cap_data_struct d[2] = {{0}};
@@ -231,8 +232,14 @@ static int become_cap_only(uint32_t keep)
     if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) == -1 ||
         setresuid(4242, 4242, 4242) == -1)
         return -1;
-    d[0].effective = d[0].permitted = keep;
+    d[0].permitted = keep;
+    d[0].effective = eff ? keep : 0;
     return (int)syscall(SYS_capset, &h, d);
+}
+
+static int become_cap_only(uint32_t keep)
+{
+    return become_caps(keep, true);
 }
 
 #define CAPBIT(c) (1u << (c))
@@ -258,7 +265,8 @@ static void test_cap_only_is_privileged(void)
     CHECK(in_child(cap_only_child) == 0);
 }
 
-/* Capabilities but not the ones needed to drop: fail closed. */
+/* A `make setcap` port (cap_net_raw, cap_net_admin) run by an ordinary
+ * user asked for a switch it cannot make: fail closed. */
 static void cap_no_setuid_child(void)
 {
     struct privdrop_opts o = {"nobody", NULL, NULL};
@@ -270,9 +278,87 @@ static void cap_no_setuid_child(void)
     CCHECK(e.reason != NULL && strcmp(e.reason, "privdrop") == 0);
 }
 
-static void test_cap_without_setuid_fails(void)
+static void test_setcap_with_user_fails(void)
 {
     CHECK(in_child(cap_no_setuid_child) == 0);
+}
+
+/* The same port with no -u/-g/-C: it sheds every capability and stays the
+ * invoking user. */
+static void setcap_shed_child(void)
+{
+    struct privdrop_opts o = {NULL, NULL, NULL};
+    struct ep_error e = {0};
+    uid_t ru, eu, su;
+
+    CCHECK(privdrop_prepare(&o, &e) == 0);
+    CCHECK(become_cap_only(CAPBIT(CAP_NET_RAW) | CAPBIT(CAP_NET_ADMIN)) == 0);
+    CCHECK(caps_nonzero() == 1);
+    CCHECK(privdrop_apply(&e) == 0);
+    CCHECK(caps_nonzero() == 0);
+    CCHECK(getresuid(&ru, &eu, &su) == 0 && ru == 4242 && eu == 4242 &&
+           su == 4242);
+    CCHECK(setuid(0) == -1 && prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1);
+}
+
+static void test_setcap_sheds_caps(void)
+{
+    CHECK(in_child(setcap_shed_child) == 0);
+}
+
+static void setcap_chroot_child(void)
+{
+    struct privdrop_opts o = {NULL, NULL, tmpdir};
+    struct ep_error e = {0};
+
+    CCHECK(privdrop_prepare(&o, &e) == 0);
+    CCHECK(become_cap_only(CAPBIT(CAP_NET_RAW) | CAPBIT(CAP_NET_ADMIN)) == 0);
+    CCHECK(privdrop_apply(&e) == -1);
+    CCHECK(e.reason != NULL && strcmp(e.reason, "privdrop") == 0);
+    CCHECK(caps_nonzero() == 1); /* refused before changing anything */
+}
+
+/* Permitted but not effective still counts: it could be raised. */
+static void permitted_only_child(void)
+{
+    struct privdrop_opts o = {NULL, NULL, NULL};
+    struct ep_error e = {0};
+
+    CCHECK(privdrop_prepare(&o, &e) == 0);
+    CCHECK(become_caps(CAPBIT(CAP_NET_RAW) | CAPBIT(CAP_SETUID), false) == 0);
+    CCHECK(caps_nonzero() == 1);
+    CCHECK(privdrop_apply(&e) == 0);
+    CCHECK(caps_nonzero() == 0);
+}
+
+static void test_permitted_caps_are_shed(void)
+{
+    CHECK(in_child(permitted_only_child) == 0);
+}
+
+/* euid 4242 with root still in the saved uid: seteuid(0) would work, so
+ * this must not pass for "unprivileged". */
+static void saved_root_child(void)
+{
+    struct privdrop_opts o = {NULL, NULL, NULL};
+    struct ep_error e = {0};
+
+    CCHECK(privdrop_prepare(&o, &e) == 0);
+    CCHECK(setresuid(4242, 4242, 0) == 0);
+    if (privdrop_apply(&e) == 0)
+        CCHECK(setuid(0) == -1 && seteuid(0) == -1 && caps_nonzero() == 0);
+    else
+        CCHECK(strcmp(e.reason, "privdrop") == 0);
+}
+
+static void test_saved_root_uid_not_kept(void)
+{
+    CHECK(in_child(saved_root_child) == 0);
+}
+
+static void test_setcap_with_chroot_fails(void)
+{
+    CHECK(in_child(setcap_chroot_child) == 0);
 }
 
 int main(void)
@@ -296,7 +382,11 @@ int main(void)
     RUN(test_unprivileged_sets_nnp);
     RUN(test_unprivileged_chroot_fails);
     RUN(test_cap_only_is_privileged);
-    RUN(test_cap_without_setuid_fails);
+    RUN(test_setcap_with_user_fails);
+    RUN(test_setcap_sheds_caps);
+    RUN(test_setcap_with_chroot_fails);
+    RUN(test_permitted_caps_are_shed);
+    RUN(test_saved_root_uid_not_kept);
     (void)rmdir(tmpdir);
     CTEST_END("test_privdrop");
 }
