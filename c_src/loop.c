@@ -1,6 +1,7 @@
 #include "loop.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <string.h>
 
@@ -20,6 +21,7 @@ struct loop {
     bool inject;
     int in;
     int out;
+    size_t snaplen; /* the largest record libpcap will hand us */
     int write_errno; /* set by the pcap callback when stdout fails */
 };
 
@@ -73,9 +75,12 @@ static int reply_filter(struct loop *l, const struct ctl_msg *m)
     return wire_send_result(l->out, "filter", NULL);
 }
 
-/* One handler per control message type (doc/protocol.md). */
+/* One handler per control message type (doc/protocol.md). A reply is a
+ * whole frame of its own: first finish any batch in flight. */
 static int handle(struct loop *l, const struct ctl_msg *m)
 {
+    if (m->type != CTL_CREDIT && wire_batch_flush(&l->batch) < 0)
+        return -1;
     switch (m->type) {
     case CTL_INJECT: return reply_inject(l, m);
     case CTL_STATS: return reply_stats(l);
@@ -122,7 +127,8 @@ static int read_packets(struct loop *l, struct ep_error *e)
     uint32_t total = 0, quota;
     int n = 0;
 
-    while ((quota = credit_quota(&l->credit, DISPATCH_MAX - total)) > 0) {
+    while ((quota = credit_quota(&l->credit, DISPATCH_MAX - total)) > 0 &&
+           wire_batch_has_room(&l->batch, l->snaplen)) {
         n = pcap_dispatch(l->cap->p, (int)quota, on_packet,
                           (u_char *)(void *)l);
         if (n > 0) {
@@ -136,25 +142,31 @@ static int read_packets(struct loop *l, struct ep_error *e)
         errno = l->write_errno;
         return write_failed(e);
     }
-    /* Flush even on error: every whole packet read before a truncated
-     * record must reach the owner ahead of the error. */
-    if (wire_batch_flush(&l->batch) < 0)
-        return write_failed(e);
-    if (n < 0)
-        return ep_fail(e, l->cap->live ? "capture" : "file", "%s",
-                       pcap_geterr(l->cap->p));
-    if (n == 0 && quota > 0 && !l->cap->live)
+    if (n < 0 || (n == 0 && quota > 0 && !l->cap->live)) {
+        /* The end: every whole packet, even those read before a truncated
+         * record, reaches the owner ahead of the error or eof. */
+        if (wire_batch_flush(&l->batch) < 0)
+            return write_failed(e);
+        if (n < 0)
+            return ep_fail(e, l->cap->live ? "capture" : "file", "%s",
+                           pcap_geterr(l->cap->p));
         return 0;
+    }
+    if (wire_batch_offer(&l->batch) < 0)
+        return write_failed(e);
     return 1;
 }
 
 static int wait_events(struct loop *l, bool *ctl_ready, bool *pcap_ready,
-                       struct ep_error *e)
+                       bool *out_ready, struct ep_error *e)
 {
-    struct pollfd fds[2] = {{.fd = l->in, .events = POLLIN},
+    bool pending = wire_batch_pending(&l->batch);
+    bool want = credit_quota(&l->credit, 1) > 0 &&
+                wire_batch_has_room(&l->batch, l->snaplen);
+    struct pollfd fds[3] = {{.fd = l->in, .events = POLLIN},
+                            {.fd = l->out, .events = pending ? POLLOUT : 0},
                             {.fd = l->cap->fd, .events = POLLIN}};
-    bool want = credit_quota(&l->credit, 1) > 0;
-    nfds_t nfds = want && l->cap->live ? 2 : 1;
+    nfds_t nfds = want && l->cap->live ? 3 : 2;
     int timeout = !want ? -1 : l->cap->live ? l->cap->poll_ms : 0;
     int n;
 
@@ -164,20 +176,31 @@ static int wait_events(struct loop *l, bool *ctl_ready, bool *pcap_ready,
     if (n < 0)
         return ep_fail_errno(e, "poll", "poll");
     *ctl_ready = fds[0].revents != 0;
+    /* The VM's end closed: there is nobody left to send anything to. */
+    if (fds[1].revents & (POLLERR | POLLHUP)) {
+        errno = EPIPE;
+        return -2;
+    }
+    *out_ready = (fds[1].revents & POLLOUT) != 0;
     /* A savefile is always readable; a live handle on a required-timeout
      * platform must be read when poll times out, too. */
-    *pcap_ready = want && (!l->cap->live || n == 0 || fds[1].revents != 0);
+    *pcap_ready = want && (!l->cap->live || n == 0 || fds[2].revents != 0);
     return 0;
 }
 
 static enum loop_end run(struct loop *l, struct ep_error *e)
 {
     for (;;) {
-        bool ctl_ready = false, pcap_ready = false;
+        bool ctl_ready = false, pcap_ready = false, out_ready = false;
         int rc;
 
-        if (wait_events(l, &ctl_ready, &pcap_ready, e) < 0)
-            return LOOP_ERROR;
+        rc = wait_events(l, &ctl_ready, &pcap_ready, &out_ready, e);
+        if (rc < 0)
+            return rc == -1 ? LOOP_ERROR : LOOP_STDIN_EOF;
+        if (out_ready && wire_batch_on_writable(&l->batch) < 0) {
+            rc = write_failed(e);
+            return rc == -1 ? LOOP_ERROR : LOOP_STDIN_EOF;
+        }
         if (ctl_ready) {
             rc = read_control(l, e);
             if (rc <= 0)
@@ -194,6 +217,13 @@ static enum loop_end run(struct loop *l, struct ep_error *e)
     }
 }
 
+static int set_nonblocking(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+
+    return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
 enum loop_end loop_run(struct capture *c, bool inject, int in, int out,
                        struct ep_error *e)
 {
@@ -205,8 +235,15 @@ enum loop_end loop_run(struct capture *c, bool inject, int in, int out,
     l.inject = inject;
     l.in = in;
     l.out = out;
+    l.snaplen = (size_t)pcap_snapshot(c->p);
     ctl_reader_init(&l.rd);
     credit_init(&l.credit);
+    /* Batches are sent as the pipe takes them (wire.h); control terms and
+     * the last flush wait for it. */
+    if (set_nonblocking(out) < 0) {
+        (void)ep_fail_errno(e, "fcntl", "O_NONBLOCK");
+        return LOOP_ERROR;
+    }
     /* Sized for the largest record libpcap may hand over, whatever a
      * savefile's header claims its snaplen is. */
     if (wire_batch_init(&l.batch, out, EPCAP_SNAPLEN_MAX) < 0) {

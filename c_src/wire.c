@@ -1,6 +1,7 @@
 #include "wire.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -25,6 +26,19 @@ static void put64(uint8_t *p, uint64_t v)
     put32(p + 4, (uint32_t)v);
 }
 
+/* stdout is non-blocking in the event loop: where a whole frame must go out
+ * now (control terms, a final flush), wait for the pipe to take it. */
+static int wait_writable(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    int n;
+
+    do {
+        n = poll(&p, 1, -1);
+    } while (n < 0 && errno == EINTR);
+    return n < 0 ? -1 : 0;
+}
+
 static int write_all(int fd, struct iovec *iov, int n)
 {
     while (n > 0) {
@@ -32,6 +46,8 @@ static int write_all(int fd, struct iovec *iov, int n)
 
         if (w < 0) {
             if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN && wait_writable(fd) == 0)
                 continue;
             return -1;
         }
@@ -66,61 +82,139 @@ int wire_write_frame(int fd, uint8_t tag, const void *body, size_t len)
     return write_all(fd, iov, len > 0 ? 2 : 1);
 }
 
+static void buf_reset(struct wire_buf *w)
+{
+    w->len = WIRE_BATCH_HDR;
+    w->count = 0;
+}
+
 int wire_batch_init(struct wire_batch *b, int fd, size_t max_caplen)
 {
     size_t need = WIRE_BATCH_HDR + WIRE_PKT_HDR + max_caplen;
 
     b->cap = need > WIRE_BATCH_BYTES ? need : WIRE_BATCH_BYTES;
-    b->buf = malloc(b->cap);
-    if (b->buf == NULL)
-        return -1;
-    b->len = WIRE_BATCH_HDR;
-    b->count = 0;
     b->fd = fd;
+    b->sent = 0;
+    b->bufs[0].buf = malloc(b->cap);
+    b->bufs[1].buf = malloc(b->cap);
+    if (b->bufs[0].buf == NULL || b->bufs[1].buf == NULL) {
+        wire_batch_free(b);
+        return -1;
+    }
+    b->cur = &b->bufs[0];
+    b->out = &b->bufs[1];
+    buf_reset(b->cur);
+    buf_reset(b->out);
+    b->out->len = 0; /* nothing in flight */
     return 0;
 }
 
 void wire_batch_free(struct wire_batch *b)
 {
-    free(b->buf);
-    b->buf = NULL;
+    free(b->bufs[0].buf);
+    free(b->bufs[1].buf);
+    b->bufs[0].buf = NULL;
+    b->bufs[1].buf = NULL;
+}
+
+bool wire_batch_pending(const struct wire_batch *b)
+{
+    return b->sent < b->out->len;
+}
+
+bool wire_batch_has_room(const struct wire_batch *b, size_t caplen)
+{
+    return !wire_batch_pending(b) ||
+           b->cur->len + WIRE_PKT_HDR + caplen <= b->cap;
+}
+
+/* Write what the pipe takes now. 0 (done or would block), -1 on error. */
+static int push(struct wire_batch *b)
+{
+    while (wire_batch_pending(b)) {
+        ssize_t w = write(b->fd, b->out->buf + b->sent, b->out->len - b->sent);
+
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno == EAGAIN ? 0 : -1;
+        }
+        b->sent += (size_t)w;
+    }
+    return 0;
+}
+
+/* The filled buffer becomes the one in flight (out must be idle). */
+static int seal(struct wire_batch *b)
+{
+    struct wire_buf *w = b->cur;
+
+    put32(w->buf, (uint32_t)(w->len - 4));
+    w->buf[4] = WIRE_TAG_BATCH;
+    put32(w->buf + 5, w->count);
+    b->cur = b->out;
+    b->out = w;
+    b->sent = 0;
+    buf_reset(b->cur);
+    return push(b);
+}
+
+static int drain_out(struct wire_batch *b)
+{
+    while (wire_batch_pending(b))
+        if (push(b) < 0 || (wire_batch_pending(b) && wait_writable(b->fd) < 0))
+            return -1;
+    return 0;
+}
+
+int wire_batch_offer(struct wire_batch *b)
+{
+    if (wire_batch_pending(b) || b->cur->count == 0)
+        return 0;
+    return seal(b);
+}
+
+int wire_batch_on_writable(struct wire_batch *b)
+{
+    if (push(b) < 0)
+        return -1;
+    return wire_batch_offer(b);
 }
 
 int wire_batch_flush(struct wire_batch *b)
 {
-    struct iovec iov;
-
-    if (b->count == 0)
+    if (drain_out(b) < 0)
+        return -1;
+    if (b->cur->count == 0)
         return 0;
-    put32(b->buf, (uint32_t)(b->len - 4));
-    b->buf[4] = WIRE_TAG_BATCH;
-    put32(b->buf + 5, b->count);
-    iov.iov_base = b->buf;
-    iov.iov_len = b->len;
-    b->len = WIRE_BATCH_HDR;
-    b->count = 0;
-    return write_all(b->fd, &iov, 1);
+    if (seal(b) < 0)
+        return -1;
+    return drain_out(b);
 }
 
 int wire_batch_add(struct wire_batch *b, uint64_t sec, uint32_t frac,
                    uint32_t caplen, uint32_t len, const uint8_t *data)
 {
+    struct wire_buf *w;
     uint8_t *p;
 
     if (WIRE_BATCH_HDR + WIRE_PKT_HDR + (size_t)caplen > b->cap) {
         errno = EMSGSIZE;
         return -1;
     }
-    if (b->len + WIRE_PKT_HDR + caplen > b->cap && wire_batch_flush(b) < 0)
+    /* Both buffers full: only now does the capture wait for the VM. */
+    if (b->cur->len + WIRE_PKT_HDR + caplen > b->cap &&
+        (drain_out(b) < 0 || seal(b) < 0))
         return -1;
-    p = b->buf + b->len;
+    w = b->cur;
+    p = w->buf + w->len;
     put64(p, sec);
     put32(p + 8, frac);
     put32(p + 12, caplen);
     put32(p + 16, len);
     memcpy(p + WIRE_PKT_HDR, data, caplen);
-    b->len += WIRE_PKT_HDR + caplen;
-    b->count++;
+    w->len += WIRE_PKT_HDR + caplen;
+    w->count++;
     return 0;
 }
 

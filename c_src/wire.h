@@ -3,6 +3,7 @@
 #ifndef EPCAP_WIRE_H
 #define EPCAP_WIRE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,11 +17,21 @@
 #define WIRE_PKT_HDR 20           /* sec:64, frac:32, caplen:32, len:32 */
 #define WIRE_BATCH_BYTES ((size_t)256 * 1024)
 
-struct wire_batch {
-    uint8_t *buf; /* 4-byte length + tag + records */
-    size_t cap;
+/* Two buffers: one filling while the other is in flight, so that while
+ * the VM is slow to read, packets keep leaving the kernel's ring and gather
+ * into one larger batch instead of waiting there (and being dropped). */
+struct wire_buf {
+    uint8_t *buf; /* 4-byte length + tag + count + records */
     size_t len;
     uint32_t count;
+};
+
+struct wire_batch {
+    struct wire_buf bufs[2];
+    struct wire_buf *cur; /* filling */
+    struct wire_buf *out; /* in flight: bytes [sent, out->len) */
+    size_t sent;
+    size_t cap;
     int fd;
 };
 
@@ -28,12 +39,24 @@ struct wire_batch {
 int wire_batch_init(struct wire_batch *b, int fd, size_t max_caplen);
 void wire_batch_free(struct wire_batch *b);
 
-/* Appends a record, flushing first when it would not fit. Returns 0 or -1
- * with errno from write(2). */
+/* Appends a record. Waits for the pipe only when both buffers are full.
+ * Returns 0 or -1 with errno from write(2). */
 int wire_batch_add(struct wire_batch *b, uint64_t sec, uint32_t frac,
                    uint32_t caplen, uint32_t len, const uint8_t *data);
 
-/* Sends what is buffered, if anything. 0 or -1 with errno. */
+/* Sends what has gathered if nothing is in flight; never waits. */
+int wire_batch_offer(struct wire_batch *b);
+
+/* stdout became writable: go on sending, then offer what has gathered. */
+int wire_batch_on_writable(struct wire_batch *b);
+
+/* Bytes in flight that the pipe has not taken yet. */
+bool wire_batch_pending(const struct wire_batch *b);
+
+/* Whether a record of caplen bytes can be added without waiting. */
+bool wire_batch_has_room(const struct wire_batch *b, size_t caplen);
+
+/* Sends everything, waiting as needed. 0 or -1 with errno. */
 int wire_batch_flush(struct wire_batch *b);
 
 /* Writes one whole frame; retries short writes and EINTR. */
