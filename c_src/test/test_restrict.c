@@ -61,10 +61,14 @@ struct link {
     pid_t pid;
 };
 
+/* The live device: lo, except in the device-removal case. */
+static const char *live_dev = "lo";
+static char dummy_dev[12];
+
 static pcap_t *open_lo(void)
 {
     char eb[PCAP_ERRBUF_SIZE];
-    pcap_t *p = pcap_create("lo", eb);
+    pcap_t *p = pcap_create(live_dev, eb);
 
     if (p == NULL || pcap_set_snaplen(p, 65535) != 0 ||
         pcap_set_immediate_mode(p, 1) != 0 || pcap_set_timeout(p, 10) != 0 ||
@@ -179,6 +183,27 @@ static void send_udp(int port)
     close(s);
 }
 
+enum link_op { LINK_ADD, LINK_DOWN, LINK_DEL };
+
+/* Parent: create (a veth pair: the dummy driver may be missing), take
+ * down or delete the device; 0 on success. */
+static int ip_link(enum link_op op)
+{
+    char cmd[160];
+
+    if (op == LINK_ADD)
+        snprintf(cmd, sizeof(cmd),
+                 "(ip link add %s type veth peer name %sp && "
+                 "ip link set %s up)",
+                 dummy_dev, dummy_dev, dummy_dev);
+    else if (op == LINK_DOWN)
+        snprintf(cmd, sizeof(cmd), "ip link set %s down", dummy_dev);
+    else
+        snprintf(cmd, sizeof(cmd), "ip link del %s", dummy_dev);
+    strcat(cmd, " >/dev/null 2>&1");
+    return system(cmd) == 0 ? 0 : -1;
+}
+
 /* Parent: wait for the child's one-byte request, answer it. 'A'/'B' ask
  * for datagrams to PORT1/PORT2 (and one to the other port as a decoy). */
 static void serve(struct link *l)
@@ -190,6 +215,8 @@ static void serve(struct link *l)
             send_udp(PORT1);
         else if (req == 'B')
             send_udp(PORT1), send_udp(PORT2);
+        else if (req == 'D' || req == 'X')
+            (void)!ip_link(req == 'D' ? LINK_DOWN : LINK_DEL);
         if (write(l->to_child, "k", 1) != 1)
             return;
     }
@@ -331,6 +358,53 @@ static void test_allowed_path_savefile(void)
     struct outcome o = run_sandboxed(false, false, savefile_body);
 
     CHECK(o.exited == 0 && o.signo == 0);
+}
+
+/* Dispatch for up to `ms`: returns the last pcap_dispatch result. */
+static int dispatch_for(pcap_t *p, int ms, struct seen *s)
+{
+    struct pollfd pfd = {pcap_get_selectable_fd(p), POLLIN, 0};
+    int rc = 0;
+
+    for (int i = 0; i < ms / 10 && rc >= 0; i++) {
+        (void)poll(&pfd, 1, 10);
+        rc = pcap_dispatch(p, 64, count_cb, (u_char *)s);
+    }
+    return rc;
+}
+
+/* The device goes down, then away, under a running capture: libpcap
+ * then asks the socket why (SO_ERROR, getsockname, SIOCGIFFLAGS). That
+ * must end as a pcap error the loop can report, not as a sandbox kill. */
+static void netdev_body(pcap_t *p)
+{
+    struct seen s = {0, 0, 0};
+
+    CCHECK(ask('D') == 0);
+    (void)dispatch_for(p, 500, &s);
+    CCHECK(ask('X') == 0);
+    CCHECK(dispatch_for(p, 3000, &s) == PCAP_ERROR);
+    CCHECK(strstr(pcap_geterr(p), "disappeared") != NULL);
+}
+
+static void test_device_down_and_removed(void)
+{
+    struct link l;
+
+    snprintf(dummy_dev, sizeof(dummy_dev), "eprt%d", (int)(getpid() % 10000));
+    if (ip_link(LINK_ADD) != 0) {
+        fprintf(stderr, "  skipped: cannot add a veth device\n");
+        return;
+    }
+    live_dev = dummy_dev;
+    CHECK(spawn(&l, true, false, netdev_body) == 0);
+    serve(&l);
+    struct outcome o = finish(&l);
+    live_dev = "lo";
+    (void)ip_link(LINK_DEL); /* normally gone already */
+    if (o.signo)
+        fprintf(stderr, "  child killed by signal %d\n", o.signo);
+    CHECK(o.exited == 0);
 }
 
 /* Write a small savefile of UDP frames to PORT1 while we may. */
@@ -523,6 +597,7 @@ int main(void)
     RUN(test_mode_name);
     RUN(test_allowed_path_live);
     RUN(test_allowed_path_savefile);
+    RUN(test_device_down_and_removed);
     if (mode != OTHER)
         run_forbidden_all();
     (void)unlink(savefile);
