@@ -142,11 +142,14 @@ label(packet) -> "epcap per-packet";
 label(batch) -> "epcap batch";
 label(packet_10ms) -> "epcap per-packet {timeout,10}";
 label(batch_10ms) -> "epcap batch {timeout,10}";
-label(tcpdump) -> "tcpdump -w /dev/null".
+label(tcpdump) -> "tcpdump -w /dev/null";
+label(tcpdump_immediate) -> "tcpdump --immediate-mode".
 
 %% epcap's defaults ({timeout, immediate}) per packet and batched, the
 %% same with a 10 ms libpcap timeout (tcpdump uses 1000 ms), and tcpdump.
-live_configs() -> [packet, batch, packet_10ms, batch_10ms, tcpdump].
+%% tcpdump in immediate mode is the like-for-like reference for epcap's
+%% default; plain tcpdump (1000 ms) for the {timeout, 10} rows.
+live_configs() -> [packet, batch, tcpdump_immediate, packet_10ms, batch_10ms, tcpdump].
 
 live_options(packet) -> [{deliver, packet}];
 live_options(batch) -> [{deliver, batch}];
@@ -252,7 +255,10 @@ live_bench(S) ->
                   lists:append(
                     [begin
                          R = [{K, case K of
-                                      tcpdump -> live_tcpdump(Veth, Frames, Tcpdump);
+                                      tcpdump -> live_tcpdump(Veth, Frames, Tcpdump, []);
+                                      tcpdump_immediate ->
+                                          live_tcpdump(Veth, Frames, Tcpdump,
+                                                       ["--immediate-mode"]);
                                       _ -> live_epcap(Veth, Frames, live_options(K))
                                   end} || K <- live_configs()],
                          [say(Out, "run ~b ~-30s sent ~7b  received ~7b  "
@@ -328,9 +334,9 @@ settle(Owner, Last, Since) ->
         true -> timer:sleep(100), settle(Owner, N, Since)
     end.
 
-live_tcpdump(#{capture := If} = Veth, Frames, Tcpdump) ->
+live_tcpdump(#{capture := If} = Veth, Frames, Tcpdump, Extra) ->
     Port = open_port({spawn_executable, Tcpdump},
-                     [{args, ["-i", If, "-n", "-w", "/dev/null"]}, exit_status,
+                     [{args, Extra ++ ["-i", If, "-n", "-w", "/dev/null"]}, exit_status,
                       stderr_to_stdout, binary]),
     {os_pid, OsPid} = erlang:port_info(Port, os_pid),
     _ = wait_output(Port, <<"listening on">>, <<>>, 30000),
