@@ -520,19 +520,24 @@ slow_loop(Pid, Active, N) ->
                 0 -> timer:sleep(1);
                 _ -> ok
             end,
-            ok = case Active of
-                     once -> epcap:setopts(Pid, [{active, once}]);
-                     _ -> ok
-                 end,
+            _ = case Active of
+                    once -> rearm(Pid, once);
+                    _ -> ok
+                end,
             slow_loop(Pid, Active, N1);
-        {epcap_passive, Pid} when Active =:= once ->
-            %% epcap also says so when `once' is used up: re-armed above
-            slow_loop(Pid, Active, N);
         {epcap_passive, Pid} ->
-            ok = epcap:setopts(Pid, [{active, Active}]),
+            ok = rearm(Pid, Active),
             slow_loop(Pid, Active, N);
         {epcap, End} ->
             {N, End}
+    end.
+
+%% After the last packet the capture may have ended already (its eof
+%% follows the last packet at once): then there is nothing to re-arm.
+rearm(Pid, Active) ->
+    case epcap:setopts(Pid, [{active, Active}]) of
+        ok -> ok;
+        {error, closed} -> ok
     end.
 
 slow_live(#{capture := If} = Veth, Frames) ->
@@ -573,9 +578,6 @@ once_loop(Pid, N) ->
             end,
             ok = epcap:setopts(Pid, [{active, once}]),
             once_loop(Pid, N1);
-        {epcap_passive, Pid} ->
-            %% epcap also says so when `once' is used up
-            once_loop(Pid, N);
         {count, From} ->
             From ! {count, self(), N},
             once_loop(Pid, N);
