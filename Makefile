@@ -9,19 +9,20 @@ DEPS_BUILD := erlang-nox erlang-dev erlang-common-test erlang-eunit \
 	erlang-dialyzer erlang-tools erlang-edoc erlang-xmerl \
 	erlang-syntax-tools erlang-parsetools rebar3 libpcap-dev \
 	libseccomp-dev make gcc
-DEPS_TEST := tcpdump tshark iproute2 iputils-ping util-linux sudo \
-	clang libclang-rt-14-dev valgrind libcap2-bin elixir tcpreplay \
-	gnuplot-nox
+DEPS_TEST := tcpdump tshark iproute2 iputils-ping util-linux procps \
+	clang libclang-rt-14-dev valgrind libcap2-bin elixir
+DEPS_BENCH := tcpdump tcpreplay iproute2 gnuplot-nox gcc
 DEPS_DEMO := erlang-nox erlang-dev rebar3 libpcap-dev libseccomp-dev make gcc
 
-.PHONY: all compile demo sniff test test-c test-erl deps-build deps-test \
-	deps-demo modes setcap fuzz bench chart dialyzer xref docs clean
+.PHONY: all compile demo sniff test deps-build deps-test deps-demo \
+	deps-bench modes setcap fuzz bench chart dialyzer xref docs clean
 
 all: compile
 
 deps-build: ; @sh tools/ensure-deps $(DEPS_BUILD)
 deps-test: ; @sh tools/ensure-deps $(DEPS_BUILD) $(DEPS_TEST)
 deps-demo: ; @sh tools/ensure-deps $(DEPS_DEMO)
+deps-bench: ; @sh tools/ensure-deps $(DEPS_BUILD) $(DEPS_BENCH)
 
 compile: deps-build
 	$(REBAR) compile
@@ -50,10 +51,10 @@ setcap: compile
 fuzz:
 	$(MAKE) -C c_src fuzz
 
-bench:
+bench: deps-bench compile
 	$(MAKE) -C bench bench
 
-chart:
+chart: deps-bench
 	$(MAKE) -C bench chart
 
 dialyzer: ; $(REBAR) dialyzer
