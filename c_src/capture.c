@@ -20,8 +20,7 @@ static const char *activate_reason(int rc)
     }
 }
 
-static int fail_activate(pcap_t *p, const char *dev, int rc,
-                         struct ep_error *e)
+static int fail_activate(pcap_t *p, const char *dev, int rc, struct ep_error *e)
 {
     const char *reason = activate_reason(rc);
 
@@ -135,8 +134,8 @@ static int open_file(const struct options *o, struct capture *c,
                      struct ep_error *e)
 {
     char errbuf[PCAP_ERRBUF_SIZE];
-    unsigned prec = o->nano ? PCAP_TSTAMP_PRECISION_NANO
-                            : PCAP_TSTAMP_PRECISION_MICRO;
+    unsigned prec =
+        o->nano ? PCAP_TSTAMP_PRECISION_NANO : PCAP_TSTAMP_PRECISION_MICRO;
 
     c->p = pcap_open_offline_with_tstamp_precision(o->file, prec, errbuf);
     if (c->p == NULL)
@@ -150,8 +149,7 @@ static int open_file(const struct options *o, struct capture *c,
     return 0;
 }
 
-int capture_open(const struct options *o, struct capture *c,
-                 struct ep_error *e)
+int capture_open(const struct options *o, struct capture *c, struct ep_error *e)
 {
     const struct timeval *tv;
 
@@ -169,8 +167,7 @@ int capture_open(const struct options *o, struct capture *c,
     return 0;
 }
 
-int capture_setfilter(struct capture *c, const char *filter,
-                      struct ep_error *e)
+int capture_setfilter(struct capture *c, const char *filter, struct ep_error *e)
 {
     struct bpf_program prog;
     int rc;

@@ -12,7 +12,7 @@
 struct capture {
     pcap_t *p;
     int dlt;
-    int fd;   /* selectable fd of a live handle, -1 for a savefile */
+    int fd; /* selectable fd of a live handle, -1 for a savefile */
     bool live;
     bpf_u_int32 netmask;
     int poll_ms; /* -1, or the longest poll libpcap allows between reads */

@@ -22,8 +22,7 @@ int ctl_decode(const uint8_t *frame, size_t len, struct ctl_msg *m,
     switch (frame[0]) {
     case CTL_INJECT:
         if (m->len == 0 || m->len > CTL_INJECT_MAX)
-            return ep_fail(e, "protocol", "inject: bad frame size %zu",
-                           m->len);
+            return ep_fail(e, "protocol", "inject: bad frame size %zu", m->len);
         return 0;
     case CTL_STATS:
         if (m->len != 0)
@@ -91,8 +90,7 @@ size_t ctl_reader_feed(struct ctl_reader *r, const uint8_t *p, size_t n)
     return n;
 }
 
-int ctl_reader_next(struct ctl_reader *r, struct ctl_msg *m,
-                    struct ep_error *e)
+int ctl_reader_next(struct ctl_reader *r, struct ctl_msg *m, struct ep_error *e)
 {
     uint32_t flen;
 

@@ -17,7 +17,7 @@ enum ctl_type {
 
 #define CTL_INJECT_MAX 65535
 #define CTL_FILTER_MAX 65535
-#define CTL_FRAME_MAX (1 + 65535) /* tag + largest body */
+#define CTL_FRAME_MAX  (1 + 65535) /* tag + largest body */
 
 struct ctl_msg {
     enum ctl_type type;

@@ -21,7 +21,7 @@
 #include "restrict.h"
 #include "wire.h"
 
-#define EXIT_REPORTED 1 /* an error term was sent (or could not be) */
+#define EXIT_REPORTED     1 /* an error term was sent (or could not be) */
 #define LAST_WORD_WAIT_MS 5000
 
 /* After our last word (eof or an error), wait for the Erlang side to close
@@ -80,8 +80,7 @@ static void widen_stdout(void)
 #endif
 }
 
-static int start(const struct options *o, struct capture *c,
-                 struct ep_error *e)
+static int start(const struct options *o, struct capture *c, struct ep_error *e)
 {
     struct privdrop_opts pd = {o->user, o->group, o->chroot_dir};
     struct restrict_ctx rc;

@@ -50,7 +50,8 @@ static int encode_addresses(ei_x_buff *x, const pcap_addr_t *addrs)
             continue;
         if (ei_x_encode_list_header(x, 1) < 0 ||
             ei_x_encode_map_header(x, 4) < 0 ||
-            ei_x_encode_atom(x, "addr") < 0 || encode_sockaddr(x, a->addr) < 0 ||
+            ei_x_encode_atom(x, "addr") < 0 ||
+            encode_sockaddr(x, a->addr) < 0 ||
             ei_x_encode_atom(x, "netmask") < 0 ||
             encode_sockaddr(x, a->netmask) < 0 ||
             ei_x_encode_atom(x, "broadaddr") < 0 ||
@@ -75,9 +76,8 @@ static int encode_flags(ei_x_buff *x, bpf_u_int32 f)
     };
 
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if ((f & names[i].bit) &&
-            (ei_x_encode_list_header(x, 1) < 0 ||
-             ei_x_encode_atom(x, names[i].name) < 0))
+        if ((f & names[i].bit) && (ei_x_encode_list_header(x, 1) < 0 ||
+                                   ei_x_encode_atom(x, names[i].name) < 0))
             return -1;
     return ei_x_encode_empty_list(x);
 }
@@ -89,9 +89,8 @@ static int encode_if(ei_x_buff *x, const pcap_if_t *d)
                    ei_x_encode_atom(x, "name") < 0 ||
                    ei_x_encode_string(x, d->name) < 0 ||
                    ei_x_encode_atom(x, "description") < 0 ||
-                   (d->description
-                        ? ei_x_encode_string(x, d->description)
-                        : ei_x_encode_atom(x, "undefined")) < 0 ||
+                   (d->description ? ei_x_encode_string(x, d->description)
+                                   : ei_x_encode_atom(x, "undefined")) < 0 ||
                    ei_x_encode_atom(x, "addresses") < 0 ||
                    encode_addresses(x, d->addresses) < 0 ||
                    ei_x_encode_atom(x, "flags") < 0 ||

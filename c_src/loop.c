@@ -21,7 +21,7 @@ struct loop {
     bool inject;
     int in;
     int out;
-    size_t snaplen; /* the largest record libpcap will hand us */
+    size_t snaplen;  /* the largest record libpcap will hand us */
     int write_errno; /* set by the pcap callback when stdout fails */
 };
 
@@ -33,8 +33,7 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *h,
     if (l->write_errno != 0)
         return;
     if (wire_batch_add(&l->batch, (uint64_t)h->ts.tv_sec,
-                       (uint32_t)h->ts.tv_usec, h->caplen, h->len,
-                       bytes) < 0) {
+                       (uint32_t)h->ts.tv_usec, h->caplen, h->len, bytes) < 0) {
         l->write_errno = errno;
         pcap_breakloop(l->cap->p);
     }
@@ -212,7 +211,7 @@ static enum loop_end run(struct loop *l, struct ep_error *e)
                 return rc == -1 ? LOOP_ERROR : LOOP_STDIN_EOF;
             if (rc == 0)
                 return wire_send_atom(l->out, "eof") < 0 ? LOOP_STDIN_EOF
-                                                          : LOOP_FILE_EOF;
+                                                         : LOOP_FILE_EOF;
         }
     }
 }

@@ -113,8 +113,7 @@ int options_parse(int argc, char *const argv[], struct options *o,
         if (rc > 0)
             return ep_fail(e, "badarg", "unknown option: %s", a);
         if (rc < 0)
-            return ep_fail(e, "badarg", "bad value for %s: %s", a,
-                           argv[i + 1]);
+            return ep_fail(e, "badarg", "bad value for %s: %s", a, argv[i + 1]);
         i++;
     }
     if (o->file != NULL && o->interface != NULL)
@@ -124,14 +123,15 @@ int options_parse(int argc, char *const argv[], struct options *o,
 
 void options_usage(const char *progname)
 {
-    fprintf(stderr,
-            "epcap %s (restrict: %s)\n"
-            "usage: %s [-i iface | -r file] [-f filter] [-s snaplen] "
-            "[-b buffer]\n"
-            "       [-t immediate|infinity|ms] [-d in|out|inout] [-n] [-P] "
-            "[-M] [-I]\n"
-            "       [-u user] [-g group] [-C chroot] [-v] [-L] [-h]\n"
-            "Speaks the epcap wire protocol (doc/protocol.md) on stdin/stdout;\n"
-            "meant to be started by the Erlang epcap module.\n",
-            EPCAP_VERSION, restrict_mode(), progname);
+    fprintf(
+        stderr,
+        "epcap %s (restrict: %s)\n"
+        "usage: %s [-i iface | -r file] [-f filter] [-s snaplen] "
+        "[-b buffer]\n"
+        "       [-t immediate|infinity|ms] [-d in|out|inout] [-n] [-P] "
+        "[-M] [-I]\n"
+        "       [-u user] [-g group] [-C chroot] [-v] [-L] [-h]\n"
+        "Speaks the epcap wire protocol (doc/protocol.md) on stdin/stdout;\n"
+        "meant to be started by the Erlang epcap module.\n",
+        EPCAP_VERSION, restrict_mode(), progname);
 }

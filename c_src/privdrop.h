@@ -5,8 +5,9 @@
 #include "errors.h"
 
 struct privdrop_opts {
-    const char *user;       /* name or numeric uid; NULL = "nobody" */
-    const char *group;      /* name or numeric gid; NULL = the user's primary group */
+    const char *user; /* name or numeric uid; NULL = "nobody" */
+    const char
+        *group; /* name or numeric gid; NULL = the user's primary group */
     const char *chroot_dir; /* NULL = no chroot */
 };
 

@@ -7,9 +7,9 @@
 #include "errors.h"
 
 struct restrict_ctx {
-    int pcap_fd;  /* libpcap's selectable fd, -1 for a savefile */
-    bool inject;  /* pcap_inject will be called */
-    bool live;    /* live capture (setfilter/stats touch the socket) */
+    int pcap_fd; /* libpcap's selectable fd, -1 for a savefile */
+    bool inject; /* pcap_inject will be called */
+    bool live;   /* live capture (setfilter/stats touch the socket) */
 };
 
 /* The mode's name, reported in `ready` and by -h: "seccomp", "rlimit", ... */

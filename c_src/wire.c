@@ -280,8 +280,8 @@ int wire_send_result(int fd, const char *tag, const char *msg)
 
     if (ei_x_new_with_version(&x) < 0)
         return -1;
-    int ok = ei_x_encode_tuple_header(&x, 2) == 0 &&
-             ei_x_encode_atom(&x, tag) == 0;
+    int ok =
+        ei_x_encode_tuple_header(&x, 2) == 0 && ei_x_encode_atom(&x, tag) == 0;
     if (ok && msg == NULL)
         ok = ei_x_encode_atom(&x, "ok") == 0;
     else if (ok)

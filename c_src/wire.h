@@ -12,9 +12,9 @@
 #include "errors.h"
 
 #define WIRE_TAG_BATCH 1 /* body: count:32, then packet records */
-#define WIRE_TAG_TERM 2  /* body: one external-format term built with libei */
+#define WIRE_TAG_TERM  2 /* body: one external-format term built with libei */
 
-#define WIRE_PKT_HDR 20           /* sec:64, frac:32, caplen:32, len:32 */
+#define WIRE_PKT_HDR     20 /* sec:64, frac:32, caplen:32, len:32 */
 #define WIRE_BATCH_BYTES ((size_t)256 * 1024)
 
 /* Two buffers: one filling while the other is in flight, so that while

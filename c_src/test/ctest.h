@@ -20,24 +20,24 @@ static int ctest_case_failed;
         }                                                                      \
     } while (0)
 
-#define RUN(fn)                                                  \
-    do {                                                         \
-        ctest_case_failed = 0;                                   \
-        fn();                                                    \
-        if (ctest_case_failed) {                                 \
-            ctest_failed++;                                      \
-            fprintf(stderr, "FAIL %s\n", #fn);                   \
-        } else {                                                 \
-            ctest_passed++;                                      \
-            fprintf(stderr, "ok   %s\n", #fn);                   \
-        }                                                        \
+#define RUN(fn)                                                                \
+    do {                                                                       \
+        ctest_case_failed = 0;                                                 \
+        fn();                                                                  \
+        if (ctest_case_failed) {                                               \
+            ctest_failed++;                                                    \
+            fprintf(stderr, "FAIL %s\n", #fn);                                 \
+        } else {                                                               \
+            ctest_passed++;                                                    \
+            fprintf(stderr, "ok   %s\n", #fn);                                 \
+        }                                                                      \
     } while (0)
 
-#define CTEST_END(name)                                                  \
-    do {                                                                 \
-        printf("%s: %d passed, %d failed\n", name, ctest_passed,         \
-               ctest_failed);                                            \
-        return ctest_failed ? EXIT_FAILURE : EXIT_SUCCESS;               \
+#define CTEST_END(name)                                                        \
+    do {                                                                       \
+        printf("%s: %d passed, %d failed\n", name, ctest_passed,               \
+               ctest_failed);                                                  \
+        return ctest_failed ? EXIT_FAILURE : EXIT_SUCCESS;                     \
     } while (0)
 
 #endif

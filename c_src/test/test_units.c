@@ -31,10 +31,11 @@ static void options_defaults(void)
 
 static void options_all(void)
 {
-    char *argv[] = {"epcap", "-i", "eth0", "-f", "tcp port 80", "-s", "128",
-                    "-b", "1048576", "-t", "250", "-d", "in", "-n", "-P",
-                    "-M", "-I", "-v", "-v", "-u", "nobody", "-g", "nogroup",
-                    "-C", "/var/empty"};
+    char *argv[] = {"epcap",  "-i",  "eth0",    "-f",      "tcp port 80",
+                    "-s",     "128", "-b",      "1048576", "-t",
+                    "250",    "-d",  "in",      "-n",      "-P",
+                    "-M",     "-I",  "-v",      "-v",      "-u",
+                    "nobody", "-g",  "nogroup", "-C",      "/var/empty"};
     struct options o;
     struct ep_error e;
 
@@ -69,12 +70,12 @@ static void options_timeouts(void)
 static void options_rejects(void)
 {
     char *bad[][3] = {
-        {"epcap", "-s", "0"},       {"epcap", "-s", "-1"},
-        {"epcap", "-s", "262145"},  {"epcap", "-s", "12x"},
-        {"epcap", "-t", "soon"},    {"epcap", "-t", "-3"},
+        {"epcap", "-s", "0"},        {"epcap", "-s", "-1"},
+        {"epcap", "-s", "262145"},   {"epcap", "-s", "12x"},
+        {"epcap", "-t", "soon"},     {"epcap", "-t", "-3"},
         {"epcap", "-d", "sideways"}, {"epcap", "-b", "-1"},
-        {"epcap", "-x", "1"},       {"epcap", "--", "x"},
-        {"epcap", "file", "x"},     {"epcap", "-s", ""},
+        {"epcap", "-x", "1"},        {"epcap", "--", "x"},
+        {"epcap", "file", "x"},      {"epcap", "-s", ""},
     };
     char *missing[] = {"epcap", "-i"};
     char *both[] = {"epcap", "-i", "lo", "-r", "f.pcap"};
@@ -188,7 +189,8 @@ static void encoder_terms(void)
         CHECK(ei_decode_tuple_header(t, &idx, &arity) == 0 && arity == 2);
         CHECK(ei_decode_atom(t, &idx, atom) == 0 && strcmp(atom, "error") == 0);
         CHECK(ei_decode_tuple_header(t, &idx, &arity) == 0 && arity == 2);
-        CHECK(ei_decode_atom(t, &idx, atom) == 0 && strcmp(atom, "filter") == 0);
+        CHECK(ei_decode_atom(t, &idx, atom) == 0 &&
+              strcmp(atom, "filter") == 0);
         CHECK(ei_get_type(t, &idx, &type, &size) == 0 && size == 12);
         CHECK(ei_decode_string(t, &idx, msg) == 0);
         CHECK(strcmp(msg, "syntax error") == 0);
@@ -212,10 +214,12 @@ static void control_decode(void)
     CHECK(ctl_decode(credit, sizeof(credit), &m, &e) == 0);
     CHECK(m.type == CTL_CREDIT && m.credit == 65538);
     CHECK(ctl_decode(stats, 1, &m, &e) == 0 && m.type == CTL_STATS);
-    CHECK(ctl_decode(inject, 3, &m, &e) == 0 && m.len == 2 && m.body[0] == 0xde);
+    CHECK(ctl_decode(inject, 3, &m, &e) == 0 && m.len == 2 &&
+          m.body[0] == 0xde);
     CHECK(ctl_decode(filter, 4, &m, &e) == 0 && m.len == 3);
     CHECK(ctl_decode(nul, 4, &m, &e) == -1);
-    CHECK(ctl_decode(unknown, 1, &m, &e) == -1 && strcmp(e.reason, "protocol") == 0);
+    CHECK(ctl_decode(unknown, 1, &m, &e) == -1 &&
+          strcmp(e.reason, "protocol") == 0);
     CHECK(ctl_decode(short_credit, 2, &m, &e) == -1);
     CHECK(ctl_decode(inject, 1, &m, &e) == -1); /* empty frame to inject */
     CHECK(ctl_decode(stats, 0, &m, &e) == -1);
@@ -226,7 +230,8 @@ static void control_reader(void)
     static struct ctl_reader r;
     struct ctl_msg m;
     struct ep_error e;
-    const uint8_t two[] = {0, 0, 0, 1, CTL_STATS, 0, 0, 0, 5, CTL_CREDIT, 0, 0, 0, 7};
+    const uint8_t two[] = {0, 0, 0,          1, CTL_STATS, 0, 0,
+                           0, 5, CTL_CREDIT, 0, 0,         0, 7};
     const uint8_t huge[] = {0, 1, 0, 2, CTL_INJECT};
     const uint8_t zero[] = {0, 0, 0, 0};
 
@@ -239,7 +244,8 @@ static void control_reader(void)
             CHECK(m.type == CTL_STATS);
     }
     CHECK(ctl_reader_feed(&r, two + 8, sizeof(two) - 8) == sizeof(two) - 8);
-    CHECK(ctl_reader_next(&r, &m, &e) == 1 && m.type == CTL_CREDIT && m.credit == 7);
+    CHECK(ctl_reader_next(&r, &m, &e) == 1 && m.type == CTL_CREDIT &&
+          m.credit == 7);
     CHECK(ctl_reader_next(&r, &m, &e) == 0);
 
     ctl_reader_init(&r);
