@@ -100,6 +100,17 @@ static int start(const struct options *o, struct capture *c, struct ep_error *e)
     return 0;
 }
 
+/* pcap_findalldevs needs no privilege on Linux: drop before it runs. It
+ * needs sockets and /sys, so no sandbox and no chroot. */
+static int list_interfaces(const struct options *o, struct ep_error *e)
+{
+    struct privdrop_opts pd = {o->user, o->group, NULL};
+
+    if (privdrop_prepare(&pd, e) < 0 || privdrop_apply(e) < 0)
+        return -1;
+    return interfaces_send(STDOUT_FILENO, e);
+}
+
 int main(int argc, char *argv[])
 {
     struct ep_error e = {0};
@@ -117,7 +128,7 @@ int main(int argc, char *argv[])
         return 0;
     }
     if (o.list_interfaces)
-        return interfaces_send(STDOUT_FILENO, &e) < 0 ? report(&e) : 0;
+        return list_interfaces(&o, &e) < 0 ? report(&e) : 0;
     if (start(&o, &c, &e) < 0) {
         capture_close(&c);
         return report(&e);

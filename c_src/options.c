@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "control.h"
 #include "restrict.h"
 #include "version.h"
 
@@ -118,6 +119,9 @@ int options_parse(int argc, char *const argv[], struct options *o,
     }
     if (o->file != NULL && o->interface != NULL)
         return ep_fail(e, "badarg", "-r and -i are exclusive");
+    if (o->filter != NULL && strlen(o->filter) > CTL_FILTER_MAX)
+        return ep_fail(e, "badarg", "filter longer than %d bytes",
+                       CTL_FILTER_MAX);
     return 0;
 }
 

@@ -49,8 +49,8 @@ static bool parse_id(const char *s, unsigned long *out)
 
 /* Resolve the user (name first, then a numeric uid) and its primary group.
  * *have_gid is false for a numeric uid without a passwd entry. */
-static int lookup_user(const char *name, uid_t *uid, gid_t *gid,
-                       bool *have_gid, struct ep_error *e)
+static int lookup_user(const char *name, uid_t *uid, gid_t *gid, bool *have_gid,
+                       struct ep_error *e)
 {
     struct passwd pw, *res = NULL;
     char buf[PW_BUFSZ];

@@ -17,7 +17,8 @@
  * Built and reasoned from capsicum(4), cap_rights_limit(2),
  * cap_ioctls_limit(2) and cap_fcntls_limit(2); not run by our CI. */
 #ifndef __FreeBSD__
-#error "restrict_capsicum.c is FreeBSD-only: pick RESTRICT_PROCESS=rlimit or seccomp"
+#error                                                                         \
+    "restrict_capsicum.c is FreeBSD-only: pick RESTRICT_PROCESS=rlimit or seccomp"
 #endif
 
 #include "restrict.h"
@@ -98,8 +99,7 @@ static int limit_bpf(const struct restrict_ctx *c, struct ep_error *e)
     cap_rights_t r;
     size_t n = sizeof(bpf_ioctls) / sizeof(bpf_ioctls[0]);
 
-    cap_rights_init(&r, CAP_READ, CAP_EVENT, CAP_FSTAT, CAP_FCNTL,
-                    CAP_IOCTL);
+    cap_rights_init(&r, CAP_READ, CAP_EVENT, CAP_FSTAT, CAP_FCNTL, CAP_IOCTL);
     if (c->inject)
         cap_rights_set(&r, CAP_WRITE);
     if (limit(c->pcap_fd, &r, FL, e) == -1)

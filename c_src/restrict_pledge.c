@@ -12,7 +12,8 @@
  * No execpromises: execve is not promised, so there is nothing to exec.
  * Built and reasoned from pledge(2); not run by our CI (Linux only). */
 #ifndef __OpenBSD__
-#error "restrict_pledge.c is OpenBSD-only: pick RESTRICT_PROCESS=rlimit or seccomp"
+#error                                                                         \
+    "restrict_pledge.c is OpenBSD-only: pick RESTRICT_PROCESS=rlimit or seccomp"
 #endif
 
 #include "restrict.h"

@@ -84,19 +84,18 @@ static void rule(struct builder *b, uint32_t act, int nr, const char *name,
  * datum_b implicit, which clang's -Wextra rejects). Integers that are C
  * ints are compared as uint32_t, so a negative constant cannot become a
  * sign-extended 64-bit value. */
-#define ARG_EQ(i, v) \
-    ((struct scmp_arg_cmp){(i), SCMP_CMP_EQ, (uint32_t)(v), 0})
+#define ARG_EQ(i, v)   ((struct scmp_arg_cmp){(i), SCMP_CMP_EQ, (uint32_t)(v), 0})
 #define ARG_EQ64(i, v) ((struct scmp_arg_cmp){(i), SCMP_CMP_EQ, (v), 0})
 /* (arg & mask) == v */
-#define ARG_MASKED_EQ(i, mask, v) \
-    ((struct scmp_arg_cmp){(i), SCMP_CMP_MASKED_EQ, (uint32_t)(mask), \
+#define ARG_MASKED_EQ(i, mask, v)                                              \
+    ((struct scmp_arg_cmp){(i), SCMP_CMP_MASKED_EQ, (uint32_t)(mask),          \
                            (uint32_t)(v)})
 
 #define CMPS(...) ((const struct scmp_arg_cmp[]){__VA_ARGS__})
 #define NCMP(...) (sizeof(CMPS(__VA_ARGS__)) / sizeof(struct scmp_arg_cmp))
 /* RULE(b, action, syscall), or RULE_IF(b, action, syscall, ARG_...(...)...) */
 #define RULE(b, act, sys) rule(b, act, SCMP_SYS(sys), #sys, 0, NULL)
-#define RULE_IF(b, act, sys, ...) \
+#define RULE_IF(b, act, sys, ...)                                              \
     rule(b, act, SCMP_SYS(sys), #sys, NCMP(__VA_ARGS__), CMPS(__VA_ARGS__))
 
 const char *restrict_mode(void)
@@ -141,10 +140,8 @@ static void rules_memory(struct builder *b)
     /* malloc: heap growth */
     RULE(b, SCMP_ACT_ALLOW, brk);
     /* malloc: large chunks; pcap_close: the ring */
-    RULE_IF(b, SCMP_ACT_ALLOW, mmap,
-            ARG_MASKED_EQ(2, PROT_EXEC, 0));
-    RULE_IF(b, SCMP_ACT_ALLOW, mprotect,
-            ARG_MASKED_EQ(2, PROT_EXEC, 0));
+    RULE_IF(b, SCMP_ACT_ALLOW, mmap, ARG_MASKED_EQ(2, PROT_EXEC, 0));
+    RULE_IF(b, SCMP_ACT_ALLOW, mprotect, ARG_MASKED_EQ(2, PROT_EXEC, 0));
     RULE(b, SCMP_ACT_ALLOW, munmap);
     /* realloc of large buffers; free trimming */
     RULE(b, SCMP_ACT_ALLOW, mremap);
@@ -166,47 +163,38 @@ static void rules_process(struct builder *b)
      * through, so a crash reads as SIGABRT and not as a sandbox kill */
     RULE(b, SCMP_ACT_ALLOW, getpid);
     RULE(b, SCMP_ACT_ALLOW, gettid);
-    RULE_IF(b, SCMP_ACT_ALLOW, tgkill, ARG_EQ(0, getpid()),
-            ARG_EQ(2, SIGABRT));
+    RULE_IF(b, SCMP_ACT_ALLOW, tgkill, ARG_EQ(0, getpid()), ARG_EQ(2, SIGABRT));
     /* timestamps when the vDSO is unavailable */
     RULE(b, SCMP_ACT_ALLOW, clock_gettime);
     RULE(b, SCMP_ACT_ALLOW, gettimeofday);
     /* glibc's once-only initialisers (the resolver's, for a host name in a
      * filter): private wait/wake only, no requeue or PI operations */
-    RULE_IF(b, SCMP_ACT_ALLOW, futex,
-            ARG_EQ(1, FUTEX_WAKE_PRIVATE));
-    RULE_IF(b, SCMP_ACT_ALLOW, futex,
-            ARG_EQ(1, FUTEX_WAIT_PRIVATE));
+    RULE_IF(b, SCMP_ACT_ALLOW, futex, ARG_EQ(1, FUTEX_WAKE_PRIVATE));
+    RULE_IF(b, SCMP_ACT_ALLOW, futex, ARG_EQ(1, FUTEX_WAIT_PRIVATE));
 }
 
 /* A live handle's socket: only the calls libpcap makes after activate. */
 static void rules_live(struct builder *b, int fd)
 {
     /* pcap_stats */
-    RULE_IF(b, SCMP_ACT_ALLOW, getsockopt, ARG_EQ(0, fd),
-            ARG_EQ(1, SOL_PACKET),
+    RULE_IF(b, SCMP_ACT_ALLOW, getsockopt, ARG_EQ(0, fd), ARG_EQ(1, SOL_PACKET),
             ARG_EQ(2, PACKET_STATISTICS));
     /* pcap_dispatch: the reason for POLLERR (e.g. the device went down) */
-    RULE_IF(b, SCMP_ACT_ALLOW, getsockopt, ARG_EQ(0, fd),
-            ARG_EQ(1, SOL_SOCKET),
+    RULE_IF(b, SCMP_ACT_ALLOW, getsockopt, ARG_EQ(0, fd), ARG_EQ(1, SOL_SOCKET),
             ARG_EQ(2, SO_ERROR));
     /* pcap_dispatch after ENETDOWN: which interface the socket is bound
      * to, to tell "went down" from "went away" */
     RULE_IF(b, SCMP_ACT_ALLOW, getsockname, ARG_EQ(0, fd));
     /* pcap_dispatch after ENETDOWN: is the interface up? (read-only) */
-    RULE_IF(b, SCMP_ACT_ALLOW, ioctl, ARG_EQ(0, fd),
-            ARG_EQ(1, SIOCGIFFLAGS));
+    RULE_IF(b, SCMP_ACT_ALLOW, ioctl, ARG_EQ(0, fd), ARG_EQ(1, SIOCGIFFLAGS));
     /* pcap_setfilter: attach the new program (and a reject-all one first) */
-    RULE_IF(b, SCMP_ACT_ALLOW, setsockopt, ARG_EQ(0, fd),
-            ARG_EQ(1, SOL_SOCKET),
+    RULE_IF(b, SCMP_ACT_ALLOW, setsockopt, ARG_EQ(0, fd), ARG_EQ(1, SOL_SOCKET),
             ARG_EQ(2, SO_ATTACH_FILTER));
     /* pcap_setfilter: a filter the kernel cannot run is done in userland */
-    RULE_IF(b, SCMP_ACT_ALLOW, setsockopt, ARG_EQ(0, fd),
-            ARG_EQ(1, SOL_SOCKET),
+    RULE_IF(b, SCMP_ACT_ALLOW, setsockopt, ARG_EQ(0, fd), ARG_EQ(1, SOL_SOCKET),
             ARG_EQ(2, SO_DETACH_FILTER));
     /* pcap_close: ring teardown (the kernel answers EBUSY while mapped) */
-    RULE_IF(b, SCMP_ACT_ALLOW, setsockopt, ARG_EQ(0, fd),
-            ARG_EQ(1, SOL_PACKET),
+    RULE_IF(b, SCMP_ACT_ALLOW, setsockopt, ARG_EQ(0, fd), ARG_EQ(1, SOL_PACKET),
             ARG_EQ(2, PACKET_RX_RING));
     /* pcap_setfilter: drain packets queued under the old filter */
     RULE_IF(b, SCMP_ACT_ALLOW, recvfrom, ARG_EQ(0, fd));
@@ -215,8 +203,8 @@ static void rules_live(struct builder *b, int fd)
 /* pcap_inject: send(fd, buf, len, 0), i.e. sendto without an address. */
 static void rules_inject(struct builder *b, int fd)
 {
-    RULE_IF(b, SCMP_ACT_ALLOW, sendto, ARG_EQ(0, fd),
-            ARG_EQ64(4, 0), ARG_EQ64(5, 0));
+    RULE_IF(b, SCMP_ACT_ALLOW, sendto, ARG_EQ(0, fd), ARG_EQ64(4, 0),
+            ARG_EQ64(5, 0));
 }
 
 /* Probes that must fail, not kill: glibc's resolver and NSS (a filter
@@ -241,8 +229,7 @@ static void rules_probes(struct builder *b)
     RULE(b, PROBE, faccessat);
     RULE(b, PROBE, statx);
     /* path lookups, as opposed to fstat (allowed in rules_stdio) */
-    RULE_IF(b, PROBE, newfstatat,
-            ARG_MASKED_EQ(3, AT_EMPTY_PATH, 0));
+    RULE_IF(b, PROBE, newfstatat, ARG_MASKED_EQ(3, AT_EMPTY_PATH, 0));
     /* nscd and DNS: no socket, so the resolver gives up at once */
     RULE(b, PROBE, socket);
     RULE(b, PROBE, connect);

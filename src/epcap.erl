@@ -82,6 +82,7 @@
 -define(CTL_FILTER, 3).
 -define(CTL_CREDIT, 4).
 -define(MAX_FRAME, 65535).
+-define(MAX_FILTER, 8192).  % c_src/control.h: CTL_FILTER_MAX
 %% Credit window in packets: how many the port may send before the server
 %% has forwarded them. Bounds the server's mailbox; refilled at half.
 -define(WINDOW, 8192).
@@ -477,7 +478,7 @@ env_option(E) ->
 check_filter(F) ->
     case text(filter, F) of
         {ok, filter, S} ->
-            case byte_size(unicode:characters_to_binary(S)) =< ?MAX_FRAME of
+            case byte_size(unicode:characters_to_binary(S)) =< ?MAX_FILTER of
                 true -> {ok, S};
                 false -> error
             end;

@@ -246,11 +246,14 @@ bad_options(_Config) ->
         {{env, "NOEQUALS"}, {badarg, {env, "NOEQUALS"}}},
         {{interface, 42}, {badarg, {interface, 42}}},
         {{file, <<"a", 0, "b">>}, {badarg, {file, <<"a", 0, "b">>}}},
+        {{filter, long_filter()}, {badarg, {filter, long_filter()}}},
         {{colour, red}, {bad_option, {colour, red}}},
         {bogus, {bad_option, bogus}}],
     [?assertEqual({Opt, {error, Err}}, {Opt, epcap:start(opts([Opt]))})
      || {Opt, Err} <- Cases],
     ?assertEqual({error, {badarg, {options, notalist}}}, epcap:start(notalist)).
+
+long_filter() -> lists:duplicate(8193, $a).
 
 bad_filter() ->
     [{doc, "Ensure that a filter that does not compile is {error, {filter, Msg}}"}].

@@ -32,13 +32,12 @@ static void check_msg(const struct ctl_msg *m)
         break;
     case CTL_CREDIT:
         if (m->len != 4 ||
-            m->credit != ((uint32_t)m->body[0] << 24 |
-                          (uint32_t)m->body[1] << 16 |
-                          (uint32_t)m->body[2] << 8 | m->body[3]))
+            m->credit !=
+                ((uint32_t)m->body[0] << 24 | (uint32_t)m->body[1] << 16 |
+                 (uint32_t)m->body[2] << 8 | m->body[3]))
             __builtin_trap();
         break;
-    default:
-        __builtin_trap(); /* an unknown tag must be an error */
+    default: __builtin_trap(); /* an unknown tag must be an error */
     }
 }
 

@@ -27,8 +27,8 @@ static void check_ok(const struct options *o, char **argv, int argc)
     if (o->snaplen < 1 || o->snaplen > EPCAP_SNAPLEN_MAX ||
         o->buffer_size < 0 || o->timeout_ms < 0 || o->verbose < 0)
         __builtin_trap();
-    if (o->timeout_mode != TIMEOUT_IMMEDIATE &&
-        o->timeout_mode != TIMEOUT_MS && o->timeout_mode != TIMEOUT_INFINITY)
+    if (o->timeout_mode != TIMEOUT_IMMEDIATE && o->timeout_mode != TIMEOUT_MS &&
+        o->timeout_mode != TIMEOUT_INFINITY)
         __builtin_trap();
     if (o->file != NULL && o->interface != NULL)
         __builtin_trap();
@@ -51,8 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(buf, data, size);
     buf[size] = '\0';
     argv[argc++] = "epcap";
-    for (char *p = buf; p < buf + size && argc < MAX_ARGS;
-         p += strlen(p) + 1)
+    for (char *p = buf; p < buf + size && argc < MAX_ARGS; p += strlen(p) + 1)
         argv[argc++] = p;
     argv[argc] = NULL;
     if (options_parse(argc, argv, &o, &e) == 0)

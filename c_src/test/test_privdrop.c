@@ -21,13 +21,13 @@ static char tmpdir[64];
 
 /* In a child: count failures, say which line failed on stderr. */
 static int child_failed;
-#define CCHECK(cond)                                                       \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            fprintf(stderr, "  child %s:%d: %s (errno %d)\n", __FILE__,    \
-                    __LINE__, #cond, errno);                               \
-            child_failed++;                                                \
-        }                                                                  \
+#define CCHECK(cond)                                                           \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            fprintf(stderr, "  child %s:%d: %s (errno %d)\n", __FILE__,        \
+                    __LINE__, #cond, errno);                                   \
+            child_failed++;                                                    \
+        }                                                                      \
     } while (0)
 
 /* Run fn in a child; return its exit status, or -1 if it did not exit. */
@@ -129,8 +129,8 @@ static void test_default_user_is_nobody(void)
     CHECK(in_child(default_user_child) == 0);
 }
 
-static int prepare_reason(const char *user, const char *group,
-                          const char *dir, const char **reason)
+static int prepare_reason(const char *user, const char *group, const char *dir,
+                          const char **reason)
 {
     struct privdrop_opts o = {user, group, dir};
     static struct ep_error e;

@@ -45,13 +45,13 @@ struct outcome {
 
 /* Child-side checks: report on stderr (fd 2 is allowed), count failures. */
 static int child_failed;
-#define CCHECK(cond)                                                      \
-    do {                                                                  \
-        if (!(cond)) {                                                    \
-            fprintf(stderr, "  child %s:%d: %s (errno %d %s)\n", __FILE__, \
-                    __LINE__, #cond, errno, strerror(errno));             \
-            child_failed++;                                               \
-        }                                                                 \
+#define CCHECK(cond)                                                           \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            fprintf(stderr, "  child %s:%d: %s (errno %d %s)\n", __FILE__,     \
+                    __LINE__, #cond, errno, strerror(errno));                  \
+            child_failed++;                                                    \
+        }                                                                      \
     } while (0)
 
 /* Parent side of the child's stdin (to_child) and stdout (from_child). */
@@ -284,12 +284,19 @@ static void capture_until(pcap_t *p, struct seen *s, int port)
 /* An Ethernet/IPv4/UDP frame to 127.0.0.1:PORT3 (checksums left zero). */
 static size_t make_frame(u_char *f)
 {
-    static const u_char hdr[] = {
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x08, 0x00,            /* eth */
-        0x45, 0, 0, 33, 0, 0, 0, 0, 64, 17, 0, 0, 127, 0, 0, 1, 127, 0, 0,
-        1,                                                         /* ip */
-        0xba, 0x5e, PORT3 >> 8, PORT3 & 0xff, 0, 13, 0, 0,         /* udp */
-        'i', 'n', 'j', 'e', 'c', 't'};
+    static const u_char hdr[] = {0,    0,    0,          0,
+                                 0,    0,    0,          0,
+                                 0,    0,    0,          0,
+                                 0x08, 0x00, /* eth */
+                                 0x45, 0,    0,          33,
+                                 0,    0,    0,          0,
+                                 64,   17,   0,          0,
+                                 127,  0,    0,          1,
+                                 127,  0,    0,          1, /* ip */
+                                 0xba, 0x5e, PORT3 >> 8, PORT3 & 0xff,
+                                 0,    13,   0,          0, /* udp */
+                                 'i',  'n',  'j',        'e',
+                                 'c',  't'};
 
     memcpy(f, hdr, sizeof(hdr));
     return sizeof(hdr);
@@ -464,7 +471,9 @@ static void mmap_exec_body(pcap_t *p)
 {
     (void)p;
     _exit(mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
-               -1, 0) != MAP_FAILED ? 0 : errno);
+               -1, 0) != MAP_FAILED
+              ? 0
+              : errno);
 }
 
 static void ptrace_body(pcap_t *p)
@@ -487,7 +496,9 @@ static void sockopt_body(pcap_t *p)
     int v = 1 << 20;
 
     _exit(setsockopt(pcap_get_selectable_fd(p), SOL_SOCKET, SO_RCVBUF, &v,
-                     sizeof(v)) == 0 ? 0 : errno);
+                     sizeof(v)) == 0
+              ? 0
+              : errno);
 }
 
 static void write_file_fd_body(pcap_t *p)
@@ -514,12 +525,24 @@ static void tiocsti_body(pcap_t *p)
 
 /* A debug build traps instead: the handler names the call, exits 128+31. */
 #ifdef SANDBOX_DEBUG
-#define KILLED {128 + SIGSYS, 0}
+#define KILLED                                                                 \
+    {                                                                          \
+        128 + SIGSYS, 0                                                        \
+    }
 #else
-#define KILLED {-1, SIGSYS}
+#define KILLED                                                                 \
+    {                                                                          \
+        -1, SIGSYS                                                             \
+    }
 #endif
-#define ERR(e) {e, 0}
-#define OK {0, 0}
+#define ERR(e)                                                                 \
+    {                                                                          \
+        e, 0                                                                   \
+    }
+#define OK                                                                     \
+    {                                                                          \
+        0, 0                                                                   \
+    }
 
 static const struct {
     const char *name;
@@ -540,8 +563,13 @@ static const struct {
     {"kill_parent", kill_body, true, {KILLED, ERR(EPERM), ERR(EPERM)}},
     /* stdout is a pipe, so without seccomp TIOCSTI gets ENOTTY */
     {"ioctl_tiocsti", tiocsti_body, true, {KILLED, ERR(ENOTTY), ERR(ENOTTY)}},
-    {"open_savefile", open_body, false, {ERR(EACCES), ERR(EMFILE), ERR(ENOENT)}},
-    {"write_savefile_fd", write_file_fd_body, false,
+    {"open_savefile",
+     open_body,
+     false,
+     {ERR(EACCES), ERR(EMFILE), ERR(ENOENT)}},
+    {"write_savefile_fd",
+     write_file_fd_body,
+     false,
      {KILLED, ERR(EBADF), ERR(EBADF)}},
 };
 
@@ -559,8 +587,7 @@ static void run_forbidden(size_t i)
     }
     ctest_failed++;
     fprintf(stderr, "FAIL forbidden %s: got exit %d signal %d, want %d/%d\n",
-            forbidden[i].name, got.exited, got.signo, want.exited,
-            want.signo);
+            forbidden[i].name, got.exited, got.signo, want.exited, want.signo);
 }
 
 static void run_forbidden_all(void)
