@@ -80,6 +80,12 @@
 %% `bad_option', `unsupported', and `Rest' the bytes from where that
 %% layer starts (to the end of the frame or of the enclosing datagram,
 %% whichever comes first). Never raises.
+%% ```
+%% Frame = <<255,255,255,255,255,255, 2,0,0,0,0,1, 8,6, 0:224>>,
+%% {ok, [#{proto := ether, type := 16#0806}, #{proto := arp} | _]} =
+%%     epcap_decode:decode(1, Frame),
+%% {error, [], {ether, truncated, <<1,2>>}} = epcap_decode:decode(1, <<1,2>>).
+%% '''
 -spec decode(dlt(), binary()) -> {ok, packet()} | {error, [header()], error_detail()}.
 decode(DLT, Frame) when is_binary(Frame) ->
     case link(dlt_name(DLT), Frame) of
@@ -93,6 +99,9 @@ decode(_DLT, _Frame) ->
 %% `linux_sll2', `0' `null', `108' `loop', `101'/`12'/`14' `raw', `228'
 %% `ipv4', `229' `ipv6'. Atoms are returned as they are, unknown values
 %% unchanged.
+%% ```
+%% linux_sll2 = epcap_decode:dlt_name(276).
+%% '''
 -spec dlt_name(dlt()) -> dlt().
 dlt_name(0) -> null;
 dlt_name(1) -> en10mb;
@@ -426,6 +435,10 @@ tcp_options(_H, error, _Payload, Bin) ->
 %% @doc Convert TCP flags between the 9-bit field value and the list of
 %% atoms used in decoded `tcp' headers (`fin', `syn', `rst', `psh', `ack',
 %% `urg', `ece', `cwr', `ns', in that order).
+%% ```
+%% [syn, ack] = epcap_decode:tcp_flags(16#12),
+%% 16#12 = epcap_decode:tcp_flags([syn, ack]).
+%% '''
 -spec tcp_flags(0..511) -> [atom()]; ([atom()]) -> 0..511.
 tcp_flags(Bits) when is_integer(Bits) ->
     [F || {F, B} <- ?TCP_FLAGS, Bits band B =/= 0];
@@ -523,6 +536,11 @@ ip(<<A:16, B:16, C:16, D:16, E:16, F:16, G:16, H:16>>) ->
 %% `encode(Packet) =:= Frame' when `decode(DLT, Frame) =:= {ok, Packet}'.
 %% The type/protocol field of a header may be left out when the next
 %% header determines it. Raises `badarg' for headers it cannot encode.
+%% ```
+%% Frame = <<255,255,255,255,255,255, 2,0,0,0,0,1, 8,6, 0:224>>,
+%% {ok, Packet} = epcap_decode:decode(1, Frame),
+%% Frame = epcap_decode:encode(Packet).
+%% '''
 -spec encode(packet()) -> binary().
 encode(Packet) when is_list(Packet) ->
     try enc(Packet, [])
@@ -769,6 +787,10 @@ pseudo_header([_ | Outer], Proto, Len) ->
 %% @doc The Internet checksum (RFC 1071) of `Data': the one's complement
 %% of the one's complement sum of its 16-bit words, an odd last byte
 %% padded with zero. Checking data that includes its checksum gives 0.
+%% ```
+%% 16#220D = epcap_decode:checksum(<<16#0001:16, 16#F203:16, 16#F4F5:16, 16#F6F7:16>>),
+%% 0 = epcap_decode:checksum(<<16#0001:16, 16#F203:16, 16#F4F5:16, 16#F6F7:16, 16#220D:16>>).
+%% '''
 -spec checksum(iodata()) -> 0..16#FFFF.
 checksum(Data) ->
     (bnot fold(sum16(iolist_to_binary(Data), 0))) band 16#FFFF.
@@ -790,6 +812,9 @@ fold(Sum) -> Sum.
 %% @doc Format a MAC (or any link-layer) address as colon-separated
 %% lower-case hex, e.g. `"1e:f9:0b:de:be:59"'. Accepts a binary or a
 %% tuple of bytes.
+%% ```
+%% "1e:f9:0b:de:be:59" = epcap_decode:format_mac(<<16#1e,16#f9,16#0b,16#de,16#be,16#59>>).
+%% '''
 -spec format_mac(binary() | tuple()) -> string().
 format_mac(Mac) when is_tuple(Mac) ->
     format_mac(list_to_binary(tuple_to_list(Mac)));
@@ -799,6 +824,10 @@ format_mac(Mac) when is_binary(Mac) ->
 
 %% @doc Format an IPv4 or IPv6 address (an `inet' tuple or a 4- or
 %% 16-byte binary) as text, e.g. `"10.0.0.1"', `"fd00::1"'.
+%% ```
+%% "10.0.0.1" = epcap_decode:format_ip({10,0,0,1}),
+%% "fd00::1" = epcap_decode:format_ip({16#fd00,0,0,0,0,0,0,1}).
+%% '''
 -spec format_ip(inet:ip_address() | binary()) -> string().
 format_ip(Addr) when is_binary(Addr) ->
     format_ip(ip(Addr));
