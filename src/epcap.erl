@@ -358,20 +358,19 @@ await_ready(Pid) ->
     end.
 
 prepare(Options) ->
-    maybe_chain(
-      [fun() -> validate(Options) end,
-       fun(O) -> check_affinity(O) end,
-       fun(O) -> ensure_chroot(O) end,
-       fun(O) -> case command(O) of
-                     {error, _} = E -> E;
-                     Cmd -> {ok, {O, Cmd}}
-                 end
-        end]) .
+    case then(validate(Options), [fun check_affinity/1, fun ensure_chroot/1]) of
+        {ok, O} ->
+            case command(O) of
+                {error, _} = Error -> Error;
+                Cmd -> {ok, O, Cmd}
+            end;
+        {error, _} = Error ->
+            Error
+    end.
 
-maybe_chain([F | Fs]) -> maybe_chain(Fs, F()).
-maybe_chain(_, {error, _} = E) -> E;
-maybe_chain([], {ok, {O, Cmd}}) -> {ok, O, Cmd};
-maybe_chain([F | Fs], {ok, O}) -> maybe_chain(Fs, F(O)).
+%% Each step takes the options, while they keep coming back as {ok, _}.
+then({ok, O}, [Step | Steps]) -> then(Step(O), Steps);
+then(Result, _) -> Result.
 
 %%====================================================================
 %% Options: one clause per option, a catch-all for the unknown
@@ -836,12 +835,10 @@ flow(#state{buffered = N, buffer = [B | Rest]} = S) when N > 0 ->
     case allowance(S#state.active) of
         0 -> grant(S);
         _ ->
+            %% deliver/3 puts back what the owner cannot take yet, and the
+            %% allowance is then 0: the next round stops.
             Count = count(B),
-            S1 = deliver(B, Count, S#state{buffer = Rest, buffered = N - Count}),
-            case S1#state.buffer of
-                [B | _] -> grant(S1);   % could not take it all: stop here
-                _ -> flow(S1)
-            end
+            flow(deliver(B, Count, S#state{buffer = Rest, buffered = N - Count}))
     end;
 flow(S) ->
     grant(S).
