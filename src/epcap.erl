@@ -953,15 +953,22 @@ send_int(<<Sec:64, Frac:32, CapLen:32, Len:32, Pkt:CapLen/binary, Rest/binary>>,
 send_int(_, _, _, _) ->
     ok.
 
-fold_bin(Fun, Acc, DLT, Unit,
+%% One loop per time unit: no per-packet branch on the unit.
+fold_bin(Fun, Acc, DLT, timestamp, Bin) -> fold_ts(Fun, Acc, DLT, Bin);
+fold_bin(Fun, Acc, DLT, microsecond, Bin) -> fold_int(Fun, Acc, DLT, 1000000, Bin);
+fold_bin(Fun, Acc, DLT, nanosecond, Bin) -> fold_int(Fun, Acc, DLT, 1000000000, Bin).
+
+fold_ts(Fun, Acc, DLT,
+        <<Sec:64, Frac:32, CapLen:32, Len:32, Pkt:CapLen/binary, Rest/binary>>) ->
+    P = {packet, DLT, {Sec div 1000000, Sec rem 1000000, Frac}, Len, Pkt},
+    fold_ts(Fun, Fun(P, Acc), DLT, Rest);
+fold_ts(_Fun, Acc, _DLT, _) ->
+    Acc.
+
+fold_int(Fun, Acc, DLT, Scale,
          <<Sec:64, Frac:32, CapLen:32, Len:32, Pkt:CapLen/binary, Rest/binary>>) ->
-    Time = case Unit of
-               timestamp -> {Sec div 1000000, Sec rem 1000000, Frac};
-               microsecond -> Sec * 1000000 + Frac;
-               nanosecond -> Sec * 1000000000 + Frac
-           end,
-    fold_bin(Fun, Fun({packet, DLT, Time, Len, Pkt}, Acc), DLT, Unit, Rest);
-fold_bin(_Fun, Acc, _DLT, _Unit, _) ->
+    fold_int(Fun, Fun({packet, DLT, Sec * Scale + Frac, Len, Pkt}, Acc), DLT, Scale, Rest);
+fold_int(_Fun, Acc, _DLT, _Scale, _) ->
     Acc.
 
 count(Records) -> count(Records, 0).
