@@ -515,11 +515,7 @@ slow_file(File, Active) ->
 slow_loop(Pid, Active, N) ->
     receive
         {packet, _, _, _, _} ->
-            N1 = N + 1,
-            case N1 rem 1000 of
-                0 -> timer:sleep(1);
-                _ -> ok
-            end,
+            N1 = slow_down(N + 1),
             _ = case Active of
                     once -> rearm(Pid, once);
                     _ -> ok
@@ -567,15 +563,15 @@ slow_live(#{capture := If} = Veth, Frames) ->
             error(slow_owner_stuck)
     end.
 
+%% The slow owner's pace: 1 ms of sleep every 1000 packets.
+slow_down(N) when N rem 1000 =:= 0 -> timer:sleep(1), N;
+slow_down(N) -> N.
+
 %% {active, once}: re-armed after every packet, as with gen_tcp.
 once_loop(Pid, N) ->
     receive
         {packet, _, _, _, _} ->
-            N1 = N + 1,
-            case N1 rem 1000 of
-                0 -> timer:sleep(1);
-                _ -> ok
-            end,
+            N1 = slow_down(N + 1),
             ok = epcap:setopts(Pid, [{active, once}]),
             once_loop(Pid, N1);
         {count, From} ->

@@ -579,14 +579,10 @@ snaplen_buffer_verbose(Config) ->
     epcap:stop(Pid).
 
 proc_file(Pid, Name) ->
-    OsPid = os_pid(Pid),
+    OsPid = epcap_test_lib:os_pid(Pid),
     {ok, B} = file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/" ++ Name),
     binary_to_list(B).
 
-%% The port program's own pid, as it said in `ready' (wrappers may sit
-%% between the VM and it).
-os_pid(Pid) ->
-    element(5, sys:get_state(Pid)).
 
 %%--------------------------------------------------------------------
 %% Lifecycle
@@ -603,7 +599,7 @@ owner_exit_stops_port(Config) ->
                           receive stop -> ok end
                   end),
     Pid = receive {started, P} -> P after 5000 -> ct:fail(no_start) end,
-    OsPid = os_pid(Pid),
+    OsPid = epcap_test_lib:os_pid(Pid),
     ?assert(epcap_test_lib:port_alive(OsPid)),
     Owner ! stop,
     ?assert(epcap_test_lib:wait_gone(OsPid, 1000)),
@@ -614,7 +610,7 @@ server_kill_stops_port() ->
       "within 1 s"}].
 server_kill_stops_port(Config) ->
     Pid = start_on(Config, []),
-    OsPid = os_pid(Pid),
+    OsPid = epcap_test_lib:os_pid(Pid),
     exit(Pid, kill),
     ?assert(epcap_test_lib:wait_gone(OsPid, 1000)).
 

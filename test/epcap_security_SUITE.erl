@@ -69,7 +69,6 @@ start_live(Config, Extra) ->
     {ok, Pid} = epcap:start(opts(Config, [{interface, If} | Extra])),
     Pid.
 
-os_pid(Pid) -> element(5, sys:get_state(Pid)).
 
 proc(OsPid, File) ->
     {ok, B} = file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/" ++ File),
@@ -93,7 +92,7 @@ dropped_and_jailed() ->
       "no capabilities, NoNewPrivs, and its root directory in the chroot"}].
 dropped_and_jailed(Config) ->
     Pid = start_live(Config, []),
-    OsPid = os_pid(Pid),
+    OsPid = epcap_test_lib:os_pid(Pid),
     Status = proc(OsPid, "status"),
     ct:log("~s", [Status]),
     Nobody = nobody(),
@@ -112,7 +111,7 @@ restriction_in_force() ->
       "(seccomp), the rlimits (rlimit), none (null)"}].
 restriction_in_force(Config) ->
     Pid = start_live(Config, []),
-    OsPid = os_pid(Pid),
+    OsPid = epcap_test_lib:os_pid(Pid),
     Status = proc(OsPid, "status"),
     Limits = proc(OsPid, "limits"),
     ct:log("~s~n~s", [Status, Limits]),
@@ -142,7 +141,7 @@ captures_and_injects_restricted(Config) ->
     ?assertMatch([{packet, 1, _, _, _}], collect(500, [])),
     ?assertEqual(ok, epcap:send(Pid, <<-1:48, 2, 0, 0, 0, 0, 9, 16#88b5:16, "x">>)),
     ?assertMatch({ok, #{received := R}} when R >= 1, epcap:stats(Pid)),
-    OsPid = os_pid(Pid),
+    OsPid = epcap_test_lib:os_pid(Pid),
     ?assert(epcap_test_lib:port_alive(OsPid)),
     epcap:stop(Pid).
 
@@ -167,7 +166,7 @@ file_capture_restricted() ->
       "file, as nobody"}].
 file_capture_restricted(Config) ->
     {ok, Pid} = epcap:start(opts(Config, [{file, data("veth_mixed.pcap")}, {active, false}])),
-    Status = proc(os_pid(Pid), "status"),
+    Status = proc(epcap_test_lib:os_pid(Pid), "status"),
     Nobody = nobody(),
     ?assertMatch([Nobody | _], string:lexemes(field(Status, "Uid"), "\t ")),
     ok = epcap:setopts(Pid, [{active, true}]),
@@ -233,7 +232,7 @@ owner_exit(Config) ->
                           receive stop -> ok end
                   end),
     Pid = receive {pid, P} -> P after 5000 -> ct:fail(no_start) end,
-    OsPid = os_pid(Pid),
+    OsPid = epcap_test_lib:os_pid(Pid),
     Owner ! stop,
     ?assert(epcap_test_lib:wait_gone(OsPid, 1000)).
 
@@ -241,7 +240,7 @@ server_killed() ->
     [{doc, "Ensure that the port exits within 1 s of the server being killed"}].
 server_killed(Config) ->
     {ok, Pid} = epcap:start(opts(Config, [{interface, "lo"}])),
-    OsPid = os_pid(Pid),
+    OsPid = epcap_test_lib:os_pid(Pid),
     exit(Pid, kill),
     ?assert(epcap_test_lib:wait_gone(OsPid, 1000)).
 

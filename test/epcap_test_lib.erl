@@ -8,7 +8,12 @@
 -export([netns_up/1, netns_down/1, ns_exec/2]).
 -export([udp_out/3, udp_in/3, ping_in/2]).
 -export([collect/2, collect_until/2, flush/0, port_alive/1, wait_gone/2]).
--export([tcpdump/2, cmd/1]).
+-export([tcpdump/2, cmd/1, os_pid/1]).
+
+%% The port program's own pid, as it said in `ready' (wrappers such as
+%% sudo may sit between the VM and it).
+os_pid(Pid) ->
+    element(5, sys:get_state(Pid)).
 
 %% The port under test: EPCAP_PROGNAME (e.g. the ASan build) or priv/epcap.
 progname() ->
