@@ -102,7 +102,7 @@
     inject = false :: boolean(),
     active = true :: boolean() | once | integer(),
     outstanding = 0 :: non_neg_integer(),
-    buffer = [] :: [binary()],
+    buffer = [] :: [{non_neg_integer(), binary()}],  % {Count, Records}
     buffered = 0 :: non_neg_integer(),
     pending = queue:new() :: queue:queue({atom(), gen_server:from()}),
     starter = undefined :: undefined | gen_server:from(),
@@ -829,15 +829,14 @@ drain(S) ->
 push(Records, Count, #state{buffered = 0} = S) ->
     deliver(Records, Count, S);
 push(Records, Count, #state{buffer = B, buffered = N} = S) ->
-    S#state{buffer = B ++ [Records], buffered = N + Count}.
+    S#state{buffer = B ++ [{Count, Records}], buffered = N + Count}.
 
-flow(#state{buffered = N, buffer = [B | Rest]} = S) when N > 0 ->
+flow(#state{buffered = N, buffer = [{Count, B} | Rest]} = S) when N > 0 ->
     case allowance(S#state.active) of
         0 -> grant(S);
         _ ->
             %% deliver/3 puts back what the owner cannot take yet, and the
             %% allowance is then 0: the next round stops.
-            Count = count(B),
             flow(deliver(B, Count, S#state{buffer = Rest, buffered = N - Count}))
     end;
 flow(S) ->
@@ -849,13 +848,13 @@ deliver(Records, Count, #state{active = Active} = S) ->
             ok = send_records(Records, S),
             consumed(Count, S);
         0 ->
-            S#state{buffer = [Records | S#state.buffer],
+            S#state{buffer = [{Count, Records} | S#state.buffer],
                     buffered = S#state.buffered + Count};
         A ->
             {Head, Tail} = split(Records, A),
             ok = send_records(Head, S),
             S1 = consumed(A, S),
-            S1#state{buffer = [Tail | S1#state.buffer],
+            S1#state{buffer = [{Count - A, Tail} | S1#state.buffer],
                      buffered = S1#state.buffered + Count - A}
     end.
 
@@ -971,10 +970,6 @@ fold_int(Fun, Acc, DLT, Scale,
 fold_int(_Fun, Acc, _DLT, _Scale, _) ->
     Acc.
 
-count(Records) -> count(Records, 0).
-count(<<_:64, _:32, CapLen:32, _:32, _:CapLen/binary, Rest/binary>>, N) ->
-    count(Rest, N + 1);
-count(_, N) -> N.
 
 %% The first N records, and the rest.
 split(Records, N) -> split(Records, N, 0).
