@@ -1,12 +1,21 @@
 #include "capture.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Linux keeps a ring block's timeout in 16 bits (ms): larger values wrap,
  * and 0 means "pick one for me" (a few ms). 65535 is the longest wait a
  * block can have, which is what `infinity` asks for. */
 #define TIMEOUT_INFINITY_MS 65535
+
+/* libpcap reads a savefile with two fread()s a packet, through stdio's
+ * default buffer of st_blksize (4 KiB): one read(2) for every ~50 small
+ * packets, a third of the port's time on a file of 64-byte frames. With
+ * 256 KiB, 1 M such frames take 330 reads instead of 20 684. glibc ignores
+ * the size given to setvbuf without a buffer, hence our own. */
+#define FILE_BUFFER_BYTES ((size_t)256 * 1024)
 
 static const char *activate_reason(int rc)
 {
@@ -137,9 +146,26 @@ static int open_file(const struct options *o, struct capture *c,
     unsigned prec =
         o->nano ? PCAP_TSTAMP_PRECISION_NANO : PCAP_TSTAMP_PRECISION_MICRO;
 
-    c->p = pcap_open_offline_with_tstamp_precision(o->file, prec, errbuf);
-    if (c->p == NULL)
-        return ep_fail(e, "file", "%s", errbuf);
+    /* Opened here rather than by libpcap, for the buffer size; this also
+     * means "-" is a file name, not libpcap's synonym for stdin (which is
+     * the control channel). */
+    FILE *fp = fopen(o->file, "rb");
+
+    if (fp == NULL)
+        return ep_fail(e, "file", "%s: %s", o->file, strerror(errno));
+    c->file_buf = malloc(FILE_BUFFER_BYTES);
+    if (c->file_buf == NULL ||
+        setvbuf(fp, c->file_buf, _IOFBF, FILE_BUFFER_BYTES) != 0) {
+        (void)fclose(fp);
+        return ep_fail(e, "file", "%s: cannot set a read buffer", o->file);
+    }
+    /* On success the handle owns fp (pcap_close closes it); on failure
+     * the caller still does. */
+    c->p = pcap_fopen_offline_with_tstamp_precision(fp, prec, errbuf);
+    if (c->p == NULL) {
+        (void)fclose(fp);
+        return ep_fail(e, "file", "%s: %s", o->file, errbuf);
+    }
     if (o->direction != DIRECTION_INOUT &&
         set_direction(c->p, o->direction, e) < 0)
         return -1;
@@ -186,4 +212,6 @@ void capture_close(struct capture *c)
     if (c->p != NULL)
         pcap_close(c->p);
     c->p = NULL;
+    free(c->file_buf); /* only once the stream using it is closed */
+    c->file_buf = NULL;
 }

@@ -15,7 +15,8 @@ struct capture {
     int fd; /* selectable fd of a live handle, -1 for a savefile */
     bool live;
     bpf_u_int32 netmask;
-    int poll_ms; /* -1, or the longest poll libpcap allows between reads */
+    int poll_ms;    /* -1, or the longest poll libpcap allows between reads */
+    char *file_buf; /* stdio buffer of a savefile; freed after pcap_close */
 };
 
 /* Errors: no_such_device, permission_denied, monitor_not_supported,

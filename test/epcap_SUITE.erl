@@ -27,7 +27,9 @@ groups() ->
        monitor_not_supported, default_interface, snaplen_buffer_verbose]},
      {lifecycle, [],
       [owner_exit_stops_port, server_kill_stops_port, stop_is_idempotent,
-       start_link_error_does_not_crash]}].
+       start_link_error_does_not_crash,
+       %% here, not with the files: it changes the VM's working directory
+       dash_is_a_file_name]}].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(epcap),
@@ -173,6 +175,25 @@ broken_files(_Config) ->
     ?assertNotEqual(nomatch, string:find(Msg, "unknown file format")),
     timer:sleep(100),
     ?assert(length(processes()) =< Before).
+
+dash_is_a_file_name() ->
+    [{doc, "Ensure that {file, \"-\"} names a file (libpcap would read stdin, "
+      "the port's control channel) and that a missing file's message names "
+      "the file and the OS reason"}].
+dash_is_a_file_name(Config) ->
+    Dir = ?config(priv_dir, Config),
+    {ok, Cwd} = file:get_cwd(),
+    try
+        ok = file:set_cwd(Dir),
+        ?assertEqual({error, {file, "-: No such file or directory"}},
+                     epcap:start(opts([{file, "-"}]))),
+        {ok, _} = file:copy(data("veth_mixed.pcap"), filename:join(Dir, "-")),
+        {ok, _} = epcap:start(opts([{file, "-"}])),
+        {Pkts, eof} = collect_until(5000, []),
+        ?assertEqual(40, length(Pkts))
+    after
+        ok = file:set_cwd(Cwd)
+    end.
 
 truncated_file() ->
     [{doc, "Ensure that a file cut inside a packet delivers the 27 whole "
