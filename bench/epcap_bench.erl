@@ -114,12 +114,12 @@ file_bench(S) ->
              Samples =
                  lists:foldl(
                    fun(Run, Acc) ->
-                           P = file_epcap(File, packet, Count),
-                           B = file_epcap(File, batch, Count),
+                           {P, PF} = with_faults(fun() -> file_epcap(File, packet, Count) end),
+                           {B, BF} = with_faults(fun() -> file_epcap(File, batch, Count) end),
                            T = file_tcpdump(Tcpdump, File),
-                           say(Out, "run ~b: per-packet ~s pkt/s, batch ~s pkt/s, "
-                               "tcpdump ~s pkt/s~n",
-                               [Run, rate(Count, P), rate(Count, B), rate(Count, T)]),
+                           say(Out, "run ~b: per-packet ~s pkt/s (~b faults), batch ~s pkt/s "
+                               "(~b faults), tcpdump ~s pkt/s~n",
+                               [Run, rate(Count, P), PF, rate(Count, B), BF, rate(Count, T)]),
                            maps:update_with(packet, fun(L) -> [P | L] end,
                              maps:update_with(batch, fun(L) -> [B | L] end,
                                maps:update_with(tcpdump, fun(L) -> [T | L] end, Acc)))
@@ -183,6 +183,20 @@ file_epcap(File, Deliver, Count) ->
                                         "eof", [Deliver, File, N, End]))
     end,
     Secs.
+
+%% The VM's minor page faults during Fun: fresh memory touched. Runs
+%% where the runtime's pipe-read buffers land in new carriers show one
+%% fault per 4 KiB read (see RESULTS.md, "VM flags").
+with_faults(Fun) ->
+    F0 = minor_faults(),
+    R = Fun(),
+    {R, minor_faults() - F0}.
+
+minor_faults() ->
+    {ok, Stat} = file:read_file("/proc/self/stat"),
+    %% after "pid (comm) ": state ppid pgrp session tty tpgid flags minflt
+    [_, Rest] = binary:split(Stat, <<") ">>),
+    binary_to_integer(lists:nth(8, binary:split(Rest, <<" ">>, [global]))).
 
 count_packets(Pid, N, B) ->
     receive
@@ -850,10 +864,21 @@ machine() ->
               nomatch -> "unknown CPU"
           end,
     Tcpdump = string:trim(os:cmd("tcpdump --version 2>&1 | head -2 | tr '\\n' ' '")),
-    io_lib:format("# ~ts, ~s cores, kernel ~ts, OTP ~s, ~ts~n# ~ts",
+    io_lib:format("# ~ts, ~s cores, kernel ~ts, OTP ~s, ~ts~n"
+                  "# VM flags: \"~ts\" (std_alloc main carrier ~b KiB)~n# ~ts",
                   [Cpu, string:trim(os:cmd("nproc")), string:trim(os:cmd("uname -r")),
                    erlang:system_info(otp_release), Tcpdump,
+                   case os:getenv("EPCAP_BENCH_ERL_FLAGS") of false -> ""; F -> F end,
+                   std_alloc_mmbcs() div 1024,
                    string:trim(os:cmd("date -u '+%Y-%m-%d %H:%M:%S UTC'"))]).
+
+%% The size of std_alloc's main carrier, which the benchmark scripts set
+%% with +MDmmbcs: the buffers the runtime reads a port's pipe into come
+%% from std_alloc (see RESULTS.md, "VM flags").
+std_alloc_mmbcs() ->
+    lists:max([0 | [Size || {instance, _, Info} <- erlang:system_info({allocator, std_alloc}),
+                            {options, Opts} <- [lists:keyfind(options, 1, Info)],
+                            {mmbcs, Size} <- [lists:keyfind(mmbcs, 1, Opts)]]]).
 
 open_results(Name) ->
     Path = filename:join(results_dir(), Name ++ ".txt"),

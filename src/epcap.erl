@@ -937,7 +937,8 @@ send_records(Records, #state{owner = Owner, dlt = DLT, unit = nanosecond}) ->
     send_int(Records, Owner, DLT, 1000000000).
 
 %% The per-packet path: one binary match and one send per packet; each
-%% packet is a sub-binary of the batch (see doc/protocol.md, "Copying").
+%% packet is a sub-binary of the batch, or a heap binary the runtime copies
+%% when it is 64 bytes or less (see doc/protocol.md, "Copying").
 send_ts(<<Sec:64, Frac:32, CapLen:32, Len:32, Pkt:CapLen/binary, Rest/binary>>,
         Owner, DLT) ->
     Owner ! {packet, DLT, {Sec div 1000000, Sec rem 1000000, Frac}, Len, Pkt},
