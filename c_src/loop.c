@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <string.h>
+#include <time.h>
 
 #include "control.h"
 #include "credit.h"
@@ -166,14 +167,30 @@ static int wait_events(struct loop *l, bool *ctl_ready, bool *pcap_ready,
                             {.fd = l->out, .events = pending ? POLLOUT : 0},
                             {.fd = l->cap->fd, .events = POLLIN}};
     nfds_t nfds = want && l->cap->live ? 3 : 2;
-    int timeout = !want ? -1 : l->cap->live ? l->cap->poll_ms : 0;
+    int timeout_ms = !want ? -1 : l->cap->live ? l->cap->poll_ms : 0;
+    struct timespec ts = {0, 0};
+    const struct timespec *tsp = NULL; /* forever */
     int n;
 
+    if (timeout_ms >= 0) {
+        ts.tv_sec = timeout_ms / 1000;
+        ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
+        tsp = &ts;
+    }
+    /* Records held back (wire.h) must be offered again when their time
+     * is up, even with no credit and no packet arriving. */
+    long hold = timeout_ms != 0 ? wire_batch_hold_ns(&l->batch) : -1;
+
+    if (hold >= 0 && (tsp == NULL || ts.tv_sec > 0 || ts.tv_nsec > hold)) {
+        ts.tv_sec = 0;
+        ts.tv_nsec = hold;
+        tsp = &ts;
+    }
     do {
-        n = poll(fds, nfds, timeout);
+        n = ppoll(fds, nfds, tsp, NULL);
     } while (n < 0 && errno == EINTR);
     if (n < 0)
-        return ep_fail_errno(e, "poll", "poll");
+        return ep_fail_errno(e, "poll", "ppoll");
     *ctl_ready = fds[0].revents != 0;
     /* The VM's end closed: there is nobody left to send anything to. */
     if (fds[1].revents & (POLLERR | POLLHUP)) {
@@ -196,6 +213,10 @@ static enum loop_end run(struct loop *l, struct ep_error *e)
         rc = wait_events(l, &ctl_ready, &pcap_ready, &out_ready, e);
         if (rc < 0)
             return rc == -1 ? LOOP_ERROR : LOOP_STDIN_EOF;
+        if (wire_batch_waiting(&l->batch) && wire_batch_offer(&l->batch) < 0) {
+            rc = write_failed(e);
+            return rc == -1 ? LOOP_ERROR : LOOP_STDIN_EOF;
+        }
         if (out_ready && wire_batch_on_writable(&l->batch) < 0) {
             rc = write_failed(e);
             return rc == -1 ? LOOP_ERROR : LOOP_STDIN_EOF;

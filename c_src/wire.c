@@ -4,7 +4,9 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "version.h"
@@ -145,10 +147,20 @@ static int push(struct wire_batch *b)
 }
 
 /* The filled buffer becomes the one in flight (out must be idle). */
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static int seal(struct wire_batch *b)
 {
     struct wire_buf *w = b->cur;
 
+    b->sealed_ns = now_ns();
     put32(w->buf, (uint32_t)(w->len - 4));
     w->buf[4] = WIRE_TAG_BATCH;
     put32(w->buf + 5, w->count);
@@ -167,11 +179,44 @@ static int drain_out(struct wire_batch *b)
     return 0;
 }
 
+/* Whether the VM has yet to read part of what we wrote. A new batch would
+ * only queue behind it, so we keep gathering into the current one. A
+ * descriptor that cannot tell (not a pipe, or a sandbox that denies the
+ * ioctl) says no. */
+static bool reader_behind(int fd)
+{
+    int unread = 0;
+
+    return ioctl(fd, FIONREAD, &unread) == 0 && unread > 0;
+}
+
+/* How long what has gathered should wait before it is sent (see wire.h). */
+static uint64_t hold_left(const struct wire_batch *b, uint64_t now)
+{
+    uint64_t since = now - b->sealed_ns;
+
+    if (reader_behind(b->fd))
+        return WIRE_HOLD_NS; /* no deadline: look again later */
+    if (b->cur->len >= WIRE_HOLD_BYTES || since >= WIRE_HOLD_NS)
+        return 0;
+    return WIRE_HOLD_NS - since;
+}
+
 int wire_batch_offer(struct wire_batch *b)
 {
-    if (wire_batch_pending(b) || b->cur->count == 0)
+    if (!wire_batch_waiting(b) || hold_left(b, now_ns()) > 0)
         return 0;
     return seal(b);
+}
+
+long wire_batch_hold_ns(const struct wire_batch *b)
+{
+    return wire_batch_waiting(b) ? (long)hold_left(b, now_ns()) : -1;
+}
+
+bool wire_batch_waiting(const struct wire_batch *b)
+{
+    return !wire_batch_pending(b) && b->cur->count > 0;
 }
 
 int wire_batch_on_writable(struct wire_batch *b)

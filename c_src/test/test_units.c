@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <ei.h>
@@ -131,6 +132,87 @@ static void encoder_batch(void)
     CHECK(be32(out + 21) == 3 && be32(out + 25) == 60);
     CHECK(memcmp(out + 29, pkt1, 3) == 0);
     CHECK(out[n - 1] == 9);
+    wire_batch_free(&b);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+static void sleep_ns(long ns)
+{
+    struct timespec ts = {0, ns};
+
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+/* Packets in one frame read back, or 0 when the pipe is empty. */
+static uint32_t frame_count(int fd)
+{
+    uint8_t out[WIRE_BATCH_BYTES + 64];
+    int fl = fcntl(fd, F_GETFL);
+    size_t n;
+
+    (void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    n = drain(fd, out, sizeof(out));
+    (void)fcntl(fd, F_SETFL, fl);
+    return n >= 9 && be32(out) + 4 == n ? be32(out + 5) : 0;
+}
+
+/* What gathers waits while the VM has not read the previous batch, or for
+ * WIRE_HOLD_NS after it left unless WIRE_HOLD_BYTES have gathered; a
+ * packet after a quiet spell leaves at once. */
+static void encoder_holds(void)
+{
+    int fds[2];
+    struct wire_batch b;
+    static uint8_t pkt[1500];
+    long hold;
+
+    CHECK(pipe(fds) == 0);
+    (void)fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
+    CHECK(wire_batch_init(&b, fds[1], 65535) == 0);
+    CHECK(wire_batch_hold_ns(&b) == -1); /* nothing gathered */
+
+    /* quiet before: at once */
+    CHECK(wire_batch_add(&b, 1, 0, 60, 60, pkt) == 0);
+    CHECK(wire_batch_offer(&b) == 0);
+    CHECK(!wire_batch_waiting(&b));
+    CHECK(frame_count(fds[0]) == 1);
+
+    /* right after a batch left: held, for at most WIRE_HOLD_NS */
+    CHECK(wire_batch_add(&b, 2, 0, 60, 60, pkt) == 0);
+    CHECK(wire_batch_add(&b, 3, 0, 60, 60, pkt) == 0);
+    CHECK(wire_batch_offer(&b) == 0);
+    CHECK(wire_batch_waiting(&b));
+    hold = wire_batch_hold_ns(&b);
+    CHECK(hold > 0 && hold <= (long)WIRE_HOLD_NS);
+    CHECK(frame_count(fds[0]) == 0);
+    sleep_ns((long)WIRE_HOLD_NS + 50000);
+    CHECK(wire_batch_hold_ns(&b) == 0);
+    CHECK(wire_batch_offer(&b) == 0);
+    CHECK(!wire_batch_waiting(&b));
+    CHECK(frame_count(fds[0]) == 2);
+
+    /* the VM has not read the last batch: held with no deadline */
+    CHECK(wire_batch_add(&b, 4, 0, 60, 60, pkt) == 0);
+    sleep_ns((long)WIRE_HOLD_NS + 50000);
+    CHECK(wire_batch_offer(&b) == 0); /* sent: the pipe was empty */
+    CHECK(wire_batch_add(&b, 5, 0, 60, 60, pkt) == 0);
+    sleep_ns((long)WIRE_HOLD_NS + 50000);
+    CHECK(wire_batch_offer(&b) == 0);
+    CHECK(wire_batch_waiting(&b));
+    CHECK(wire_batch_hold_ns(&b) == (long)WIRE_HOLD_NS);
+    CHECK(frame_count(fds[0]) == 1); /* the VM reads packet 4 */
+    CHECK(wire_batch_offer(&b) == 0);
+    CHECK(frame_count(fds[0]) == 1); /* then 5 leaves */
+
+    /* WIRE_HOLD_BYTES gathered: no need to wait */
+    for (size_t n = 0; n * (1500 + WIRE_PKT_HDR) < WIRE_HOLD_BYTES; n++)
+        CHECK(wire_batch_add(&b, 6, 0, 1500, 1500, pkt) == 0);
+    CHECK(wire_batch_offer(&b) == 0);
+    CHECK(!wire_batch_waiting(&b));
+    CHECK(frame_count(fds[0]) > 40);
+
     wire_batch_free(&b);
     close(fds[0]);
     close(fds[1]);
@@ -284,6 +366,7 @@ int main(void)
     RUN(options_rejects);
     RUN(encoder_batch);
     RUN(encoder_flushes_when_full);
+    RUN(encoder_holds);
     RUN(encoder_terms);
     RUN(control_decode);
     RUN(control_reader);
