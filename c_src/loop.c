@@ -117,9 +117,10 @@ static int read_control(struct loop *l, struct ep_error *e)
 }
 
 /* Reads what libpcap has ready now, one pcap_dispatch after another until
- * it has no more (or credit or DISPATCH_MAX runs out), then sends it as one
- * batch. Nothing waits for packets that have not arrived: under load this
- * makes fewer, larger batches, idle it sends each packet at once.
+ * it has no more (or credit or DISPATCH_MAX runs out), into the batch the
+ * loop offers next (wire.h says when it goes). Nothing waits for packets
+ * that have not arrived: under load this makes fewer, larger batches, idle
+ * each packet goes at once.
  * Returns 1 to go on, 0 at the end of a savefile, -1 with e filled, -2
  * when the Erlang side is gone. */
 static int read_packets(struct loop *l, struct ep_error *e)
@@ -152,8 +153,6 @@ static int read_packets(struct loop *l, struct ep_error *e)
                            pcap_geterr(l->cap->p));
         return 0;
     }
-    if (wire_batch_offer(&l->batch) < 0)
-        return write_failed(e);
     return 1;
 }
 
@@ -213,10 +212,6 @@ static enum loop_end run(struct loop *l, struct ep_error *e)
         rc = wait_events(l, &ctl_ready, &pcap_ready, &out_ready, e);
         if (rc < 0)
             return rc == -1 ? LOOP_ERROR : LOOP_STDIN_EOF;
-        if (wire_batch_waiting(&l->batch) && wire_batch_offer(&l->batch) < 0) {
-            rc = write_failed(e);
-            return rc == -1 ? LOOP_ERROR : LOOP_STDIN_EOF;
-        }
         if (out_ready && wire_batch_on_writable(&l->batch) < 0) {
             rc = write_failed(e);
             return rc == -1 ? LOOP_ERROR : LOOP_STDIN_EOF;
@@ -233,6 +228,12 @@ static enum loop_end run(struct loop *l, struct ep_error *e)
             if (rc == 0)
                 return wire_send_atom(l->out, "eof") < 0 ? LOOP_STDIN_EOF
                                                          : LOOP_FILE_EOF;
+        }
+        /* Once an iteration: what was read, what the pipe took, or the
+         * end of a hold-back (wire.h) may each let a batch go. */
+        if (wire_batch_offer(&l->batch) < 0) {
+            rc = write_failed(e);
+            return rc == -1 ? LOOP_ERROR : LOOP_STDIN_EOF;
         }
     }
 }

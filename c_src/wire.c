@@ -195,11 +195,11 @@ static uint64_t hold_left(const struct wire_batch *b, uint64_t now)
 {
     uint64_t since = now - b->sealed_ns;
 
-    if (reader_behind(b->fd))
-        return WIRE_HOLD_NS; /* no deadline: look again later */
-    if (b->cur->len >= WIRE_HOLD_BYTES || since >= WIRE_HOLD_NS)
-        return 0;
-    return WIRE_HOLD_NS - since;
+    /* the clock first: it costs no system call */
+    if (b->cur->len < WIRE_HOLD_BYTES && since < WIRE_HOLD_NS)
+        return WIRE_HOLD_NS - since;
+    /* no deadline then: look again later */
+    return reader_behind(b->fd) ? WIRE_HOLD_NS : 0;
 }
 
 int wire_batch_offer(struct wire_batch *b)
@@ -221,9 +221,7 @@ bool wire_batch_waiting(const struct wire_batch *b)
 
 int wire_batch_on_writable(struct wire_batch *b)
 {
-    if (push(b) < 0)
-        return -1;
-    return wire_batch_offer(b);
+    return push(b);
 }
 
 int wire_batch_flush(struct wire_batch *b)

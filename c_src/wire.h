@@ -66,7 +66,7 @@ bool wire_batch_waiting(const struct wire_batch *b);
  * when nothing is waiting. */
 long wire_batch_hold_ns(const struct wire_batch *b);
 
-/* stdout became writable: go on sending, then offer what has gathered. */
+/* stdout became writable: go on sending what is in flight. */
 int wire_batch_on_writable(struct wire_batch *b);
 
 /* Bytes in flight that the pipe has not taken yet. */
