@@ -146,7 +146,8 @@ static int push(struct wire_batch *b)
     return 0;
 }
 
-/* The filled buffer becomes the one in flight (out must be idle). */
+/* CLOCK_MONOTONIC in ns; 0 if the clock fails, which makes every hold
+ * look over (wire_batch_offer then sends at once, as without holding). */
 static uint64_t now_ns(void)
 {
     struct timespec ts;
@@ -156,6 +157,7 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* The filled buffer becomes the one in flight (out must be idle). */
 static int seal(struct wire_batch *b)
 {
     struct wire_buf *w = b->cur;
