@@ -22,6 +22,10 @@
 -export([median/1, percentile/2]).
 
 -define(MB, (1024 * 1024)).
+%% The heap a fast batch owner starts with (words; 256 KiB). With the
+%% default 233 words, folding a batch collects garbage every ten packets
+%% or so; see RESULTS.md, "The owner's heap".
+-define(OWNER_HEAP, 32768).
 
 %%====================================================================
 %% Entry point
@@ -85,7 +89,8 @@ get(Key, Settings, Default) ->
 %% 1. File throughput
 %%====================================================================
 
-%% @doc File throughput: epcap per-packet, epcap batched and
+%% @doc File throughput: epcap per-packet, epcap batched (an owner with
+%% the default heap, and one with a 256 KiB heap) and
 %% `tcpdump -r FILE -w /dev/null' on 1M 64-byte frames and 1M mixed
 %% frames (64..1514 bytes, seeded), after one untimed warm-up round.
 %% Settings: `runs' (default 5), `count' (default 1000000).
@@ -99,8 +104,11 @@ file_bench(S) ->
     Files = [{"64B", gen(Dir, "fixed64", Count, ["-m", "fixed", "-l", "64"])},
              {"mixed", gen(Dir, "mixed", Count, ["-m", "mixed", "-s", "42"])}],
     Tcpdump = find("tcpdump"),
+    Keys = [packet, batch, batch_heap, tcpdump],
     Out = open_results("file"),
     say(Out, "# epcap file throughput: ~b frames per file, ~b runs~n", [Count, Runs]),
+    say(Out, "# batch+heap: the batch owner runs with {min_heap_size, ~b} (words)~n",
+        [?OWNER_HEAP]),
     say(Out, "~ts~n", [machine()]),
     Table =
         [begin
@@ -108,33 +116,31 @@ file_bench(S) ->
              say(Out, "~n## ~s: ~ts (~.1f MiB)~n", [Name, File, Size / ?MB]),
              %% One untimed round first: code loading, the page cache and
              %% the allocators' first growth are not what is measured.
-             _ = [{file_epcap(File, D, Count), file_tcpdump(Tcpdump, File)}
-                  || D <- [packet, batch]],
+             _ = [file_run(K, Tcpdump, File, Count) || K <- Keys],
              %% interleave the tools so that machine noise hits them alike
              Samples =
                  lists:foldl(
                    fun(Run, Acc) ->
-                           {P, PF} = with_faults(fun() -> file_epcap(File, packet, Count) end),
-                           {B, BF} = with_faults(fun() -> file_epcap(File, batch, Count) end),
-                           T = file_tcpdump(Tcpdump, File),
-                           say(Out, "run ~b: per-packet ~s pkt/s (~b faults), batch ~s pkt/s "
-                               "(~b faults), tcpdump ~s pkt/s~n",
-                               [Run, rate(Count, P), PF, rate(Count, B), BF, rate(Count, T)]),
-                           maps:update_with(packet, fun(L) -> [P | L] end,
-                             maps:update_with(batch, fun(L) -> [B | L] end,
-                               maps:update_with(tcpdump, fun(L) -> [T | L] end, Acc)))
-                   end, #{packet => [], batch => [], tcpdump => []},
+                           Times = [{K, file_run(K, Tcpdump, File, Count)} || K <- Keys],
+                           say(Out, "run ~b:~ts~n",
+                               [Run, [io_lib:format(" ~s ~s~ts", [short(K), rate(Count, T),
+                                                                 faults(F)])
+                                      || {K, {T, F}} <- Times]]),
+                           lists:foldl(fun({K, {T, _}}, A) ->
+                                               maps:update_with(K, fun(L) -> [T | L] end, A)
+                                       end, Acc, Times)
+                   end, maps:from_list([{K, []} || K <- Keys]),
                    lists:seq(1, Runs)),
              Rates = maps:map(fun(_, Secs) -> [Count / T || T <- Secs] end, Samples),
              TcpMed = median(maps:get(tcpdump, Rates)),
              [begin
                   Rs = maps:get(K, Rates),
-                  say(Out, "~-22s median ~12s pkt/s  spread ~s  (min ~s, max ~s)  "
+                  say(Out, "~-32s median ~8s pkt/s  spread ~s  (min ~s, max ~s)  "
                       "~.2fx tcpdump~n",
                       [label(K), fmt(median(Rs)), spread(Rs), fmt(lists:min(Rs)),
                        fmt(lists:max(Rs)), median(Rs) / TcpMed])
-              end || K <- [packet, batch, tcpdump]],
-             {Name, [median(maps:get(K, Rates)) || K <- [packet, batch, tcpdump]]}
+              end || K <- Keys],
+             {Name, [median(maps:get(K, Rates)) || K <- Keys]}
          end || {Name, File} <- Files],
     report_problems(Out),
     close_results(Out),
@@ -142,8 +148,23 @@ file_bench(S) ->
     [ok = file:delete(F) || {_, F} <- Files],
     ok.
 
+%% One timed run of configuration K: {Seconds, VM minor page faults}.
+file_run(tcpdump, Tcpdump, File, _Count) ->
+    {file_tcpdump(Tcpdump, File), none};
+file_run(K, _Tcpdump, File, Count) ->
+    with_faults(fun() -> file_epcap(File, K, Count) end).
+
+short(packet) -> "per-packet";
+short(batch) -> "batch";
+short(batch_heap) -> "batch+heap";
+short(tcpdump) -> "tcpdump".
+
+faults(none) -> "";
+faults(F) -> io_lib:format(" (~b faults)", [F]).
+
 label(packet) -> "epcap per-packet";
 label(batch) -> "epcap batch";
+label(batch_heap) -> "epcap batch, 256 KiB owner heap";
 label(packet_10ms) -> "epcap per-packet {timeout,10}";
 label(batch_10ms) -> "epcap batch {timeout,10}";
 label(tcpdump) -> "tcpdump -w /dev/null";
@@ -163,19 +184,24 @@ live_options(batch_10ms) -> [{deliver, batch}, {timeout, 10}].
 %% Seconds from start to the end of the capture ({epcap, eof}), checking
 %% that every packet arrived. A capture that delivered every packet but
 %% ended otherwise is timed all the same and reported as a problem.
-file_epcap(File, Deliver, Count) ->
+file_epcap(File, Config, Count) ->
+    {Deliver, SpawnOpts} = case Config of
+                               packet -> {packet, []};
+                               batch -> {batch, []};
+                               batch_heap -> {batch, [{min_heap_size, ?OWNER_HEAP}]}
+                           end,
     {Secs, {N, _Bytes, End}} =
-        in_process(fun() ->
-                           T0 = now_us(),
-                           {ok, Pid} = epcap:start([{file, File}, {exec, ""},
-                                                    {deliver, Deliver},
-                                                    {active, true}]),
-                           Result = case Deliver of
-                                        packet -> count_packets(Pid, 0, 0);
-                                        batch -> count_batches(Pid, 0, 0)
-                                    end,
-                           {(now_us() - T0) / 1.0e6, Result}
-                   end),
+        in_process(SpawnOpts, fun() ->
+                               T0 = now_us(),
+                               {ok, Pid} = epcap:start([{file, File}, {exec, ""},
+                                                        {deliver, Deliver},
+                                                        {active, true}]),
+                               Result = case Deliver of
+                                            packet -> count_packets(Pid, 0, 0);
+                                            batch -> count_batches(Pid, 0, 0)
+                                        end,
+                               {(now_us() - T0) / 1.0e6, Result}
+                       end),
     N =:= Count orelse error({missing_packets, Deliver, N, Count, End}),
     case End of
         eof -> ok;
@@ -237,8 +263,9 @@ file_tcpdump(Tcpdump, File) ->
 
 write_dat(Table) ->
     Dat = filename:join(results_dir(), "throughput.dat"),
-    Lines = ["# frames  epcap_per_packet  epcap_batch  tcpdump  (packets/s, medians)\n"
-             | [io_lib:format("~s ~b ~b ~b~n", [Name | [round(M) || M <- Meds]])
+    Lines = ["# frames  epcap_per_packet  epcap_batch  epcap_batch_heap  tcpdump"
+             "  (packets/s, medians)\n"
+             | [io_lib:format("~s ~b ~b ~b ~b~n", [Name | [round(M) || M <- Meds]])
                 || {Name, Meds} <- Table]],
     ok = file:write_file(Dat, Lines).
 
@@ -794,9 +821,12 @@ now_us() -> erlang:monotonic_time(microsecond).
 
 %% Runs Fun in a fresh process (its own heap and mailbox) and returns
 %% its result.
-in_process(Fun) ->
+in_process(Fun) -> in_process([], Fun).
+
+in_process(SpawnOpts, Fun) ->
     Parent = self(),
-    {Pid, Ref} = spawn_monitor(fun() -> Parent ! {in_process, self(), Fun()} end),
+    {Pid, Ref} = spawn_opt(fun() -> Parent ! {in_process, self(), Fun()} end,
+                           [monitor | SpawnOpts]),
     receive
         {in_process, Pid, Result} ->
             demonitor(Ref, [flush]),

@@ -13,4 +13,5 @@ set yrange [0:*]
 set grid ytics
 plot "results/throughput.dat" using 2:xtic(1) title "epcap per-packet", \
      ""                       using 3 title "epcap batched", \
-     ""                       using 4 title "tcpdump -w /dev/null"
+     ""                       using 4 title "epcap batched, 256 KiB owner heap", \
+     ""                       using 5 title "tcpdump -w /dev/null"
