@@ -24,6 +24,7 @@ struct loop {
     int out;
     size_t snaplen;  /* the largest record libpcap will hand us */
     int write_errno; /* set by the pcap callback when stdout fails */
+    long hold_ns;    /* from the last offer: when to offer again, or -1 */
 };
 
 static void on_packet(u_char *user, const struct pcap_pkthdr *h,
@@ -178,7 +179,7 @@ static int wait_events(struct loop *l, bool *ctl_ready, bool *pcap_ready,
     }
     /* Records held back (wire.h) must be offered again when their time
      * is up, even with no credit and no packet arriving. */
-    long hold = timeout_ms != 0 ? wire_batch_hold_ns(&l->batch) : -1;
+    long hold = timeout_ms != 0 ? l->hold_ns : -1;
 
     if (hold >= 0 && (tsp == NULL || ts.tv_sec > 0 || ts.tv_nsec > hold)) {
         ts.tv_sec = 0;
@@ -231,7 +232,7 @@ static enum loop_end run(struct loop *l, struct ep_error *e)
         }
         /* Once an iteration: what was read, what the pipe took, or the
          * end of a hold-back (wire.h) may each let a batch go. */
-        if (wire_batch_offer(&l->batch) < 0) {
+        if (wire_batch_offer(&l->batch, &l->hold_ns) < 0) {
             rc = write_failed(e);
             return rc == -1 ? LOOP_ERROR : LOOP_STDIN_EOF;
         }
@@ -257,6 +258,7 @@ enum loop_end loop_run(struct capture *c, bool inject, int in, int out,
     l.in = in;
     l.out = out;
     l.snaplen = (size_t)pcap_snapshot(c->p);
+    l.hold_ns = -1;
     ctl_reader_init(&l.rd);
     credit_init(&l.credit);
     /* Batches are sent as the pipe takes them (wire.h); control terms and

@@ -204,16 +204,19 @@ static uint64_t hold_left(const struct wire_batch *b, uint64_t now)
     return reader_behind(b->fd) ? WIRE_HOLD_NS : 0;
 }
 
-int wire_batch_offer(struct wire_batch *b)
+int wire_batch_offer(struct wire_batch *b, long *hold_ns)
 {
-    if (!wire_batch_waiting(b) || hold_left(b, now_ns()) > 0)
-        return 0;
-    return seal(b);
-}
+    uint64_t left;
 
-long wire_batch_hold_ns(const struct wire_batch *b)
-{
-    return wire_batch_waiting(b) ? (long)hold_left(b, now_ns()) : -1;
+    *hold_ns = -1;
+    if (!wire_batch_waiting(b))
+        return 0;
+    left = hold_left(b, now_ns());
+    if (left > 0) {
+        *hold_ns = (long)left;
+        return 0;
+    }
+    return seal(b);
 }
 
 bool wire_batch_waiting(const struct wire_batch *b)

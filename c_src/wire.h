@@ -45,7 +45,10 @@ void wire_batch_free(struct wire_batch *b);
 int wire_batch_add(struct wire_batch *b, uint64_t sec, uint32_t frac,
                    uint32_t caplen, uint32_t len, const uint8_t *data);
 
-/* Sends what has gathered, unless it should wait; never blocks. What has
+/* Sends what has gathered, unless it should wait; never blocks. Sets
+ * *hold_ns to the nanoseconds after which what was kept back must be
+ * offered again, or to -1 when nothing waits (it left, or there was none):
+ * the caller sleeps on that rather than asking again. What has
  * gathered waits while the VM has yet to read what was sent before (a new
  * message would only queue behind it), and, while it is under
  * WIRE_HOLD_BYTES, until WIRE_HOLD_NS have passed since the previous batch
@@ -54,17 +57,13 @@ int wire_batch_add(struct wire_batch *b, uint64_t sec, uint32_t frac,
  * ring overflows (bench/RESULTS.md: 40 % lost at 200 k packets/s, 4 % with
  * the hold). A packet that follows a quiet spell of WIRE_HOLD_NS leaves at
  * once. */
-int wire_batch_offer(struct wire_batch *b);
+int wire_batch_offer(struct wire_batch *b, long *hold_ns);
 
 #define WIRE_HOLD_NS    100000u /* 100 us */
 #define WIRE_HOLD_BYTES ((size_t)64 * 1024)
 
 /* Records gathered and nothing in flight: the caller must offer again. */
 bool wire_batch_waiting(const struct wire_batch *b);
-
-/* Nanoseconds until an offer would send what has gathered (0: now), or -1
- * when nothing is waiting. */
-long wire_batch_hold_ns(const struct wire_batch *b);
 
 /* stdout became writable: go on sending what is in flight. */
 int wire_batch_on_writable(struct wire_batch *b);

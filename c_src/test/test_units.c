@@ -171,45 +171,49 @@ static void encoder_holds(void)
     CHECK(pipe(fds) == 0);
     (void)fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
     CHECK(wire_batch_init(&b, fds[1], 65535) == 0);
-    CHECK(wire_batch_hold_ns(&b) == -1); /* nothing gathered */
+    CHECK(wire_batch_offer(&b, &hold) == 0);
+    CHECK(hold == -1); /* nothing gathered */
 
     /* quiet before: at once */
     CHECK(wire_batch_add(&b, 1, 0, 60, 60, pkt) == 0);
-    CHECK(wire_batch_offer(&b) == 0);
+    CHECK(wire_batch_offer(&b, &hold) == 0);
+    CHECK(hold == -1);
     CHECK(!wire_batch_waiting(&b));
     CHECK(frame_count(fds[0]) == 1);
 
     /* right after a batch left: held, for at most WIRE_HOLD_NS */
     CHECK(wire_batch_add(&b, 2, 0, 60, 60, pkt) == 0);
     CHECK(wire_batch_add(&b, 3, 0, 60, 60, pkt) == 0);
-    CHECK(wire_batch_offer(&b) == 0);
+    CHECK(wire_batch_offer(&b, &hold) == 0);
     CHECK(wire_batch_waiting(&b));
-    hold = wire_batch_hold_ns(&b);
     CHECK(hold > 0 && hold <= (long)WIRE_HOLD_NS);
     CHECK(frame_count(fds[0]) == 0);
-    sleep_ns((long)WIRE_HOLD_NS + 50000);
-    CHECK(wire_batch_hold_ns(&b) == 0);
-    CHECK(wire_batch_offer(&b) == 0);
+    sleep_ns(hold + 50000);
+    CHECK(wire_batch_offer(&b, &hold) == 0);
+    CHECK(hold == -1);
     CHECK(!wire_batch_waiting(&b));
     CHECK(frame_count(fds[0]) == 2);
 
     /* the VM has not read the last batch: held with no deadline */
     CHECK(wire_batch_add(&b, 4, 0, 60, 60, pkt) == 0);
     sleep_ns((long)WIRE_HOLD_NS + 50000);
-    CHECK(wire_batch_offer(&b) == 0); /* sent: the pipe was empty */
+    CHECK(wire_batch_offer(&b, &hold) == 0); /* sent: the pipe was empty */
+    CHECK(hold == -1);
     CHECK(wire_batch_add(&b, 5, 0, 60, 60, pkt) == 0);
     sleep_ns((long)WIRE_HOLD_NS + 50000);
-    CHECK(wire_batch_offer(&b) == 0);
+    CHECK(wire_batch_offer(&b, &hold) == 0);
     CHECK(wire_batch_waiting(&b));
-    CHECK(wire_batch_hold_ns(&b) == (long)WIRE_HOLD_NS);
-    CHECK(frame_count(fds[0]) == 1); /* the VM reads packet 4 */
-    CHECK(wire_batch_offer(&b) == 0);
+    CHECK(hold == (long)WIRE_HOLD_NS); /* look again then */
+    CHECK(frame_count(fds[0]) == 1);   /* the VM reads packet 4 */
+    CHECK(wire_batch_offer(&b, &hold) == 0);
+    CHECK(hold == -1);
     CHECK(frame_count(fds[0]) == 1); /* then 5 leaves */
 
     /* WIRE_HOLD_BYTES gathered: no need to wait */
     for (size_t n = 0; n * (1500 + WIRE_PKT_HDR) < WIRE_HOLD_BYTES; n++)
         CHECK(wire_batch_add(&b, 6, 0, 1500, 1500, pkt) == 0);
-    CHECK(wire_batch_offer(&b) == 0);
+    CHECK(wire_batch_offer(&b, &hold) == 0);
+    CHECK(hold == -1);
     CHECK(!wire_batch_waiting(&b));
     CHECK(frame_count(fds[0]) > 40);
 
