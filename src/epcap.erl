@@ -293,8 +293,8 @@ interfaces() ->
 %% '''
 %% Each packet's terms are built on the caller's heap, about 160 bytes
 %% for a 64-byte frame. With the default minimum heap (233 words) the
-%% caller collects garbage every ten packets or so, which costs more
-%% than the fold itself. A process that folds at high rates should start
+%% caller collects garbage every ten packets or so, about a quarter of
+%% the VM's time for each packet. A process that folds at high rates should start
 %% with a larger heap, `spawn_opt(F, [{min_heap_size, 32768}])' or
 %% `process_flag(min_heap_size, 32768)' (256 KiB): 64-byte frames from a
 %% file then arrive at 13-16 M packets/s instead of 9-12 M
