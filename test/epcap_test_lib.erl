@@ -1,14 +1,14 @@
 %%% Helpers shared by the Common Test suites: the port program under test,
 %%% test hosts in network namespaces, traffic between them, collecting
 %%% messages. Traffic goes only to loopback or to the test hosts' own
-%%% addresses (10.215.X.1/2), never anywhere else.
+%%% addresses (10.215.X.1/2, or 10.<215+K>.X.1/2 with EPCAP_TEST_NET=K), never anywhere else.
 -module(epcap_test_lib).
 
 -export([progname/0, opts/1, data/1, is_root/0]).
 -export([netns_up/1, netns_down/1, ns_exec/2]).
 -export([udp_out/3, udp_in/3, ping_in/2]).
 -export([collect/2, collect_until/2, flush/0, port_alive/1, wait_gone/2]).
--export([tcpdump/2, cmd/1, os_pid/1]).
+-export([tcpdump/2, cmd/1, os_pid/1, test_net_n/0]).
 
 %% The port program's own pid, as it said in `ready' (wrappers such as
 %% sudo may sit between the VM and it).
@@ -50,13 +50,16 @@ ok_cmd(Cmd) ->
         {S, Out} -> error({cmd_failed, Cmd, S, Out})
     end.
 
-%% One test host: namespace epct_<N> holding veth end epvN_b (10.215.N.2),
-%% joined to epvN_a (10.215.N.1) in our namespace. Returns a map.
+%% One test host: namespace epct<K>_<N> holding veth end epv<K>N_b
+%% (10.<215+K>.N.2), joined to epv<K>N_a (10.<215+K>.N.1) in our namespace.
+%% K is EPCAP_TEST_NET (0..9, default 0), so that test runs from several
+%% work trees on one machine use disjoint names and subnets. Returns a map.
 netns_up(N) when is_integer(N), N >= 1, N =< 250 ->
-    Ns = "epct_" ++ integer_to_list(N),
-    A = "epv" ++ integer_to_list(N) ++ "a",
-    B = "epv" ++ integer_to_list(N) ++ "b",
-    Net = "10.215." ++ integer_to_list(N),
+    K = test_net(),
+    Ns = "epct" ++ K ++ "_" ++ integer_to_list(N),
+    A = "epv" ++ K ++ integer_to_list(N) ++ "a",
+    B = "epv" ++ K ++ integer_to_list(N) ++ "b",
+    Net = "10." ++ integer_to_list(215 + test_net_n()) ++ "." ++ integer_to_list(N),
     _ = netns_down(#{ns => Ns, a => A}),
     _ = [ok_cmd(C) || C <- [
         "ip netns add " ++ Ns,
@@ -78,6 +81,19 @@ netns_up(N) when is_integer(N), N >= 1, N =< 250 ->
     Host.
 
 ip(S) -> {ok, A} = inet:parse_address(S), A.
+
+%% EPCAP_TEST_NET: "" for 0 (the names CI has always used), else the digit.
+test_net() ->
+    case test_net_n() of
+        0 -> "";
+        K -> integer_to_list(K)
+    end.
+
+test_net_n() ->
+    case os:getenv("EPCAP_TEST_NET") of
+        [D] when D >= $0, D =< $9 -> D - $0;
+        _ -> 0
+    end.
 
 netns_down(#{ns := Ns, a := A}) ->
     _ = cmd("ip link del " ++ A ++ " 2>/dev/null"),

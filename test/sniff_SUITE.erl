@@ -371,7 +371,9 @@ make_namespace(Config) ->
     Id = integer_to_list(erlang:phash2(make_ref(), 16#FFFFF), 16),
     Net = integer_to_list(10 + rand:uniform(240)),
     {NetNs, V0, V1} = {"epct_" ++ Id, "epv_" ++ Id ++ "0", "epv_" ++ Id ++ "1"},
-    {Addr, PeerAddr} = {"10.213." ++ Net ++ ".1", "10.213." ++ Net ++ ".2"},
+    %% EPCAP_TEST_NET=K moves the subnet to 10.<213-K>.X (parallel runs).
+    Oct = "10." ++ integer_to_list(213 - epcap_test_lib:test_net_n()) ++ ".",
+    {Addr, PeerAddr} = {Oct ++ Net ++ ".1", Oct ++ Net ++ ".2"},
     Config1 = [{netns, NetNs}, {veth, V0}, {addr, Addr}, {peer_addr, PeerAddr} | Config],
     Steps = [["netns", "add", NetNs],
              ["link", "add", V0, "type", "veth", "peer", "name", V1],
