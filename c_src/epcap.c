@@ -17,6 +17,7 @@
 #include "interfaces.h"
 #include "loop.h"
 #include "options.h"
+#include "privcheck.h"
 #include "privdrop.h"
 #include "restrict.h"
 #include "wire.h"
@@ -127,6 +128,8 @@ int main(int argc, char *argv[])
         options_usage(argv[0]);
         return 0;
     }
+    if (o.query_privilege)
+        return privcheck_print();
     if (o.list_interfaces)
         return list_interfaces(&o, &e) < 0 ? report(&e) : 0;
     if (start(&o, &c, &e) < 0) {

@@ -72,6 +72,7 @@ static int parse_flag(char c, struct options *o)
     case 'I': o->inject = true; return 0;
     case 'n': o->nano = true; return 0;
     case 'L': o->list_interfaces = true; return 0;
+    case 'Q': o->query_privilege = true; return 0;
     case 'h': o->help = true; return 0;
     case 'v': o->verbose++; return 0;
     default: return 1;

@@ -29,6 +29,7 @@ struct options {
     bool monitor;
     bool inject;
     bool list_interfaces;
+    bool query_privilege; /* -Q: print privcheck's answer, exit */
     bool help;
     int verbose;
 };
