@@ -558,11 +558,8 @@ resolve([Exe | Args]) ->
 progname(#{progname := default}) -> default_progname();
 progname(#{progname := P}) -> filename:absname(P).
 
-wrapper(#{exec := default, file := undefined}) ->
-    case is_root() of
-        true -> [];
-        false -> ["sudo", "-n"]
-    end;
+wrapper(#{exec := default, file := undefined} = O) ->
+    epcap_privilege:default_exec(progname(O));
 wrapper(#{exec := default}) -> [];
 wrapper(#{exec := W}) -> string:lexemes(W, " ").
 
