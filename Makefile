@@ -9,8 +9,11 @@ DEPS_BUILD := erlang-nox erlang-dev erlang-common-test erlang-eunit \
 	erlang-dialyzer erlang-tools erlang-edoc erlang-xmerl \
 	erlang-syntax-tools erlang-parsetools rebar3 libpcap-dev \
 	libseccomp-dev make gcc
+# Every tool a test stage runs is here: tools/run-tests fails (never
+# skips) a stage whose tool is missing.
 DEPS_TEST := tcpdump tshark iproute2 iputils-ping util-linux procps \
-	clang libclang-rt-14-dev valgrind libcap2-bin elixir
+	clang libclang-rt-14-dev valgrind libcap2-bin elixir \
+	clang-format clang-tidy cppcheck git passwd
 DEPS_BENCH := tcpdump tcpreplay iproute2 gnuplot-nox gcc
 DEPS_DEMO := erlang-nox erlang-dev rebar3 libpcap-dev libseccomp-dev make gcc
 
@@ -45,8 +48,15 @@ sniff: compile
 test: deps-test
 	@sh tools/run-tests
 
-setcap: compile
-	setcap cap_net_raw,cap_net_admin=ep priv/epcap
+# Capture without root: `sudo make setcap`, or for another copy of the
+# port (a dependency's, a release's) `sudo make setcap PORT=path/to/epcap`.
+# Only the port is built here (as root), not the Erlang code; c_src relinks
+# only on a change, so later builds keep the capabilities.
+PORT ?= priv/epcap
+setcap:
+	@[ "$(PORT)" != priv/epcap ] || $(MAKE) -s -C c_src
+	setcap cap_net_raw,cap_net_admin=ep $(PORT)
+	@getcap $(PORT)
 
 fuzz:
 	$(MAKE) -C c_src fuzz
