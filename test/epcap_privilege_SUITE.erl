@@ -101,7 +101,8 @@ sniff_script_without_sudo(Config) ->
 
 relink_gives_hint() ->
     [{doc, "Ensure that after a relink drops the capabilities the default exec is "
-      "sudo -n, the hint names make setcap, and a direct start is refused."}].
+      "sudo -n, the hint names make setcap, a direct start is refused, and "
+      "bin/epcap-sniff prints the hint."}].
 relink_gives_hint(Config) ->
     Prog = ?config(prog, Config),
     sh("touch " ++ ?config(dir, Config) ++ "/c_src/privcheck.c && cd "
@@ -117,7 +118,12 @@ relink_gives_hint(Config) ->
     ?assertMatch({match, _}, re:run(Out, "\\[\"sudo\",\"-n\"\\]")),
     ?assertMatch({match, _}, re:run(Out, "has no capabilities \\(a rebuild drops them\\)"
                                     ".*sudo make setcap")),
-    ?assertMatch({match, _}, re:run(Out, "permission_denied")).
+    ?assertMatch({match, _}, re:run(Out, "permission_denied")),
+    Sniff = filename:join(?config(dir, Config), "bin/epcap-sniff") ++ " -i " ++ iface(Config),
+    {Status, SniffOut} = epcap_test_lib:cmd(as_user(Config, Sniff)),
+    ct:log("~p ~ts", [Status, SniffOut]),
+    ?assertEqual(1, Status),
+    ?assertMatch({match, _}, re:run(SniffOut, "epcap-sniff: .*has no capabilities")).
 
 %%====================================================================
 %% Helpers
