@@ -29,12 +29,15 @@ groups() ->
                          sniff_script_without_sudo, relink_gives_hint]}].
 
 init_per_suite(Config) ->
-    Tools = [os:find_executable(T) || T <- ["useradd", "userdel", "runuser", "setcap",
-                                            "getcap", "ip", "rebar3", "make"]],
-    case epcap_test_lib:is_root() andalso not lists:member(false, Tools) of
-        false ->
-            {skip, "needs root, useradd, runuser, setcap, ip, rebar3 and make"};
-        true ->
+    Missing = [T || T <- ["useradd", "userdel", "runuser", "setcap", "getcap", "ip",
+                          "rebar3", "make", "timeout"], os:find_executable(T) =:= false],
+    case {epcap_test_lib:is_root(), Missing} of
+        {false, _} ->
+            {skip, "creating a user and network namespaces needs root"};
+        {true, [_ | _]} ->
+            %% make deps-test installs them: a missing one is a failure.
+            ct:fail({missing_tools, Missing});
+        {true, []} ->
             User = "epcapu" ++ integer_to_list(epcap_test_lib:test_net_n()),
             Dir = "/tmp/epcap_priv_" ++ User,
             _ = epcap_test_lib:cmd("userdel " ++ User),
