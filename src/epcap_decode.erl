@@ -652,7 +652,8 @@ cut(Layer, Bin) ->
 
 %% @doc The fields of a `Layer' header whose bytes are in `Bin' (a header
 %% cut short), as a list of one map with `partial => true', or `[]' when
-%% not even its first field is there. `decode/2' ends the decoded headers
+%% not even its first field is there. Partial `ipv4' and `tcp' headers
+%% also carry `hlen', the header length in bytes their header says. `decode/2' ends the decoded headers
 %% with it on a `truncated' error.
 %% ```
 %% [#{proto := tcp, partial := true, sport := 80, dport := 443}] =
@@ -682,6 +683,7 @@ field_value(_, Key, V, Bits) when Key =:= src; Key =:= dst; Key =:= addr ->
         64 -> <<V:64>>;
         _ -> ip(<<V:Bits>>)
     end;
+field_value(_, hlen, V, _) -> V * 4;
 field_value(ipv4, flags, V, _) -> ip_flags(V bsr 2, (V bsr 1) band 1, V band 1);
 field_value(tcp, flags, V, _) -> tcp_flags(V);
 field_value(gre, flags, V, _) -> gre_flags(<<V:4>>);
@@ -698,7 +700,7 @@ spec(vlan) -> [{pcp, 3}, {dei, 1}, {vid, 12}, {type, 16}];
 spec(mpls) -> [{label, 20}, {tc, 3}, {bos, 1}, {ttl, 8}];
 spec(arp) -> [{htype, 16}, {ptype, 16}, {hlen, 8}, {plen, 8}, {op, 16}];
 spec(ipv4) ->
-    [{'_', 8}, {dscp, 6}, {ecn, 2}, {len, 16}, {id, 16}, {flags, 3}, {frag_offset, 13},
+    [{'_', 4}, {hlen, 4}, {dscp, 6}, {ecn, 2}, {len, 16}, {id, 16}, {flags, 3}, {frag_offset, 13},
      {ttl, 8}, {protocol, 8}, {checksum, 16}, {src, 32}, {dst, 32}];
 spec(ipv6) ->
     [{'_', 4}, {traffic_class, 8}, {flow_label, 20}, {payload_len, 16}, {next_header, 8},
@@ -708,7 +710,7 @@ spec(ipv6_fragment) ->
 spec(Ext) when Ext =:= ipv6_hopopts; Ext =:= ipv6_dstopts; Ext =:= ipv6_routing ->
     [{next_header, 8}];
 spec(tcp) ->
-    [{sport, 16}, {dport, 16}, {seq, 32}, {ack, 32}, {'_', 4}, {reserved, 3}, {flags, 9},
+    [{sport, 16}, {dport, 16}, {seq, 32}, {ack, 32}, {hlen, 4}, {reserved, 3}, {flags, 9},
      {window, 16}, {checksum, 16}, {urgent, 16}];
 spec(udp) -> [{sport, 16}, {dport, 16}, {len, 16}, {checksum, 16}];
 spec(Icmp) when Icmp =:= icmp; Icmp =:= icmp6 -> [{type, 8}, {code, 8}, {checksum, 16}];
