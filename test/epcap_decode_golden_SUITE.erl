@@ -60,7 +60,7 @@ all() ->
 -spec captures() -> [string()].
 captures() ->
     [Name || {Name, _} <- epcap_decode_craft:captures()]
-        ++ ["tun_gre_kernel.pcap", "tun_vxlan.pcap", "icmp_err_real.pcap"].
+        ++ ["tun_vxlan.pcap", "icmp_err_real.pcap", "tun_rawsock.pcap"].
 
 %%====================================================================
 %% Test cases
