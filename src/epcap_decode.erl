@@ -423,8 +423,8 @@ transport(6, Data, _Partial) -> tcp(Data);
 transport(17, Data, Partial) -> udp(Data, Partial);
 transport(1, Data, _Partial) -> icmp(Data);
 transport(58, Data, _Partial) -> icmp6(Data);
-transport(4, Data, _Partial) -> ipv4(Data);
-transport(41, Data, _Partial) -> ipv6(Data);
+transport(4, Data, _Partial) -> tunnelled(ipv4(Data));
+transport(41, Data, _Partial) -> tunnelled(ipv6(Data));
 transport(47, Data, _Partial) -> gre(Data);
 transport(_, Data, _Partial) -> {ok, [], Data, <<>>}.
 
@@ -614,12 +614,20 @@ vxlan(<<_:64, _/binary>> = Bin) ->
 vxlan(Bin) ->
     cut(vxlan, Bin).
 
+%% Bytes after a tunnelled datagram (inside the outer one) are kept as
+%% the `trailer' of its first header, so that encoding gives them back.
+-spec tunnelled(result()) -> result().
+tunnelled({ok, [H | Hs], Payload, Trailer}) when Trailer =/= <<>> ->
+    {ok, [H#{trailer => Trailer} | Hs], Payload, <<>>};
+tunnelled(Result) ->
+    Result.
+
 %% GRE (RFC 2784, 2890). Version 1 (PPTP) and source routing stay payload.
 gre(<<C:1, R:1, K:1, S:1, Rsv:9, Ver:3, Proto:16, Rest/binary>> = Bin) ->
     H0 = #{proto => gre, flags => gre_flags(<<C:1, R:1, K:1, S:1>>), reserved0 => Rsv,
            version => Ver, protocol => Proto},
     case gre_fields(C bor R, K, S, Rest, H0) of
-        {ok, H, Data} when R =:= 0, Ver =:= 0 -> push(H, ethertype(Proto, Data));
+        {ok, H, Data} when R =:= 0, Ver =:= 0 -> push(H, tunnelled(ethertype(Proto, Data)));
         {ok, H, Data} -> {ok, [H], Data, <<>>};
         error -> cut(gre, Bin)
     end;
@@ -748,9 +756,16 @@ enc([], _Outer) ->
     <<>>;
 enc([Payload], _Outer) when is_binary(Payload) ->
     Payload;
-enc([#{proto := _} = H | Rest], Outer) ->
+enc([#{proto := P} = H | Rest], Outer) ->
     Inner = enc(Rest, [H | Outer]),
-    enc_one(H, Inner, Outer, next_proto(Rest)).
+    Bin = enc_one(H, Inner, Outer, next_proto(Rest)),
+    case is_link(P) of
+        true -> Bin;
+        false -> <<Bin/binary, (field(trailer, H, <<>>))/binary>>
+    end.
+
+%% Link headers put their trailer in place themselves.
+is_link(P) -> lists:member(P, [ether, linux_sll, linux_sll2, null, raw]).
 
 next_proto([#{proto := P} | _]) -> P;
 next_proto(_) -> none.
@@ -992,7 +1007,7 @@ icmp6_body(#{type := 136, target := Target} = H) ->
     Flags = field(flags, H, []),
     <<(bit(router, Flags)):1, (bit(solicited, Flags)):1, (bit(override, Flags)):1,
       (field(reserved, H, 0)):29, (ip_bin(Target))/binary>>;
-icmp6_body(#{target := Target} = H) ->
+icmp6_body(#{type := 135, target := Target} = H) ->
     <<(field(rest, H, <<0:32>>))/binary, (ip_bin(Target))/binary>>;
 icmp6_body(H) ->
     field(rest, H, <<0:32>>).
