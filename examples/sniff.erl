@@ -2,17 +2,23 @@
 %%%
 %%% `sniff:start([{interface, "eth0"}, {filter, "tcp port 80"}])' starts
 %%% a capture (the options are those of `epcap:start/2', plus
-%%% `{format, [hex | binary]}' to add the whole frame to each report) and
-%%% logs one report per packet:
+%%% `{format, [hex | binary | local_time]}' to add the whole frame to each
+%%% report or print local time instead of UTC) and logs one report per
+%%% packet. `{time_unit, nanosecond}' prints nanoseconds (the default is
+%%% microseconds, as libpcap captures them by default):
 %%%
 %%% ```
-%%% [{pcap, [{time, "2026-11-26 16:14:07"}, {caplen, 74}, {len, 74}, {datalink, en10mb}]},
+%%% [{pcap, [{time, "2026-11-26 16:14:07.543411Z"}, {caplen, 74}, {len, 74},
+%%%          {datalink, en10mb}]},
 %%%  {ether, [{source_macaddr, "1e:f9:0b:de:be:59"}, {destination_macaddr, ...}, ...]},
 %%%  {ipv4, [{protocol, tcp}, {source_address, "10.212.0.1"}, ...]},
 %%%  {tcp, [{source_port, 40174}, {destination_port, 8080}, {flags, [syn]}, ...]},
 %%%  {payload_size, 0}, {payload, ""}]
 %%% '''
 %%%
+%%% Tunnelled and quoted headers get their own entries (an ICMP error
+%%% is followed by `quoted_ipv4', `quoted_udp', ...). A header cut short
+%%% is reported with the fields that were captured and `{partial, true}'.
 %%% A frame that does not decode completely is reported as far as it
 %%% decodes, followed by `{decode_error, [{layer, L}, {reason, R}]}' and
 %%% the undecoded bytes as payload. `report/4' and `format_report/1' are
@@ -31,12 +37,15 @@
 -export([report/4, report/5, format_report/1]).
 -export([init/1, callback_mode/0, capturing/3, terminate/3]).
 
--type option() :: epcap:option() | {format, [hex | binary]}.
+-type option() :: epcap:option() | {format, [format()]}.
+-type format() :: hex | binary | local_time.
 -type report() :: [{atom(), term()}].
+-type time() :: erlang:timestamp() | {microsecond | nanosecond, integer()}.
 
--export_type([option/0, report/0]).
+-export_type([option/0, report/0, format/0, time/0]).
 
--record(data, {epcap :: pid(), format = [] :: [hex | binary]}).
+-record(data, {epcap :: pid(), format = [] :: [format()],
+               unit = microsecond :: microsecond | nanosecond}).
 
 %%====================================================================
 %% API
@@ -81,10 +90,16 @@ callback_mode() ->
 init(Options) ->
     process_flag(trap_exit, true),
     Format = proplists:get_value(format, Options, []),
-    %% timestamps as {Mega, Sec, Micro}, whatever the caller asked
-    EpcapOpts = [O || O <- Options, not is_option(format, O), not is_option(time_unit, O)],
+    %% timestamps as integers of the unit asked for (nanosecond asks
+    %% libpcap for nanosecond precision)
+    Unit = case proplists:get_value(time_unit, Options) of
+               nanosecond -> nanosecond;
+               _ -> microsecond
+           end,
+    EpcapOpts = [{time_unit, Unit}
+                 | [O || O <- Options, not is_option(format, O), not is_option(time_unit, O)]],
     case epcap:start_link(self(), EpcapOpts) of
-        {ok, Pid} -> {ok, capturing, #data{epcap = Pid, format = Format}};
+        {ok, Pid} -> {ok, capturing, #data{epcap = Pid, format = Format, unit = Unit}};
         {error, Reason} -> {stop, {epcap, Reason}}
     end.
 
@@ -94,8 +109,8 @@ is_option(_Key, _Option) -> false.
 %% @private
 -spec capturing(gen_statem:event_type(), term(), #data{}) ->
           gen_statem:event_handler_result(capturing).
-capturing(info, {packet, DLT, Time, Len, Packet}, #data{format = Format}) ->
-    logger:info(report(DLT, Time, Len, Packet, Format)),
+capturing(info, {packet, DLT, Time, Len, Packet}, #data{format = Format, unit = Unit}) ->
+    logger:info(report(DLT, {Unit, Time}, Len, Packet, Format)),
     keep_state_and_data;
 capturing(info, {epcap, eof}, _Data) ->
     {stop, normal};
@@ -123,16 +138,21 @@ terminate(_Reason, _State, #data{epcap = Pid}) ->
 %%====================================================================
 
 %% @equiv report(DLT, Time, Len, Packet, [])
--spec report(non_neg_integer(), erlang:timestamp(), non_neg_integer(), binary()) -> report().
+-spec report(non_neg_integer(), time(), non_neg_integer(), binary()) -> report().
 report(DLT, Time, Len, Packet) ->
     report(DLT, Time, Len, Packet, []).
 
-%% @doc The report of one captured packet, as `sniff' logs it. `Format'
-%% may add the whole frame as `{hex, String}' and/or `{binary, Packet}'.
--spec report(non_neg_integer(), erlang:timestamp(), non_neg_integer(), binary(),
-             [hex | binary]) -> report().
+%% @doc The report of one captured packet, as `sniff' logs it. `Time' is
+%% an `erlang:timestamp()' (microseconds) or `{Unit, Integer}' with `Unit'
+%% `microsecond' or `nanosecond'; it is printed with as many decimals as
+%% its unit has and in UTC (`Z'), or in local time with its offset when
+%% `Format' has `local_time'. `Format' may also add the whole frame as
+%% `{hex, String}' and/or `{binary, Packet}'.
+-spec report(non_neg_integer(), time(), non_neg_integer(), binary(),
+             [format()]) -> report().
 report(DLT, Time, Len, Packet, Format) ->
-    Pcap = [{time, format_time(Time)}, {caplen, byte_size(Packet)}, {len, Len},
+    Pcap = [{time, format_time(Time, lists:member(local_time, Format))},
+            {caplen, byte_size(Packet)}, {len, Len},
             {datalink, epcap_decode:dlt_name(DLT)}],
     [{pcap, Pcap} | decoded(epcap_decode:decode(DLT, Packet))]
         ++ [{hex, hex(Packet)} || lists:member(hex, Format)]
@@ -145,60 +165,136 @@ decoded({error, Headers, {Layer, Reason, Rest}}) ->
     layers(Headers) ++ [{decode_error, [{layer, Layer}, {reason, Reason}]}]
         ++ payload(Rest).
 
+%% One entry per header; the headers quoted by an ICMP error follow it as
+%% quoted_<proto> entries.
 layers(Headers) ->
-    [{Proto, Fields} || #{proto := Proto} = H <- Headers, Fields <- [fields(H)],
-                        Fields =/= []].
+    lists:append([layer(H) || H <- Headers]).
+
+layer(#{proto := Proto} = H) ->
+    Quoted = [{quoted(P), fields(Q)} || #{quote := Quote} <- [H],
+                                        #{proto := P} = Q <- Quote],
+    [{Proto, Fields} || Fields <- [fields(H)], Fields =/= []] ++ Quoted.
+
+quoted(Proto) -> list_to_atom("quoted_" ++ atom_to_list(Proto)).
 
 payload(Bin) ->
     [{payload_size, byte_size(Bin)}, {payload, printable(Bin)}].
 
-fields(#{proto := ether, src := Src, dst := Dst, type := Type}) ->
-    [{source_macaddr, mac(Src)}, {destination_macaddr, mac(Dst)}, {type, hex16(Type)}];
-fields(#{proto := P, pkttype := T, halen := L, addr := A, protocol := Pr})
-  when P =:= linux_sll; P =:= linux_sll2 ->
-    [{packet_type, packet_type(T)}, {source_macaddr, mac(binary_part(A, 0, min(L, 8)))},
-     {protocol, hex16(Pr)}];
-fields(#{proto := vlan, vid := Vid, pcp := Pcp}) ->
-    [{id, Vid}, {priority, Pcp}];
-fields(#{proto := arp} = H) ->
-    #{op := Op, sha := Sha, spa := Spa, tha := Tha, tpa := Tpa} = H,
-    [{operation, arp_op(Op)}, {sender_macaddr, mac(Sha)}, {sender_address, ip(Spa)},
-     {target_macaddr, mac(Tha)}, {target_address, ip(Tpa)}];
-fields(#{proto := ipv4} = H) ->
-    #{protocol := P, src := S, dst := D, ttl := Ttl, id := Id, len := Len} = H,
-    [{protocol, ip_proto(P)}, {source_address, ip(S)}, {destination_address, ip(D)},
-     {ttl, Ttl}, {id, Id}, {len, Len}];
-fields(#{proto := ipv6} = H) ->
-    #{next_header := P, src := S, dst := D, hop_limit := HL, payload_len := Len} = H,
-    [{protocol, ip_proto(P)}, {source_address, ip(S)}, {destination_address, ip(D)},
-     {hop_limit, HL}, {payload_len, Len}];
-fields(#{proto := tcp} = H) ->
-    #{sport := S, dport := D, flags := F, seq := Seq, ack := Ack, window := W,
-      options := Opts} = H,
-    [{source_port, S}, {destination_port, D}, {flags, F}, {seq, Seq}, {ack, Ack},
-     {win, W}, {options, Opts}];
-fields(#{proto := udp, sport := S, dport := D, len := Len}) ->
-    [{source_port, S}, {destination_port, D}, {ulen, Len}];
-fields(#{proto := P, type := T, code := C} = H) when P =:= icmp; P =:= icmp6 ->
-    [{type, icmp_type(P, T)}, {code, C}]
-        ++ [{K, V} || K <- [id, seq, mtu], #{K := V} <- [H]]
-        ++ [{target, ip(A)} || #{target := A} <- [H]];
-fields(#{proto := _, next_header := N}) ->
-    [{next_header, ip_proto(N)}];
-fields(_) ->
+fields(#{proto := P} = H) ->
+    Fields = [{Name, Fmt(V)} || {Name, Key, Fmt} <- field_spec(P),
+                                {ok, V} <- [maps:find(Key, H)]],
+    %% the meaning of an ICMP type and code right after them
+    {TypeCode, Rest} = lists:split(min(2, length(Fields)), Fields),
+    TypeCode ++ extra(H) ++ Rest ++ [{partial, true} || #{partial := true} <- [H]].
+
+-define(AS_IS, fun(V) -> V end).
+
+%% {ReportKey, HeaderKey, Formatter}, in the order they are printed.
+field_spec(ether) ->
+    [{source_macaddr, src, fun mac/1}, {destination_macaddr, dst, fun mac/1},
+     {type, type, fun hex16/1}];
+field_spec(P) when P =:= linux_sll; P =:= linux_sll2 ->
+    [{packet_type, pkttype, fun packet_type/1}, {source_macaddr, addr, fun mac/1},
+     {protocol, protocol, fun hex16/1}];
+field_spec(vlan) -> [{id, vid, ?AS_IS}, {priority, pcp, ?AS_IS}];
+field_spec(mpls) -> [{label, label, ?AS_IS}, {tc, tc, ?AS_IS}, {bos, bos, ?AS_IS},
+                     {ttl, ttl, ?AS_IS}];
+field_spec(arp) ->
+    [{operation, op, fun arp_op/1}, {sender_macaddr, sha, fun mac/1},
+     {sender_address, spa, fun ip/1}, {target_macaddr, tha, fun mac/1},
+     {target_address, tpa, fun ip/1}];
+field_spec(ipv4) ->
+    [{protocol, protocol, fun ip_proto/1}, {source_address, src, fun ip/1},
+     {destination_address, dst, fun ip/1}, {ttl, ttl, ?AS_IS}, {id, id, ?AS_IS},
+     {len, len, ?AS_IS}, {flags, flags, ?AS_IS}, {frag_offset, frag_offset, ?AS_IS},
+     {dscp, dscp, ?AS_IS}, {ecn, ecn, ?AS_IS}];
+field_spec(ipv6) ->
+    [{protocol, next_header, fun ip_proto/1}, {source_address, src, fun ip/1},
+     {destination_address, dst, fun ip/1}, {hop_limit, hop_limit, ?AS_IS},
+     {payload_len, payload_len, ?AS_IS}, {flow_label, flow_label, fun hex20/1},
+     {traffic_class, traffic_class, ?AS_IS}];
+field_spec(ipv6_routing) ->
+    [{next_header, next_header, fun ip_proto/1}, {type, type, ?AS_IS},
+     {segments_left, segments_left, ?AS_IS}];
+field_spec(ipv6_fragment) ->
+    [{next_header, next_header, fun ip_proto/1}, {frag_offset, frag_offset, ?AS_IS},
+     {more, more, ?AS_IS}, {id, id, ?AS_IS}];
+field_spec(P) when P =:= ipv6_hopopts; P =:= ipv6_dstopts ->
+    [{next_header, next_header, fun ip_proto/1}, {options, options, ?AS_IS}];
+field_spec(tcp) ->
+    [{source_port, sport, ?AS_IS}, {destination_port, dport, ?AS_IS}, {flags, flags, ?AS_IS},
+     {seq, seq, ?AS_IS}, {ack, ack, ?AS_IS}, {win, window, ?AS_IS},
+     {options, options, ?AS_IS}];
+field_spec(udp) ->
+    [{source_port, sport, ?AS_IS}, {destination_port, dport, ?AS_IS}, {ulen, len, ?AS_IS}];
+field_spec(gre) ->
+    [{protocol, protocol, fun hex16/1}, {flags, flags, ?AS_IS}, {key, key, ?AS_IS},
+     {seq, seq, ?AS_IS}, {checksum, checksum, fun hex16/1}, {version, version, ?AS_IS}];
+field_spec(vxlan) -> [{vni, vni, ?AS_IS}, {flags, flags, fun hex8/1}];
+field_spec(P) when P =:= icmp; P =:= icmp6 ->
+    [{type, type, ?AS_IS}, {code, code, ?AS_IS}, {id, id, ?AS_IS}, {seq, seq, ?AS_IS},
+     {mtu, mtu, ?AS_IS}, {pointer, pointer, ?AS_IS}, {gateway, gateway, fun ip/1},
+     {target, target, fun ip/1}, {destination, destination, fun ip/1},
+     {cur_hop_limit, cur_hop_limit, ?AS_IS}, {flags, flags, ?AS_IS},
+     {ra_flags, ra_flags, ?AS_IS}, {router_lifetime, router_lifetime, ?AS_IS}];
+field_spec(_) ->
     [].
 
-format_time({_, _, _} = Now) ->
-    {{Y, Mo, D}, {H, Mi, S}} = calendar:now_to_local_time(Now),
-    lists:flatten(io_lib:format("~4..0b-~2..0b-~2..0b ~2..0b:~2..0b:~2..0b",
-                                [Y, Mo, D, H, Mi, S])).
+%% ICMP: what the type and code mean, the quote in one phrase, the
+%% neighbour discovery options.
+extra(#{proto := P, type := T, code := C} = H) when P =:= icmp; P =:= icmp6 ->
+    [{meaning, M} || M <- [icmp_meaning(P, T, C)], M =/= ""]
+        ++ [{quote, quote_summary(Q)} || #{quote := Q} <- [H]]
+        ++ [{nd_options, [nd_option(O) || O <- Opts]} || #{nd_options := Opts} <- [H]];
+extra(_) ->
+    [].
+
+nd_option({L, Addr}) when L =:= source_lladdr; L =:= target_lladdr -> {L, mac(Addr)};
+nd_option({prefix_info, #{prefix := Prefix, prefix_len := Len}}) ->
+    {prefix_info, ip(Prefix) ++ "/" ++ integer_to_list(Len)};
+nd_option({redirected_header, Quote}) -> {redirected_header, quote_summary(Quote)};
+nd_option(Other) -> Other.
+
+%% "udp 10.0.0.1:45000 > 10.0.0.2:6000": the quoted transport (or IP
+%% protocol) with its addresses and ports.
+quote_summary(Quote) ->
+    Ips = [H || #{proto := P} = H <- Quote, P =:= ipv4 orelse P =:= ipv6],
+    Ports = [H || #{sport := _, dport := _} = H <- Quote],
+    Last = lists:last([none | [P || #{proto := P} <- Quote]]),
+    case {Ips, Ports} of
+        {[#{src := S, dst := D} | _], [#{sport := SP, dport := DP} | _]} ->
+            lists:flatten(io_lib:format("~s ~s > ~s", [Last, endpoint(S, SP),
+                                                      endpoint(D, DP)]));
+        {[#{src := S, dst := D} | _], []} ->
+            lists:flatten(io_lib:format("~s ~s > ~s", [Last, ip(S), ip(D)]));
+        _ ->
+            "?"
+    end.
+
+endpoint({_, _, _, _} = A, Port) -> ip(A) ++ ":" ++ integer_to_list(Port);
+endpoint(A, Port) -> "[" ++ ip(A) ++ "]:" ++ integer_to_list(Port).
+
+%% RFC 3339 with the decimals of the capture's unit and an explicit zone.
+-spec format_time(time(), boolean()) -> string().
+format_time({Mega, Sec, Micro}, Local) ->
+    format_time({microsecond, (Mega * 1000000 + Sec) * 1000000 + Micro}, Local);
+format_time({Unit, T}, Local) ->
+    Offset = case Local of
+                 true -> [];
+                 false -> [{offset, "Z"}]
+             end,
+    calendar:system_time_to_rfc3339(T, [{unit, Unit}, {time_designator, $\s} | Offset]).
 
 mac(Mac) -> epcap_decode:format_mac(Mac).
 
 ip(Addr) when is_tuple(Addr) -> epcap_decode:format_ip(Addr);
 ip(Addr) -> epcap_decode:format_mac(Addr).
 
+hex8(N) -> lists:flatten(io_lib:format("0x~2.16.0b", [N])).
+
 hex16(N) -> lists:flatten(io_lib:format("0x~4.16.0b", [N])).
+
+hex20(N) -> lists:flatten(io_lib:format("0x~5.16.0b", [N])).
 
 hex(Bin) -> lists:flatten([io_lib:format("~2.16.0b", [B]) || <<B>> <= Bin]).
 
@@ -220,45 +316,76 @@ arp_op(Op) -> Op.
 
 ip_proto(0) -> hopopts;
 ip_proto(1) -> icmp;
+ip_proto(4) -> ipv4;
 ip_proto(6) -> tcp;
 ip_proto(17) -> udp;
+ip_proto(41) -> ipv6;
 ip_proto(43) -> routing;
 ip_proto(44) -> fragment;
+ip_proto(47) -> gre;
 ip_proto(58) -> icmp6;
 ip_proto(59) -> none;
 ip_proto(60) -> dstopts;
 ip_proto(P) -> P.
 
-icmp_type(icmp, 0) -> echo_reply;
-icmp_type(icmp, 3) -> destination_unreachable;
-icmp_type(icmp, 5) -> redirect;
-icmp_type(icmp, 8) -> echo_request;
-icmp_type(icmp, 11) -> time_exceeded;
-icmp_type(icmp6, 1) -> destination_unreachable;
-icmp_type(icmp6, 2) -> packet_too_big;
-icmp_type(icmp6, 3) -> time_exceeded;
-icmp_type(icmp6, 128) -> echo_request;
-icmp_type(icmp6, 129) -> echo_reply;
-icmp_type(icmp6, 133) -> router_solicitation;
-icmp_type(icmp6, 134) -> router_advertisement;
-icmp_type(icmp6, 135) -> neighbor_solicitation;
-icmp_type(icmp6, 136) -> neighbor_advertisement;
-icmp_type(_, T) -> T.
+icmp_meaning(icmp, 0, _) -> "echo reply";
+icmp_meaning(icmp, 3, C) -> unreachable(C);
+icmp_meaning(icmp, 4, _) -> "source quench";
+icmp_meaning(icmp, 5, _) -> "redirect";
+icmp_meaning(icmp, 8, _) -> "echo request";
+icmp_meaning(icmp, 11, 0) -> "ttl exceeded in transit";
+icmp_meaning(icmp, 11, 1) -> "fragment reassembly time exceeded";
+icmp_meaning(icmp, 12, _) -> "parameter problem";
+icmp_meaning(icmp6, 1, C) -> unreachable6(C);
+icmp_meaning(icmp6, 2, _) -> "packet too big";
+icmp_meaning(icmp6, 3, 0) -> "hop limit exceeded in transit";
+icmp_meaning(icmp6, 3, 1) -> "fragment reassembly time exceeded";
+icmp_meaning(icmp6, 4, _) -> "parameter problem";
+icmp_meaning(icmp6, 128, _) -> "echo request";
+icmp_meaning(icmp6, 129, _) -> "echo reply";
+icmp_meaning(icmp6, 133, _) -> "router solicitation";
+icmp_meaning(icmp6, 134, _) -> "router advertisement";
+icmp_meaning(icmp6, 135, _) -> "neighbor solicitation";
+icmp_meaning(icmp6, 136, _) -> "neighbor advertisement";
+icmp_meaning(icmp6, 137, _) -> "redirect";
+icmp_meaning(_, _, _) -> "".
+
+unreachable(0) -> "net unreachable";
+unreachable(1) -> "host unreachable";
+unreachable(2) -> "protocol unreachable";
+unreachable(3) -> "port unreachable";
+unreachable(4) -> "fragmentation needed";
+unreachable(9) -> "net prohibited";
+unreachable(10) -> "host prohibited";
+unreachable(13) -> "communication prohibited";
+unreachable(_) -> "unreachable".
+
+unreachable6(0) -> "no route";
+unreachable6(1) -> "administratively prohibited";
+unreachable6(3) -> "address unreachable";
+unreachable6(4) -> "port unreachable";
+unreachable6(_) -> "unreachable".
 
 %%====================================================================
 %% Text
 %%====================================================================
 
 %% @doc Render a report as text: one line per layer, `Layer: key=value ...',
-%% strings unquoted.
+%% strings unquoted; an ICMP meaning in parentheses and its quote as
+%% `quote: ...', e.g.
+%% `icmp: type=3 code=3 (port unreachable) quote: udp 10.0.0.1:45000 > 10.0.0.2:6000'.
 -spec format_report(report()) -> unicode:chardata().
 format_report(Report) ->
     [[atom_to_list(Key), ": ", format_value(Value), "\n"] || {Key, Value} <- Report].
 
 format_value([{K, _} | _] = Fields) when is_atom(K) ->
-    lists:join(" ", [[atom_to_list(F), "=", format_term(V)] || {F, V} <- Fields]);
+    lists:join(" ", [format_field(F, V) || {F, V} <- Fields]);
 format_value(Value) ->
     format_term(Value).
+
+format_field(meaning, V) -> ["(", V, ")"];
+format_field(quote, V) -> ["quote: ", V];
+format_field(F, V) -> [atom_to_list(F), "=", format_term(V)].
 
 format_term(V) when is_list(V) ->
     case io_lib:printable_latin1_list(V) of

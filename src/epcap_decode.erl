@@ -43,7 +43,7 @@
 %%% @end
 -module(epcap_decode).
 
--export([decode/2, encode/1, checksum/1,
+-export([decode/2, encode/1, checksum/1, partial/2,
          format_mac/1, format_ip/1, dlt_name/1, tcp_flags/1]).
 
 -export_type([dlt/0, header/0, error_detail/0, packet/0]).
@@ -63,6 +63,10 @@
 -define(ETH_P_8021Q, 16#8100).
 -define(ETH_P_8021AD, 16#88A8).
 -define(ETH_P_QINQ, 16#9100).
+-define(ETH_P_TEB, 16#6558).
+-define(ETH_P_MPLS, 16#8847).
+-define(ETH_P_MPLS_MC, 16#8848).
+-define(VXLAN_PORT, 4789).
 
 %%====================================================================
 %% Decoding
@@ -141,14 +145,14 @@ ether(<<Dst:6/binary, Src:6/binary, Type:16, Rest/binary>>) ->
     with_link(#{proto => ether, dst => Dst, src => Src, type => Type},
               ethertype(Type, Rest));
 ether(Frame) ->
-    {error, [], {ether, truncated, Frame}}.
+    cut(ether, Frame).
 
 sll(<<PktType:16, HaType:16, HaLen:16, Addr:8/binary, Proto:16, Rest/binary>>) ->
     H = #{proto => linux_sll, pkttype => PktType, hatype => HaType,
           halen => HaLen, addr => Addr, protocol => Proto},
     with_link(H, ethertype(Proto, Rest));
 sll(Frame) ->
-    {error, [], {linux_sll, truncated, Frame}}.
+    cut(linux_sll, Frame).
 
 sll2(<<Proto:16, Res:16, IfIndex:32, HaType:16, PktType:8, HaLen:8,
        Addr:8/binary, Rest/binary>>) ->
@@ -157,7 +161,7 @@ sll2(<<Proto:16, Res:16, IfIndex:32, HaType:16, PktType:8, HaLen:8,
           halen => HaLen, addr => Addr},
     with_link(H, ethertype(Proto, Rest));
 sll2(Frame) ->
-    {error, [], {linux_sll2, truncated, Frame}}.
+    cut(linux_sll2, Frame).
 
 %% BSD loopback: address family in the byte order of the capturing host.
 null(<<0, 0, _:16, Rest/binary>> = Frame) ->
@@ -195,13 +199,28 @@ ethertype(?ETH_P_ARP, Bin) -> arp(Bin);
 ethertype(T, Bin) when T =:= ?ETH_P_8021Q; T =:= ?ETH_P_8021AD;
                        T =:= ?ETH_P_QINQ ->
     vlan(Bin);
+ethertype(?ETH_P_TEB, Bin) -> ether(Bin);
+ethertype(T, Bin) when T =:= ?ETH_P_MPLS; T =:= ?ETH_P_MPLS_MC -> mpls(Bin);
 ethertype(_, Bin) -> {ok, [], Bin, <<>>}.
+
+%% One header per label; after the bottom of the stack the first nibble
+%% tells IPv4 from IPv6 (anything else, e.g. a pseudowire, stays payload).
+mpls(<<Label:20, Tc:3, Bos:1, Ttl, Rest/binary>>) ->
+    H = #{proto => mpls, label => Label, tc => Tc, bos => Bos, ttl => Ttl},
+    push(H, mpls_next(Bos, Rest));
+mpls(Bin) ->
+    cut(mpls, Bin).
+
+mpls_next(0, Bin) -> mpls(Bin);
+mpls_next(1, <<4:4, _:4, _/binary>> = Bin) -> ipv4(Bin);
+mpls_next(1, <<6:4, _:4, _/binary>> = Bin) -> ipv6(Bin);
+mpls_next(1, Bin) -> {ok, [], Bin, <<>>}.
 
 vlan(<<Pcp:3, Dei:1, Vid:12, Type:16, Rest/binary>>) ->
     H = #{proto => vlan, pcp => Pcp, dei => Dei, vid => Vid, type => Type},
     push(H, ethertype(Type, Rest));
 vlan(Bin) ->
-    {error, [], {vlan, truncated, Bin}}.
+    cut(vlan, Bin).
 
 arp(<<HType:16, PType:16, HLen, PLen, Op:16, Rest/binary>> = Bin) ->
     case Rest of
@@ -212,10 +231,10 @@ arp(<<HType:16, PType:16, HLen, PLen, Op:16, Rest/binary>> = Bin) ->
                   tha => Tha, tpa => arp_addr(PType, Tpa)},
             {ok, [H], <<>>, Trailer};
         _ ->
-            {error, [], {arp, truncated, Bin}}
+            cut(arp, Bin)
     end;
 arp(Bin) ->
-    {error, [], {arp, truncated, Bin}}.
+    cut(arp, Bin).
 
 arp_addr(?ETH_P_IP, <<A, B, C, D>>) -> {A, B, C, D};
 arp_addr(_, Addr) -> Addr.
@@ -238,10 +257,10 @@ ipv4(<<4:4, IHL:4, Dscp:6, Ecn:2, Len:16, Id:16, RF:1, DF:1, MF:1, Off:13,
         <<Opts:OptLen/binary, Data/binary>> ->
             ipv4_options(H#{hlen => IHL * 4}, Opts, Data, Bin);
         _ ->
-            {error, [], {ipv4, truncated, Bin}}
+            cut(ipv4, Bin)
     end;
 ipv4(<<4:4, _:4, _/binary>> = Bin) ->
-    {error, [], {ipv4, truncated, Bin}};
+    cut(ipv4, Bin);
 ipv4(<<>>) ->
     {error, [], {ipv4, truncated, <<>>}};
 ipv4(Bin) ->
@@ -316,7 +335,7 @@ ipv6(<<6:4, Class:8, Flow:20, PLen:16, Next, HLim, Src:16/binary,
     {Data, Trailer, Short} = ipv6_split(Rest, PLen, Next),
     ip_result(H, ipv6_next(Next, Data, Short), Trailer, Short);
 ipv6(<<6:4, _:4, _/binary>> = Bin) ->
-    {error, [], {ipv6, truncated, Bin}};
+    cut(ipv6, Bin);
 ipv6(<<>>) ->
     {error, [], {ipv6, truncated, <<>>}};
 ipv6(Bin) ->
@@ -348,7 +367,7 @@ ext_options(Proto, Bin, Frag) ->
         {ok, Next, Body, Data} ->
             ext_options(Proto, Next, tlv_options(Body, []), Data, Bin, Frag);
         error ->
-            {error, [], {Proto, truncated, Bin}}
+            cut(Proto, Bin)
     end.
 
 ext_options(Proto, _Next, error, _Data, Bin, _Frag) ->
@@ -380,7 +399,7 @@ ext_routing(Bin, Frag) ->
                   segments_left => SegLeft, data => RData},
             push(H, ipv6_next(Next, Data, Frag));
         error ->
-            {error, [], {ipv6_routing, truncated, Bin}}
+            cut(ipv6_routing, Bin)
     end.
 
 ext_fragment(<<Next, Reserved, Off:13, Res:2, M:1, Id:32, Data/binary>>, Frag) ->
@@ -391,7 +410,7 @@ ext_fragment(<<Next, Reserved, Off:13, Res:2, M:1, Id:32, Data/binary>>, Frag) -
         _ -> {ok, [H], Data, <<>>}
     end;
 ext_fragment(Bin, _Frag) ->
-    {error, [], {ipv6_fragment, truncated, Bin}}.
+    cut(ipv6_fragment, Bin).
 
 %%--------------------------------------------------------------------
 %% Transport
@@ -404,6 +423,9 @@ transport(6, Data, _Partial) -> tcp(Data);
 transport(17, Data, Partial) -> udp(Data, Partial);
 transport(1, Data, _Partial) -> icmp(Data);
 transport(58, Data, _Partial) -> icmp6(Data);
+transport(4, Data, _Partial) -> tunnelled(ipv4(Data));
+transport(41, Data, _Partial) -> tunnelled(ipv6(Data));
+transport(47, Data, _Partial) -> gre(Data);
 transport(_, Data, _Partial) -> {ok, [], Data, <<>>}.
 
 tcp(<<_:96, Off:4, _:4, _/binary>> = Bin) when Off < 5 ->
@@ -418,10 +440,10 @@ tcp(<<SPort:16, DPort:16, Seq:32, Ack:32, Off:4, Res:3, Flags:9, Win:16,
                   window => Win, checksum => Sum, urgent => Urg},
             tcp_options(H, tcp_options(OptBin, []), Payload, Bin);
         _ ->
-            {error, [], {tcp, truncated, Bin}}
+            cut(tcp, Bin)
     end;
 tcp(Bin) ->
-    {error, [], {tcp, truncated, Bin}}.
+    cut(tcp, Bin).
 
 tcp_options(H, {ok, Opts}, Payload, _Bin) ->
     {ok, [H#{options => Opts}], Payload, <<>>};
@@ -477,32 +499,47 @@ udp(<<_:32, Len:16, _:16, Rest/binary>> = Bin, false) when Len - 8 > byte_size(R
 udp(<<SPort:16, DPort:16, Len:16, Sum:16, Payload/binary>>, _Partial) ->
     H = #{proto => udp, sport => SPort, dport => DPort, len => Len,
           checksum => Sum},
-    {ok, [H], Payload, <<>>};
+    push(H, udp_next(DPort, Payload));
 udp(Bin, _Partial) ->
-    {error, [], {udp, truncated, Bin}}.
+    cut(udp, Bin).
 
 icmp(<<Type, Code, Sum:16, Rest:4/binary, Payload/binary>>) ->
-    H = icmp_rest(Type, Rest, #{proto => icmp, type => Type, code => Code,
-                                 checksum => Sum}),
-    {ok, [H], Payload, <<>>};
+    H = icmp_rest(Type, Code, Rest, #{proto => icmp, type => Type, code => Code,
+                                       checksum => Sum}),
+    {ok, [icmp_quote(Type, H, Payload)], Payload, <<>>};
 icmp(Bin) ->
-    {error, [], {icmp, truncated, Bin}}.
+    cut(icmp, Bin).
 
-icmp_rest(Type, <<Id:16, Seq:16>>, H) when Type =:= 0; Type =:= 8;
-                                            Type =:= 13; Type =:= 14 ->
+icmp_rest(Type, _, <<Id:16, Seq:16>>, H) when Type =:= 0; Type =:= 8;
+                                               Type =:= 13; Type =:= 14 ->
     H#{id => Id, seq => Seq};
-icmp_rest(3, <<Unused:16, Mtu:16>>, H) -> H#{unused => Unused, mtu => Mtu};
-icmp_rest(5, <<A, B, C, D>>, H) -> H#{gateway => {A, B, C, D}};
-icmp_rest(_, Rest, H) -> H#{rest => Rest}.
+%% Only "fragmentation needed" carries a next-hop MTU (RFC 1191).
+icmp_rest(3, 4, <<Unused:16, Mtu:16>>, H) -> H#{unused => Unused, mtu => Mtu};
+icmp_rest(5, _, <<A, B, C, D>>, H) -> H#{gateway => {A, B, C, D}};
+icmp_rest(12, _, <<Pointer, _/binary>> = Rest, H) -> H#{rest => Rest, pointer => Pointer};
+icmp_rest(_, _, Rest, H) -> H#{rest => Rest}.
+
+%% Errors quote the offending datagram: its IP header and 8 bytes or more.
+icmp_quote(Type, H, Payload) when Type =:= 3; Type =:= 4; Type =:= 5;
+                                  Type =:= 11; Type =:= 12 ->
+    H#{quote => quote(ipv4(Payload))};
+icmp_quote(_Type, H, _Payload) ->
+    H.
+
+%% A quote is cut short by design: its headers as far as they were quoted,
+%% followed by the bytes after them.
+-spec quote(result()) -> packet().
+quote({ok, Hs, Payload, _}) -> Hs ++ [Payload];
+quote({error, Hs, {_, _, Rest}}) -> Hs ++ [Rest].
 
 icmp6(<<Type, Code, Sum:16, Rest/binary>> = Bin) ->
     H = #{proto => icmp6, type => Type, code => Code, checksum => Sum},
     case icmp6_body(Type, Rest, H) of
-        {ok, H1, Payload} -> {ok, [H1], Payload, <<>>};
-        error -> {error, [], {icmp6, truncated, Bin}}
+        {ok, H1, Payload} -> {ok, [icmp6_extra(Type, H1, Payload)], Payload, <<>>};
+        error -> cut(icmp6, Bin)
     end;
 icmp6(Bin) ->
-    {error, [], {icmp6, truncated, Bin}}.
+    cut(icmp6, Bin).
 
 icmp6_body(Type, <<Id:16, Seq:16, P/binary>>, H) when Type =:= 128; Type =:= 129 ->
     {ok, H#{id => Id, seq => Seq}, P};
@@ -520,6 +557,174 @@ icmp6_body(_Type, <<Rest:4/binary, P/binary>>, H) ->
     {ok, H#{rest => Rest}, P};
 icmp6_body(_Type, _, _H) ->
     error.
+
+%% Fields read from the bytes after the fixed part of ICMPv6 messages;
+%% the bytes stay the payload, so encoding is unchanged.
+icmp6_extra(Type, H, Payload) when Type >= 1, Type =< 4 ->
+    H#{quote => quote(ipv6(Payload))};
+icmp6_extra(Type, H, Payload) when Type =:= 133; Type =:= 135; Type =:= 136 ->
+    H#{nd_options => nd_options(Payload)};
+icmp6_extra(134, #{rest := <<HopLimit, M:1, O:1, _:6, Lifetime:16>>} = H,
+            <<Reachable:32, Retrans:32, Opts/binary>>) ->
+    H#{cur_hop_limit => HopLimit, ra_flags => [F || {F, 1} <- [{managed, M}, {other, O}]],
+       router_lifetime => Lifetime, reachable_time => Reachable,
+       retrans_timer => Retrans, nd_options => nd_options(Opts)};
+icmp6_extra(137, H, <<Target:16/binary, Dst:16/binary, Opts/binary>>) ->
+    H#{target => ip(Target), destination => ip(Dst), nd_options => nd_options(Opts)};
+icmp6_extra(_Type, H, _Payload) ->
+    H.
+
+%% Neighbour discovery options (RFC 4861 4.6); bytes that do not form an
+%% option end the list as {malformed, Bin}.
+nd_options(<<>>) ->
+    [];
+nd_options(<<Type, Len, Rest/binary>> = Bin) when Len > 0 ->
+    DLen = Len * 8 - 2,
+    case Rest of
+        <<Data:DLen/binary, Rest1/binary>> -> [nd_option(Type, Data) | nd_options(Rest1)];
+        _ -> [{malformed, Bin}]
+    end;
+nd_options(Bin) ->
+    [{malformed, Bin}].
+
+nd_option(1, Addr) -> {source_lladdr, Addr};
+nd_option(2, Addr) -> {target_lladdr, Addr};
+nd_option(3, <<PLen, L:1, A:1, _:6, Valid:32, Preferred:32, _:32, Prefix:16/binary>>) ->
+    {prefix_info, #{prefix_len => PLen, flags => [F || {F, 1} <- [{on_link, L}, {autonomous, A}]],
+                    valid_lifetime => Valid, preferred_lifetime => Preferred,
+                    prefix => ip(Prefix)}};
+nd_option(4, <<_:48, Quoted/binary>>) -> {redirected_header, quote(ipv6(Quoted))};
+nd_option(5, <<_:16, Mtu:32>>) -> {mtu, Mtu};
+nd_option(Type, Data) -> {Type, Data}.
+
+%%--------------------------------------------------------------------
+%% Tunnels
+%%--------------------------------------------------------------------
+
+-spec udp_next(0..65535, binary()) -> result().
+udp_next(?VXLAN_PORT, Payload) -> vxlan(Payload);
+udp_next(_DPort, Payload) -> {ok, [], Payload, <<>>}.
+
+%% VXLAN (RFC 7348): only with the I flag set is it a VXLAN header.
+vxlan(<<Flags, R1:24, Vni:24, R2, Rest/binary>>) when Flags band 8 =/= 0 ->
+    H = #{proto => vxlan, flags => Flags, reserved1 => R1, vni => Vni, reserved2 => R2},
+    push(H, ether(Rest));
+vxlan(<<_:64, _/binary>> = Bin) ->
+    {ok, [], Bin, <<>>};
+vxlan(Bin) ->
+    cut(vxlan, Bin).
+
+%% Bytes after a tunnelled datagram (inside the outer one) are kept as
+%% the `trailer' of its first header, so that encoding gives them back.
+-spec tunnelled(result()) -> result().
+tunnelled({ok, [H | Hs], Payload, Trailer}) when Trailer =/= <<>> ->
+    {ok, [H#{trailer => Trailer} | Hs], Payload, <<>>};
+tunnelled(Result) ->
+    Result.
+
+%% GRE (RFC 2784, 2890). Version 1 (PPTP) and source routing stay payload.
+gre(<<C:1, R:1, K:1, S:1, Rsv:9, Ver:3, Proto:16, Rest/binary>> = Bin) ->
+    H0 = #{proto => gre, flags => gre_flags(<<C:1, R:1, K:1, S:1>>), reserved0 => Rsv,
+           version => Ver, protocol => Proto},
+    case gre_fields(C bor R, K, S, Rest, H0) of
+        {ok, H, Data} when R =:= 0, Ver =:= 0 -> push(H, tunnelled(ethertype(Proto, Data)));
+        {ok, H, Data} -> {ok, [H], Data, <<>>};
+        error -> cut(gre, Bin)
+    end;
+gre(Bin) ->
+    cut(gre, Bin).
+
+gre_flags(<<C:1, R:1, K:1, S:1>>) ->
+    [F || {F, 1} <- [{checksum, C}, {routing, R}, {key, K}, {seq, S}]].
+
+gre_fields(1, K, S, <<Sum:16, Off:16, Rest/binary>>, H) ->
+    gre_fields(0, K, S, Rest, H#{checksum => Sum, offset => Off});
+gre_fields(0, 1, S, <<Key:32, Rest/binary>>, H) ->
+    gre_fields(0, 0, S, Rest, H#{key => Key});
+gre_fields(0, 0, 1, <<Seq:32, Rest/binary>>, H) ->
+    {ok, H#{seq => Seq}, Rest};
+gre_fields(0, 0, 0, Rest, H) ->
+    {ok, H, Rest};
+gre_fields(_, _, _, _, _) ->
+    error.
+
+%%--------------------------------------------------------------------
+%% Headers cut short
+%%--------------------------------------------------------------------
+
+%% A layer cut short: its partial header (when a field of it was
+%% captured) ends the decoded headers.
+-spec cut(atom(), binary()) -> result().
+cut(Layer, Bin) ->
+    {error, partial(Layer, Bin), {Layer, truncated, Bin}}.
+
+%% @doc The fields of a `Layer' header whose bytes are in `Bin' (a header
+%% cut short), as a list of one map with `partial => true', or `[]' when
+%% not even its first field is there. Partial `ipv4' and `tcp' headers
+%% also carry `hlen', the header length in bytes their header says. `decode/2' ends the decoded headers
+%% with it on a `truncated' error.
+%% ```
+%% [#{proto := tcp, partial := true, sport := 80, dport := 443}] =
+%%     epcap_decode:partial(tcp, <<0,80, 1,187, 0>>).
+%% '''
+-spec partial(atom(), binary()) -> [header()].
+partial(Layer, Bin) ->
+    partial(Layer, spec(Layer), Bin, #{}).
+
+partial(Layer, [{Key, Bits} | Spec], Bin, Acc) ->
+    case Bin of
+        <<V:Bits, Rest/bits>> -> partial(Layer, Spec, Rest, put_field(Layer, Key, V, Bits, Acc));
+        _ -> partial_done(Layer, Acc)
+    end;
+partial(Layer, [], _Bin, Acc) ->
+    partial_done(Layer, Acc).
+
+partial_done(_Layer, Acc) when map_size(Acc) =:= 0 -> [];
+partial_done(Layer, Acc) -> [Acc#{proto => Layer, partial => true}].
+
+put_field(_Layer, '_', _V, _Bits, Acc) -> Acc;
+put_field(Layer, Key, V, Bits, Acc) -> Acc#{Key => field_value(Layer, Key, V, Bits)}.
+
+field_value(_, Key, V, Bits) when Key =:= src; Key =:= dst; Key =:= addr ->
+    case Bits of
+        48 -> <<V:48>>;
+        64 -> <<V:64>>;
+        _ -> ip(<<V:Bits>>)
+    end;
+field_value(_, hlen, V, _) -> V * 4;
+field_value(ipv4, flags, V, _) -> ip_flags(V bsr 2, (V bsr 1) band 1, V band 1);
+field_value(tcp, flags, V, _) -> tcp_flags(V);
+field_value(gre, flags, V, _) -> gre_flags(<<V:4>>);
+field_value(ipv6_fragment, more, V, _) -> V =:= 1;
+field_value(_, _, V, _) -> V.
+
+%% The fixed fields of each header in wire order, '_' for those not kept.
+spec(ether) -> [{dst, 48}, {src, 48}, {type, 16}];
+spec(linux_sll) -> [{pkttype, 16}, {hatype, 16}, {halen, 16}, {addr, 64}, {protocol, 16}];
+spec(linux_sll2) ->
+    [{protocol, 16}, {reserved, 16}, {ifindex, 32}, {hatype, 16}, {pkttype, 8},
+     {halen, 8}, {addr, 64}];
+spec(vlan) -> [{pcp, 3}, {dei, 1}, {vid, 12}, {type, 16}];
+spec(mpls) -> [{label, 20}, {tc, 3}, {bos, 1}, {ttl, 8}];
+spec(arp) -> [{htype, 16}, {ptype, 16}, {hlen, 8}, {plen, 8}, {op, 16}];
+spec(ipv4) ->
+    [{'_', 4}, {hlen, 4}, {dscp, 6}, {ecn, 2}, {len, 16}, {id, 16}, {flags, 3}, {frag_offset, 13},
+     {ttl, 8}, {protocol, 8}, {checksum, 16}, {src, 32}, {dst, 32}];
+spec(ipv6) ->
+    [{'_', 4}, {traffic_class, 8}, {flow_label, 20}, {payload_len, 16}, {next_header, 8},
+     {hop_limit, 8}, {src, 128}, {dst, 128}];
+spec(ipv6_fragment) ->
+    [{next_header, 8}, {reserved, 8}, {frag_offset, 13}, {res, 2}, {more, 1}, {id, 32}];
+spec(Ext) when Ext =:= ipv6_hopopts; Ext =:= ipv6_dstopts; Ext =:= ipv6_routing ->
+    [{next_header, 8}];
+spec(tcp) ->
+    [{sport, 16}, {dport, 16}, {seq, 32}, {ack, 32}, {hlen, 4}, {reserved, 3}, {flags, 9},
+     {window, 16}, {checksum, 16}, {urgent, 16}];
+spec(udp) -> [{sport, 16}, {dport, 16}, {len, 16}, {checksum, 16}];
+spec(Icmp) when Icmp =:= icmp; Icmp =:= icmp6 -> [{type, 8}, {code, 8}, {checksum, 16}];
+spec(gre) -> [{flags, 4}, {reserved0, 9}, {version, 3}, {protocol, 16}];
+spec(vxlan) -> [{flags, 8}, {reserved1, 24}, {vni, 24}, {reserved2, 8}];
+spec(_) -> [].
 
 ip(<<A, B, C, D>>) ->
     {A, B, C, D};
@@ -551,9 +756,16 @@ enc([], _Outer) ->
     <<>>;
 enc([Payload], _Outer) when is_binary(Payload) ->
     Payload;
-enc([#{proto := _} = H | Rest], Outer) ->
+enc([#{proto := P} = H | Rest], Outer) ->
     Inner = enc(Rest, [H | Outer]),
-    enc_one(H, Inner, Outer, next_proto(Rest)).
+    Bin = enc_one(H, Inner, Outer, next_proto(Rest)),
+    case is_link(P) of
+        true -> Bin;
+        false -> <<Bin/binary, (field(trailer, H, <<>>))/binary>>
+    end.
+
+%% Link headers put their trailer in place themselves.
+is_link(P) -> lists:member(P, [ether, linux_sll, linux_sll2, null, raw]).
 
 next_proto([#{proto := P} | _]) -> P;
 next_proto(_) -> none.
@@ -613,7 +825,38 @@ enc_one(#{proto := udp} = H, Inner, Outer, _Next) ->
 enc_one(#{proto := icmp} = H, Inner, _Outer, _Next) ->
     enc_icmp(H, Inner);
 enc_one(#{proto := icmp6} = H, Inner, Outer, _Next) ->
-    enc_icmp6(H, Inner, Outer).
+    enc_icmp6(H, Inner, Outer);
+enc_one(#{proto := mpls} = H, Inner, _Outer, Next) ->
+    #{label := Label} = H,
+    Bos = field(bos, H, fun() -> mpls_bos(Next) end),
+    <<Label:20, (field(tc, H, 0)):3, Bos:1, (field(ttl, H, 64)), Inner/binary>>;
+enc_one(#{proto := vxlan} = H, Inner, _Outer, _Next) ->
+    #{vni := Vni} = H,
+    <<(field(flags, H, 8)), (field(reserved1, H, 0)):24, Vni:24, (field(reserved2, H, 0)),
+      Inner/binary>>;
+enc_one(#{proto := gre} = H, Inner, _Outer, Next) ->
+    enc_gre(H, Inner, Next).
+
+enc_gre(H, Inner, Next) ->
+    Flags = field(flags, H, fun() -> [F || {F, K} <- [{checksum, checksum}, {key, key},
+                                                       {seq, seq}], maps:is_key(K, H)] end),
+    [C, R, K, S] = [bit(F, Flags) || F <- [checksum, routing, key, seq]],
+    Proto = field(protocol, H, fun() -> ethertype_of(Next) end),
+    Msg = <<C:1, R:1, K:1, S:1, (field(reserved0, H, 0)):9, (field(version, H, 0)):3,
+            Proto:16, (opt_field(C bor R, <<0:16, (field(offset, H, 0)):16>>))/binary,
+            (opt_field(K, fun() -> <<(maps:get(key, H)):32>> end))/binary,
+            (opt_field(S, fun() -> <<(maps:get(seq, H)):32>> end))/binary, Inner/binary>>,
+    case C bor R of
+        1 -> put_sum(Msg, 4, field(checksum, H, fun() -> checksum(Msg) end), 47, []);
+        0 -> Msg
+    end.
+
+mpls_bos(mpls) -> 0;
+mpls_bos(_) -> 1.
+
+opt_field(0, _) -> <<>>;
+opt_field(1, Fun) when is_function(Fun, 0) -> Fun();
+opt_field(1, Bin) -> Bin.
 
 %% The value of Key, or the default (a fun computing it) when missing or auto.
 field(Key, Map, Default) ->
@@ -626,9 +869,14 @@ field(Key, Map, Default) ->
 ethertype_of(ipv4) -> ?ETH_P_IP;
 ethertype_of(ipv6) -> ?ETH_P_IPV6;
 ethertype_of(arp) -> ?ETH_P_ARP;
-ethertype_of(vlan) -> ?ETH_P_8021Q.
+ethertype_of(vlan) -> ?ETH_P_8021Q;
+ethertype_of(ether) -> ?ETH_P_TEB;
+ethertype_of(mpls) -> ?ETH_P_MPLS.
 
 ip_proto(icmp) -> 1;
+ip_proto(ipv4) -> 4;
+ip_proto(ipv6) -> 41;
+ip_proto(gre) -> 47;
 ip_proto(tcp) -> 6;
 ip_proto(udp) -> 17;
 ip_proto(icmp6) -> 58;
@@ -759,7 +1007,7 @@ icmp6_body(#{type := 136, target := Target} = H) ->
     Flags = field(flags, H, []),
     <<(bit(router, Flags)):1, (bit(solicited, Flags)):1, (bit(override, Flags)):1,
       (field(reserved, H, 0)):29, (ip_bin(Target))/binary>>;
-icmp6_body(#{target := Target} = H) ->
+icmp6_body(#{type := 135, target := Target} = H) ->
     <<(field(rest, H, <<0:32>>))/binary, (ip_bin(Target))/binary>>;
 icmp6_body(H) ->
     field(rest, H, <<0:32>>).

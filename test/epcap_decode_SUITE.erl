@@ -234,7 +234,8 @@ data_outer(Protos) ->
         =:= Chain ++ ["data"].
 
 decoded({ok, Packet}) -> {[H || H <- Packet, is_map(H)], lists:last(Packet)};
-decoded({error, Hs, _}) -> {Hs, none}.
+%% partial headers are compared field by field in epcap_decode_golden_SUITE
+decoded({error, Hs, _}) -> {[H || H <- Hs, not maps:is_key(partial, H)], none}.
 
 %% Protocols of frame.protocols we decode, up to the first ICMP: what
 %% tshark decodes inside an ICMP error is the payload for us.

@@ -11,6 +11,7 @@
          init_per_testcase/2, end_per_testcase/2]).
 -export([report_fields/0, report_fields/1,
          report_truncated/0, report_truncated/1,
+         report_time/0, report_time/1,
          text_rendering/0, text_rendering/1,
          sniff_file/0, sniff_file/1,
          sniff_snaplen_file/0, sniff_snaplen_file/1,
@@ -34,7 +35,7 @@ all() ->
     [{group, pure}, {group, port}].
 
 groups() ->
-    [{pure, [], [report_fields, report_truncated, text_rendering, icmp_copy]},
+    [{pure, [], [report_fields, report_truncated, report_time, text_rendering, icmp_copy]},
      {port, [], [sniff_file, sniff_snaplen_file, sniff_format, escript, icmp_resend]}].
 
 init_per_suite(Config) ->
@@ -141,13 +142,20 @@ report_fields(Config) ->
     Echo6 = Report(9),
     ?assertEqual(icmp6, field(ipv6, protocol, Echo6)),
     ?assertEqual("fd00:212::1", field(ipv6, source_address, Echo6)),
-    ?assertEqual(echo_request, field(icmp6, type, Echo6)),
+    ?assertEqual(128, field(icmp6, type, Echo6)),
+    ?assertEqual("echo request", field(icmp6, meaning, Echo6)),
     Udp = Report(37),
     ?assertEqual(9997, field(udp, destination_port, Udp)),
     ?assertEqual(13, proplists:get_value(payload_size, Udp)),
     Unreach = Report(38),
-    ?assertEqual(destination_unreachable, field(icmp, type, Unreach)),
-    ?assertEqual(3, field(icmp, code, Unreach)).
+    ?assertEqual(3, field(icmp, type, Unreach)),
+    ?assertEqual(3, field(icmp, code, Unreach)),
+    ?assertEqual("port unreachable", field(icmp, meaning, Unreach)),
+    ?assertEqual(undefined, field(icmp, mtu, Unreach)),
+    ?assertEqual("udp 10.212.0.1:50812 > 10.212.0.2:9997", field(icmp, quote, Unreach)),
+    ?assertEqual([pcap, ether, ipv4, icmp, quoted_ipv4, quoted_udp, payload_size, payload],
+                 keys(Unreach)),
+    ?assertEqual(9997, field(quoted_udp, destination_port, Unreach)).
 
 report_truncated() ->
     [{doc, "Ensure that sniff:report/4 reports a frame cut short as far as it "
@@ -158,7 +166,10 @@ report_truncated(Config) ->
                || {DLT, F, Len} <- frames(Config, "snap64.pcap")],
     ?assertEqual(40, length(Reports)),
     Syn = lists:nth(13, Reports),
-    ?assertEqual([pcap, ether, ipv4, decode_error, payload_size, payload], keys(Syn)),
+    ?assertEqual([pcap, ether, ipv4, tcp, decode_error, payload_size, payload], keys(Syn)),
+    %% the TCP header cut inside its options: its fixed fields, marked partial
+    ?assertEqual(40174, field(tcp, source_port, Syn)),
+    ?assertEqual(true, field(tcp, partial, Syn)),
     ?assertEqual([{layer, tcp}, {reason, truncated}], proplists:get_value(decode_error, Syn)),
     ?assertEqual(74, field(pcap, len, Syn)),
     ?assertEqual(64, field(pcap, caplen, Syn)),
@@ -168,6 +179,23 @@ report_truncated(Config) ->
     [?assertMatch([{pcap, _} | _], sniff:report(1, {0, 0, 0}, Len, binary_part(Frame, 0, N)))
      || N <- lists:seq(0, byte_size(Frame))],
     ok.
+
+report_time() ->
+    [{doc, "Ensure that the report's time has the decimals of the capture's "
+           "unit (6 for timestamps and microseconds, 9 for nanoseconds) and an "
+           "explicit zone: Z by default, the local offset with local_time."}].
+report_time(Config) ->
+    {DLT, F, Len} = hd(frames(Config, "veth_mixed.pcap")),
+    Time = fun(T, Format) -> field(pcap, time, sniff:report(DLT, T, Len, F, Format)) end,
+    ?assertEqual("2026-11-26 16:14:07.108940Z", Time({1795, 709647, 108940}, [])),
+    ?assertEqual("2026-11-26 16:14:07.108940Z", Time({microsecond, 1795709647108940}, [])),
+    ?assertEqual("2026-11-26 16:14:07.000000Z", Time({microsecond, 1795709647000000}, [])),
+    ?assertEqual("2026-11-26 16:14:07.108940243Z",
+                 Time({nanosecond, 1795709647108940243}, [])),
+    Local = Time({nanosecond, 1795709647108940243}, [local_time]),
+    Offset = calendar:system_time_to_rfc3339(1795709647, [{unit, second}]),
+    ?assertEqual(lists:nthtail(19, Offset), lists:nthtail(29, Local)),
+    ?assertEqual(".108940243", lists:sublist(Local, 20, 10)).
 
 text_rendering() ->
     [{doc, "Ensure that sniff:format_report/1 renders one line per layer with "
@@ -182,7 +210,8 @@ text_rendering(Config) ->
                   "ether: source_macaddr=1e:f9:0b:de:be:59 "
                   "destination_macaddr=7e:ad:f2:d1:5e:2d type=0x0800",
                   "ipv4: protocol=tcp source_address=10.212.0.1 "
-                  "destination_address=10.212.0.2 ttl=64 id=18160 len=60",
+                  "destination_address=10.212.0.2 ttl=64 id=18160 len=60 flags=[df] "
+                  "frag_offset=0 dscp=0 ecn=0",
                   "tcp: source_port=40174 destination_port=8080 flags=[syn] seq=991272074 "
                   "ack=0 win=64240 options=[{mss,1460},sack_permitted,"
                   "{timestamp,3626052662,0},nop,{wscale,10}]",
@@ -220,8 +249,8 @@ sniff_file(Config) ->
                 || {DLT, F, Len} <- frames(Config, "veth_mixed.pcap")],
     %% everything but the time as the pure function gives it
     ?assertEqual([tl(R) || R <- Expected], [tl(R) || R <- Reports]),
-    %% 16:14:07 UTC, the time of the first packet
-    ?assertEqual(time_string({1795, 709647, 0}), field(pcap, time, hd(Reports))),
+    %% the time of the first packet, to the microsecond, in UTC
+    ?assertEqual("2026-11-26 16:14:07.108940Z", field(pcap, time, hd(Reports))),
     ?assertEqual(40174, field(tcp, source_port, lists:nth(13, Reports))),
     ?assertEqual(reply, field(arp, operation, lists:nth(2, Reports))).
 
@@ -264,6 +293,16 @@ escript(Config) ->
                          "ack=2894483244 win=0 options=", Lines)),
     {0, Udp} = run(Script, ["-r", File, "udp", "port", "9997"]),
     ?assertEqual(1, length([L || "udp: " ++ _ = L <- string:split(Udp, "\n", all)])),
+    ?assert(lists:member("icmp: type=3 code=3 (port unreachable) "
+                         "quote: udp 10.212.0.1:50812 > 10.212.0.2:9997", Lines)),
+    ?assert(lists:member("pcap: time=2026-11-26 16:14:07.108940Z caplen=42 len=42 "
+                         "datalink=en10mb", Lines)),
+    %% a nanosecond file prints nanoseconds; -l prints the local offset
+    Nano = filename:join(?config(data, Config), "veth_mixed_nano.pcap"),
+    {0, NanoOut} = run(Script, ["-r", Nano, "arp"]),
+    ?assertMatch("pcap: time=2026-11-26 16:14:07.108940243Z " ++ _, NanoOut),
+    {0, LocalOut} = run(Script, ["-l", "-r", File, "arp"]),
+    ?assertMatch({match, _}, re:run(LocalOut, "^pcap: time=2026-11-2[67] [0-9:]{8}\\.[0-9]{6}[+-][0-9]{2}:[0-9]{2} ")),
     {2, Usage} = run(Script, []),
     ?assertMatch("usage: epcap-sniff" ++ _, Usage).
 
@@ -304,10 +343,10 @@ keys(Report) -> [K || {K, _} <- Report].
 field(Layer, Key, Report) ->
     proplists:get_value(Key, proplists:get_value(Layer, Report)).
 
-time_string(Now) ->
-    {{Y, Mo, D}, {H, Mi, S}} = calendar:now_to_local_time(Now),
-    lists:flatten(io_lib:format("~4..0b-~2..0b-~2..0b ~2..0b:~2..0b:~2..0b",
-                                [Y, Mo, D, H, Mi, S])).
+time_string({_, _, Micro} = Now) ->
+    {{Y, Mo, D}, {H, Mi, S}} = calendar:now_to_universal_time(Now),
+    lists:flatten(io_lib:format("~4..0b-~2..0b-~2..0b ~2..0b:~2..0b:~2..0b.~6..0bZ",
+                                [Y, Mo, D, H, Mi, S, Micro])).
 
 %% Run sniff over a file; the reports logged until it stops normally.
 sniff_reports(Config, File, Options) ->
