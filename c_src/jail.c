@@ -1,12 +1,18 @@
 /* A path checked with stat() and entered later with chroot() can be
  * swapped between the two (a symlink in a parent the user can write). We
  * walk it with openat(O_NOFOLLOW) from "/" and check every directory on
- * its descriptor, so what we checked is what we later fchdir() into. */
+ * its descriptor, so what we checked is what we later fchdir() into.
+ *
+ * Symlinks in the given path are resolved first (realpath): rebar3's
+ * priv is one. That is safe because only the resolved path is walked and
+ * checked: whoever can swap a link can at most make us enter another
+ * directory that passes every check, i.e. one only root controls. */
 #include "jail.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -92,17 +98,29 @@ static int walk(int rootfd, char *path, bool create, struct ep_error *e)
     return cur;
 }
 
+/* realpath(dir) into path[PATH_MAX]. A missing default jail is resolved
+ * through its parent, and made in walk(). */
+static int resolve(const char *dir, bool create, char *path, struct ep_error *e)
+{
+    if (strlen(dir) >= PATH_MAX)
+        return ep_fail(e, "chroot", "%s: path too long", dir);
+    if (realpath(dir, path) != NULL)
+        return 0;
+    if (errno == ENOENT && create && dir[0] == '/') {
+        memcpy(path, dir, strlen(dir) + 1);
+        return 0;
+    }
+    return ep_fail(e, "chroot", "%s: %s", dir, strerror(errno));
+}
+
 int jail_open(const char *dir, bool create, struct ep_error *e)
 {
     char path[PATH_MAX];
     struct stat root, sb;
     int fd;
 
-    if (dir[0] != '/')
-        return ep_fail(e, "chroot", "%s: must be an absolute path", dir);
-    if (strlen(dir) >= sizeof(path))
-        return ep_fail(e, "chroot", "%s: path too long", dir);
-    memcpy(path, dir, strlen(dir) + 1);
+    if (resolve(dir, create, path, e) < 0)
+        return -1;
     fd = open("/", DIR_FLAGS);
     if (fd < 0)
         return ep_fail(e, "chroot", "/: %s", strerror(errno));

@@ -9,8 +9,8 @@
 /* Where a port started as root goes when no -C is given. */
 #define JAIL_DEFAULT_DIR "/run/epcap"
 
-/* Open dir component by component from "/" (absolute paths only; no
- * symlink, no ".."), each component a directory owned by root and not
+/* Resolve dir (realpath), then open it component by component from "/"
+ * with O_NOFOLLOW, each component a directory owned by root and not
  * group/other writable, and the last one not "/" itself. With create, a
  * missing last component is made root:root 0755. Returns the open
  * directory (O_CLOEXEC), or -1 with e = {chroot, Msg}. */
