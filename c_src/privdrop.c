@@ -133,9 +133,17 @@ int privdrop_prepare(const struct privdrop_opts *o, struct ep_error *e)
         return ep_fail(e, "no_such_group",
                        "uid %s has no passwd entry: give a group", user);
     }
-    /* Dropping "to" root would leave nothing to verify: refuse. */
-    if (st.uid == 0 || st.gid == 0)
-        return ep_fail(e, "privdrop", "refusing to run as uid/gid 0 (%s)",
+    /* Dropping "to" root would leave nothing to verify: refuse, naming
+     * whichever of the two asked for it. */
+    if (st.uid == 0)
+        return ep_fail(e, "privdrop", "refusing to run as uid 0 (user %s)",
+                       user);
+    if (st.gid == 0 && o->group != NULL)
+        return ep_fail(e, "privdrop", "refusing to run as gid 0 (group %s)",
+                       o->group);
+    if (st.gid == 0)
+        return ep_fail(e, "privdrop",
+                       "refusing to run as gid 0 (primary group of user %s)",
                        user);
     st.target_given = o->user != NULL || o->group != NULL;
     if (open_jail(o, e) < 0)

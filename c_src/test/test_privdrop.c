@@ -143,6 +143,16 @@ static int prepare_reason(const char *user, const char *group, const char *dir,
     return rc;
 }
 
+/* Issue 15, item 9: {group, "root"} named the user. */
+static bool privdrop_msg_has(const char *user, const char *group,
+                             const char *needle)
+{
+    struct privdrop_opts o = {user, group, NULL, false};
+    struct ep_error e = {0};
+
+    return privdrop_prepare(&o, &e) == -1 && strstr(e.msg, needle) != NULL;
+}
+
 static void test_prepare_errors(void)
 {
     const char *r;
@@ -159,6 +169,9 @@ static void test_prepare_errors(void)
     CHECK(strcmp(r, "privdrop") == 0);
     CHECK(prepare_reason("nobody", "0", NULL, &r) == -1);
     CHECK(strcmp(r, "privdrop") == 0);
+    CHECK(privdrop_msg_has("nobody", "root", "group root"));
+    CHECK(!privdrop_msg_has("nobody", "root", "nobody"));
+    CHECK(privdrop_msg_has("root", NULL, "user root"));
     CHECK(prepare_reason("nobody", NULL, "/nonexistent-epcap", &r) == -1);
     CHECK(strcmp(r, "chroot") == 0);
     CHECK(prepare_reason("nobody", NULL, "/etc/passwd", &r) == -1);
