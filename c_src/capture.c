@@ -4,6 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "filtercc.h"
+#include "useropen.h"
 
 /* Linux keeps a ring block's timeout in 16 bits (ms): larger values wrap,
  * and 0 means "pick one for me" (a few ms). 65535 is the longest wait a
@@ -146,13 +150,20 @@ static int open_file(const struct options *o, struct capture *c,
     unsigned prec =
         o->nano ? PCAP_TSTAMP_PRECISION_NANO : PCAP_TSTAMP_PRECISION_MICRO;
 
-    /* Opened here rather than by libpcap, for the buffer size; this also
+    /* Opened here rather than by libpcap, for the buffer size, and the
+     * checks of useropen.c (no FIFO, the sudo user's rights); this also
      * means "-" is a file name, not libpcap's synonym for stdin (which is
      * the control channel). */
-    FILE *fp = fopen(o->file, "rb");
+    int fd = useropen_file(o->file, e);
+    FILE *fp;
 
-    if (fp == NULL)
+    if (fd < 0)
+        return -1;
+    fp = fdopen(fd, "rb");
+    if (fp == NULL) {
+        (void)close(fd);
         return ep_fail(e, "file", "%s: %s", o->file, strerror(errno));
+    }
     c->file_buf = malloc(FILE_BUFFER_BYTES);
     if (c->file_buf == NULL ||
         setvbuf(fp, c->file_buf, _IOFBF, FILE_BUFFER_BYTES) != 0) {
@@ -188,8 +199,6 @@ int capture_open(const struct options *o, struct capture *c, struct ep_error *e)
     tv = c->live ? pcap_get_required_select_timeout(c->p) : NULL;
     if (tv != NULL)
         c->poll_ms = (int)(tv->tv_sec * 1000 + tv->tv_usec / 1000);
-    if (o->filter != NULL && capture_setfilter(c, o->filter, e) < 0)
-        return -1;
     return 0;
 }
 
@@ -198,10 +207,11 @@ int capture_setfilter(struct capture *c, const char *filter, struct ep_error *e)
     struct bpf_program prog;
     int rc;
 
-    if (pcap_compile(c->p, &prog, filter, 1, c->netmask) < 0)
-        return ep_fail(e, "filter", "%s", pcap_geterr(c->p));
+    /* Bounded, and stdin EOF still ends us meanwhile (filtercc.h). */
+    if (filtercc_compile(c->p, filter, c->netmask, STDIN_FILENO, &prog, e) < 0)
+        return -1;
     rc = pcap_setfilter(c->p, &prog);
-    pcap_freecode(&prog);
+    filtercc_free(&prog);
     if (rc < 0)
         return ep_fail(e, "filter", "%s", pcap_geterr(c->p));
     return 0;

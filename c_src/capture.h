@@ -19,12 +19,15 @@ struct capture {
     char *file_buf; /* stdio buffer of a savefile; freed after pcap_close */
 };
 
-/* Errors: no_such_device, permission_denied, monitor_not_supported,
- * interface_down, file, filter, direction, pcap. */
+/* Opens the handle only: the filter is set after the privilege drop
+ * (capture_setfilter), so its unbounded compile never runs as root.
+ * Errors: no_such_device, permission_denied, monitor_not_supported,
+ * interface_down, file, direction, pcap, privdrop (sudo user switch). */
 int capture_open(const struct options *o, struct capture *c,
                  struct ep_error *e);
 
-/* Compile and install; on failure the old filter stays in force. */
+/* Compile (bounded: filtercc.h) and install; on failure the old filter
+ * stays in force. Exits the process if stdin hangs up meanwhile. */
 int capture_setfilter(struct capture *c, const char *filter,
                       struct ep_error *e);
 

@@ -1,6 +1,8 @@
 /* epcap: the port program. main() only orchestrates the order of work
- * (doc/security.md): parse options, open libpcap while privileged, drop
- * privileges, restrict the process, say `ready`, then run the event loop.
+ * (doc/security.md): arm the parent-death signal, parse options, open the
+ * chroot directory, open libpcap while privileged, drop privileges,
+ * compile and set the filter, restrict the process, say `ready`, then run
+ * the event loop.
  * Every failure is reported to Erlang as {error, {Reason, Msg}}. */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,11 +16,13 @@
 
 #include "capture.h"
 #include "errors.h"
+#include "filtercc.h"
 #include "interfaces.h"
 #include "loop.h"
 #include "options.h"
 #include "privcheck.h"
 #include "privdrop.h"
+#include "procenv.h"
 #include "restrict.h"
 #include "wire.h"
 
@@ -48,22 +52,27 @@ static void await_close(void)
 static int report(const struct ep_error *e)
 {
     if (wire_send_error(STDOUT_FILENO, e) < 0)
-        fprintf(stderr, "epcap: %s: %s\n", e->reason, e->msg);
+        ep_log(e);
     else
         await_close();
     return EXIT_REPORTED;
 }
 
-/* The parent may be the VM or a wrapper (sudo, taskset exec in place). If
- * it dies we must too; stdin EOF covers the VM, this covers wrappers. The
- * kernel clears the setting on a credential change, so it follows the
- * drop. */
+/* The parent may be the VM or a wrapper (sudo). If it dies we must too;
+ * stdin EOF covers the VM, this covers wrappers. Armed first thing, before
+ * anything that can block or take long as root; the kernel clears it on
+ * every change of effective ids, so it is armed again after each. The
+ * parent is the one we started with: if it has changed, it has died. */
 static int die_with_parent(struct ep_error *e)
 {
 #ifdef __linux__
+    static pid_t parent;
+
+    if (parent == 0)
+        parent = getppid();
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
         return ep_fail_errno(e, "prctl", "PR_SET_PDEATHSIG");
-    if (getppid() == 1)
+    if (getppid() != parent)
         return ep_fail(e, "orphan", "parent exited before start-up");
 #else
     (void)e;
@@ -83,17 +92,23 @@ static void widen_stdout(void)
 
 static int start(const struct options *o, struct capture *c, struct ep_error *e)
 {
-    struct privdrop_opts pd = {o->user, o->group, o->chroot_dir};
+    struct privdrop_opts pd = {o->user, o->group, o->chroot_dir, true};
     struct restrict_ctx rc;
 
-    if (privdrop_prepare(&pd, e) < 0 || capture_open(o, c, e) < 0)
+    if (privdrop_prepare(&pd, e) < 0 || procenv_apply(o, e) < 0 ||
+        capture_open(o, c, e) < 0 || die_with_parent(e) < 0)
         return -1;
     widen_stdout();
     rc.pcap_fd = c->fd;
     rc.inject = o->inject;
     rc.live = c->live;
-    if (restrict_init(&rc, e) < 0 || privdrop_apply(e) < 0 ||
-        die_with_parent(e) < 0 || restrict_apply(&rc, e) < 0)
+    if (filtercc_init(e) < 0 || restrict_init(&rc, e) < 0 ||
+        privdrop_apply(e) < 0 || die_with_parent(e) < 0)
+        return -1;
+    /* After the drop: the compile is unbounded work (filtercc.h). */
+    if (o->filter != NULL && capture_setfilter(c, o->filter, e) < 0)
+        return -1;
+    if (restrict_apply(&rc, e) < 0)
         return -1;
     if (wire_send_ready(STDOUT_FILENO, c->dlt, (long)getpid(), o->nano,
                         restrict_mode(), pcap_snapshot(c->p)) < 0)
@@ -105,7 +120,7 @@ static int start(const struct options *o, struct capture *c, struct ep_error *e)
  * needs sockets and /sys, so no sandbox and no chroot. */
 static int list_interfaces(const struct options *o, struct ep_error *e)
 {
-    struct privdrop_opts pd = {o->user, o->group, NULL};
+    struct privdrop_opts pd = {o->user, o->group, NULL, false};
 
     if (privdrop_prepare(&pd, e) < 0 || privdrop_apply(e) < 0)
         return -1;
@@ -119,6 +134,8 @@ int main(int argc, char *argv[])
     struct capture c = {0};
     enum loop_end end;
 
+    if (die_with_parent(&e) < 0)
+        return report(&e);
     /* A closed pipe must be an EPIPE we can handle, not a silent death. */
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
         return report(&(struct ep_error){"signal", "SIGPIPE"});

@@ -22,3 +22,13 @@ int ep_fail_errno(struct ep_error *e, const char *reason, const char *call)
 
     return ep_fail(e, reason, "%s: %s", call, strerror(saved));
 }
+
+void ep_log(const struct ep_error *e)
+{
+    size_t n = strlen(e->reason);
+
+    if (strncmp(e->msg, e->reason, n) == 0 && e->msg[n] == ':')
+        fprintf(stderr, "epcap: %s\n", e->msg);
+    else
+        fprintf(stderr, "epcap: %s: %s\n", e->reason, e->msg);
+}

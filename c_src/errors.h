@@ -16,4 +16,9 @@ int ep_fail(struct ep_error *e, const char *reason, const char *fmt, ...)
 /* ep_fail with ": strerror(errno)" appended, for failed syscalls. */
 int ep_fail_errno(struct ep_error *e, const char *reason, const char *call);
 
+/* "epcap: reason: msg" on stderr, or "epcap: msg" when msg already
+ * starts with the reason (ep_fail_errno(e, "write", "write") reads
+ * "write: Broken pipe", not "write: write: Broken pipe"). */
+void ep_log(const struct ep_error *e);
+
 #endif

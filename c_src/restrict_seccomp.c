@@ -15,12 +15,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <linux/sched.h>
 #include <linux/if_packet.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/ioctl.h>
@@ -126,9 +129,9 @@ static void rules_stdio(struct builder *b)
     RULE_IF(b, SCMP_ACT_ALLOW, fcntl, ARG_EQ(1, F_SETFL));
     /* pcap_close, exit paths */
     RULE(b, SCMP_ACT_ALLOW, close);
-    /* glibc fstat() (newfstatat with AT_EMPTY_PATH): stdio buffering */
-    RULE_IF(b, SCMP_ACT_ALLOW, newfstatat,
-            ARG_MASKED_EQ(3, AT_EMPTY_PATH, AT_EMPTY_PATH));
+    /* fstat on a held fd. glibc >= 2.33 calls newfstatat(fd, "",
+     * AT_EMPTY_PATH) instead, which a filter cannot tell from a path
+     * lookup (it cannot read the string): that one is a probe (below). */
     RULE(b, SCMP_ACT_ALLOW, fstat);
     /* wire.c: how much of our output the VM has yet to read */
     RULE_IF(b, SCMP_ACT_ALLOW, ioctl, ARG_EQ(0, 1), ARG_EQ(1, FIONREAD));
@@ -173,6 +176,29 @@ static void rules_process(struct builder *b)
      * filter): private wait/wake only, no requeue or PI operations */
     RULE_IF(b, SCMP_ACT_ALLOW, futex, ARG_EQ(1, FUTEX_WAKE_PRIVATE));
     RULE_IF(b, SCMP_ACT_ALLOW, futex, ARG_EQ(1, FUTEX_WAIT_PRIVATE));
+}
+
+/* filtercc.c: setfilter/2 compiles in a forked child under RLIMIT_CPU and
+ * RLIMIT_DATA (an 8 KiB filter can take a minute and 190 MB). The child
+ * inherits this filter. No kill or wait: SIGCHLD is ignored and the child
+ * limits itself, so a compromised port gains no way to signal others. */
+static void rules_filter_child(struct builder *b)
+{
+    /* filtercc: the pipe whose POLLHUP says the child has ended */
+    RULE_IF(b, SCMP_ACT_ALLOW, pipe2, ARG_EQ(1, O_CLOEXEC));
+    /* glibc fork(): a plain process, no thread or namespace flags */
+    RULE_IF(b, SCMP_ACT_ALLOW, clone,
+            ARG_EQ64(0, CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID | SIGCHLD));
+    /* glibc fork(), in the child: re-register the robust futex list */
+    RULE(b, SCMP_ACT_ALLOW, set_robust_list);
+    /* filtercc child: die with the port */
+    RULE_IF(b, SCMP_ACT_ALLOW, prctl, ARG_EQ(0, PR_SET_PDEATHSIG),
+            ARG_EQ64(1, SIGKILL));
+    /* filtercc child: setrlimit(RLIMIT_CPU / RLIMIT_DATA) on itself */
+    RULE_IF(b, SCMP_ACT_ALLOW, prlimit64, ARG_EQ64(0, 0), ARG_EQ(1, RLIMIT_CPU),
+            ARG_EQ64(3, 0));
+    RULE_IF(b, SCMP_ACT_ALLOW, prlimit64, ARG_EQ64(0, 0),
+            ARG_EQ(1, RLIMIT_DATA), ARG_EQ64(3, 0));
 }
 
 /* A live handle's socket: only the calls libpcap makes after activate. */
@@ -230,8 +256,11 @@ static void rules_probes(struct builder *b)
     RULE(b, PROBE, readlinkat);
     RULE(b, PROBE, faccessat);
     RULE(b, PROBE, statx);
-    /* path lookups, as opposed to fstat (allowed in rules_stdio) */
-    RULE_IF(b, PROBE, newfstatat, ARG_MASKED_EQ(3, AT_EMPTY_PATH, 0));
+    /* any stat by path, and glibc's fstat (newfstatat with AT_EMPTY_PATH
+     * and ""): the flag does not stop the kernel from resolving a
+     * non-empty path, so a compromised port could stat any file. stdio
+     * only asks for a buffer size and takes BUFSIZ when this fails. */
+    RULE(b, PROBE, newfstatat);
     /* nscd and DNS: no socket, so the resolver gives up at once */
     RULE(b, PROBE, socket);
     RULE(b, PROBE, connect);
@@ -271,6 +300,7 @@ static int build(const struct restrict_ctx *c, struct ep_error *e)
     rules_memory(&b);
     rules_process(&b);
     rules_probes(&b);
+    rules_filter_child(&b);
     rules_sanitizer(&b);
     if (c->live)
         rules_live(&b, c->pcap_fd);

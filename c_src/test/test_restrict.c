@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <pcap.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -16,12 +17,14 @@
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "ctest.h"
+#include "filtercc.h"
 #include "privdrop.h"
 #include "restrict.h"
 
@@ -95,11 +98,12 @@ static int set_filter(pcap_t *p, const char *expr)
  * drop to nobody in the empty chroot, restrict_apply. */
 static int sandbox(const struct restrict_ctx *c)
 {
-    struct privdrop_opts o = {"nobody", NULL, tmpdir};
+    struct privdrop_opts o = {"nobody", NULL, tmpdir, false};
     struct ep_error e = {0};
 
-    if (restrict_init(c, &e) != 0 || privdrop_prepare(&o, &e) != 0 ||
-        privdrop_apply(&e) != 0 || restrict_apply(c, &e) != 0) {
+    if (filtercc_init(&e) != 0 || restrict_init(c, &e) != 0 ||
+        privdrop_prepare(&o, &e) != 0 || privdrop_apply(&e) != 0 ||
+        restrict_apply(c, &e) != 0) {
         fprintf(stderr, "  sandbox: %s: %s\n", e.reason, e.msg);
         return -1;
     }
@@ -360,6 +364,99 @@ static void savefile_body(pcap_t *p)
     pcap_close(p);
 }
 
+/* "port 1 or port 2 or ...", the 8 KiB the protocol allows
+ * (CTL_FILTER_MAX): a minute of pcap_compile. */
+#define HUGE_FILTER_LEN 8192
+static char *huge_filter(void)
+{
+    static char f[HUGE_FILTER_LEN + 1];
+    size_t len = 0;
+
+    for (int n = 1;; n++) {
+        char t[32];
+        int k = snprintf(t, sizeof(t), "%sport %d", n > 1 ? " or " : "", n);
+
+        if (len + (size_t)k > HUGE_FILTER_LEN)
+            break;
+        memcpy(f + len, t, (size_t)k + 1);
+        len += (size_t)k;
+    }
+    return f;
+}
+
+static long ms_since(const struct timespec *t0)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+static int compile_set(pcap_t *p, const char *f, struct ep_error *e)
+{
+    struct bpf_program prog;
+    int rc;
+
+    if (filtercc_compile(p, f, PCAP_NETMASK_UNKNOWN, -1, &prog, e) < 0)
+        return -1;
+    rc = pcap_setfilter(p, &prog);
+    filtercc_free(&prog);
+    return rc;
+}
+
+/* Under the sandbox: a normal filter compiles in the child; a huge one
+ * fails within the bounds, and the next one works again. */
+static void filter_child_body(pcap_t *p)
+{
+    struct ep_error e = {0};
+    struct timespec t0;
+
+    CCHECK(compile_set(p, "udp port 47802", &e) == 0);
+    CCHECK(compile_set(p, "udp port", &e) == -1);
+    CCHECK(strcmp(e.reason, "filter") == 0 && strstr(e.msg, "syntax") != NULL);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CCHECK(compile_set(p, huge_filter(), &e) == -1);
+    CCHECK(strstr(e.msg, "too complex") != NULL);
+    CCHECK(ms_since(&t0) < FILTERCC_WALL_MS + 500);
+    fprintf(stderr, "  huge filter refused after %ld ms: %s\n", ms_since(&t0),
+            e.msg);
+    CCHECK(compile_set(p, "udp port 47803", &e) == 0);
+}
+
+static void test_filter_compile_bounded(void)
+{
+    struct outcome o = run_sandboxed(true, false, filter_child_body);
+
+    if (o.signo)
+        fprintf(stderr, "  child killed by signal %d\n", o.signo);
+    CHECK(o.exited == 0);
+}
+
+/* stdin closes during a long compile: the port exits at once (status 0);
+ * status 3 would mean the compile ran to its end first. */
+static void filter_eof_body(pcap_t *p)
+{
+    struct bpf_program prog;
+    struct ep_error e = {0};
+
+    (void)filtercc_compile(p, huge_filter(), PCAP_NETMASK_UNKNOWN, 0, &prog,
+                           &e);
+    _exit(3);
+}
+
+static void test_filter_compile_ends_on_eof(void)
+{
+    struct timespec t0;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    struct outcome o = run_sandboxed(true, false, filter_eof_body);
+    long ms = ms_since(&t0);
+
+    fprintf(stderr, "  exited %d after %ld ms\n", o.exited, ms);
+    CHECK(o.exited == 0 && o.signo == 0);
+    CHECK(ms < 1000);
+}
+
 static void test_allowed_path_savefile(void)
 {
     struct outcome o = run_sandboxed(false, false, savefile_body);
@@ -467,6 +564,60 @@ static void fork_body(pcap_t *p)
     _exit(pid > 0 ? 0 : errno);
 }
 
+/* fork is allowed for filtercc; its child inherits the sandbox. The
+ * port never waits (SIGCHLD is ignored, wait4 is not allowed): the child
+ * answers through shared memory, as filtercc's does. */
+static void fork_child_open_body(pcap_t *p)
+{
+    volatile int *r = mmap(NULL, sizeof(int), PROT_READ | PROT_WRITE,
+                           MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    pid_t pid;
+
+    (void)p;
+    if (r == MAP_FAILED)
+        _exit(errno);
+    *r = -1;
+    pid = fork();
+    if (pid == 0) {
+        *r = open("/", O_RDONLY) >= 0 ? 0 : errno;
+        _exit(0);
+    }
+    if (pid < 0)
+        _exit(errno);
+    for (int i = 0; i < 300 && *r == -1; i++)
+        (void)poll(NULL, 0, 10);
+    _exit(*r == -1 ? 99 : *r);
+}
+
+/* A thread or namespace is no fork: clone with other flags is killed. */
+static void clone_newns_body(pcap_t *p)
+{
+    long r = syscall(SYS_clone, CLONE_NEWNS | SIGCHLD, 0, 0, 0, 0);
+
+    (void)p;
+    if (r == 0)
+        _exit(0);
+    _exit(r > 0 ? 0 : errno);
+}
+
+/* AT_EMPTY_PATH does not stop the kernel from resolving a non-empty
+ * path: this was allowed, and let a port stat any file (issue 15, 6). */
+static void stat_empty_path_flag_body(pcap_t *p)
+{
+    struct stat sb;
+
+    (void)p;
+    _exit(fstatat(AT_FDCWD, "/", &sb, AT_EMPTY_PATH) == 0 ? 0 : errno);
+}
+
+static void stat_path_body(pcap_t *p)
+{
+    struct stat sb;
+
+    (void)p;
+    _exit(stat("/", &sb) == 0 ? 0 : errno);
+}
+
 static void mmap_exec_body(pcap_t *p)
 {
     (void)p;
@@ -563,7 +714,18 @@ static const struct {
     {"socket", socket_body, true, {ERR(EACCES), ERR(EMFILE), OK}},
     /* rlimit cannot stop execve: the empty chroot does (ENOENT). */
     {"execve", execve_body, true, {KILLED, ERR(ENOENT), ERR(ENOENT)}},
-    {"fork", fork_body, true, {KILLED, ERR(EAGAIN), OK}},
+    /* fork: allowed for filtercc (the child inherits the sandbox) */
+    {"fork_allowed", fork_body, true, {OK, ERR(EAGAIN), OK}},
+    {"fork_child_open",
+     fork_child_open_body,
+     true,
+     {ERR(EACCES), ERR(EAGAIN), OK}},
+    {"clone_newns", clone_newns_body, true, {KILLED, ERR(EAGAIN), ERR(EPERM)}},
+    {"stat_empty_path_flag",
+     stat_empty_path_flag_body,
+     true,
+     {ERR(EACCES), OK, OK}},
+    {"stat_path", stat_path_body, true, {ERR(EACCES), OK, OK}},
     {"mmap_exec", mmap_exec_body, true, {KILLED, OK, OK}},
     {"ptrace", ptrace_body, true, {KILLED, OK, OK}},
     {"inject_without_flag", inject_body, true, {KILLED, OK, OK}},
@@ -624,7 +786,7 @@ int main(void)
            : strcmp(m, "rlimit") == 0 ? RLIMIT
            : strcmp(m, "null") == 0   ? NULLMODE
                                       : OTHER;
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/epcap-rs.XXXXXX");
+    snprintf(tmpdir, sizeof(tmpdir), "/run/epcap-rs.XXXXXX");
     if (mkdtemp(tmpdir) == NULL || chmod(tmpdir, 0755) == -1 ||
         make_savefile() == -1) {
         perror("setup");
@@ -635,6 +797,12 @@ int main(void)
     RUN(test_mode_name);
     RUN(test_allowed_path_live);
     RUN(test_allowed_path_savefile);
+    /* rlimit mode: RLIMIT_NPROC 0 forbids the compile child, and a
+     * run-time compile is unbounded there (doc/security.md). */
+    if (mode != RLIMIT) {
+        RUN(test_filter_compile_bounded);
+        RUN(test_filter_compile_ends_on_eof);
+    }
     RUN(test_device_down_and_removed);
     if (mode != OTHER)
         run_forbidden_all();
