@@ -14,6 +14,7 @@
 
 #include "capture.h"
 #include "errors.h"
+#include "fanout.h"
 #include "interfaces.h"
 #include "loop.h"
 #include "options.h"
@@ -85,7 +86,8 @@ static int start(const struct options *o, struct capture *c, struct ep_error *e)
     struct privdrop_opts pd = {o->user, o->group, o->chroot_dir};
     struct restrict_ctx rc;
 
-    if (privdrop_prepare(&pd, e) < 0 || capture_open(o, c, e) < 0)
+    if (privdrop_prepare(&pd, e) < 0 || capture_open(o, c, e) < 0 ||
+        fanout_join(&o->fanout, c->fd, e) < 0)
         return -1;
     widen_stdout();
     rc.pcap_fd = c->fd;

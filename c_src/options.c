@@ -91,6 +91,7 @@ static int parse_valued(char c, const char *v, struct options *o)
     case 'b': return parse_int(v, 0, INT_MAX, &o->buffer_size);
     case 't': return parse_timeout(v, o);
     case 'd': return parse_direction(v, o);
+    case 'F': return fanout_parse(v, &o->fanout);
     default: return 1;
     }
 }

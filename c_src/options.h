@@ -5,6 +5,7 @@
 #include <stdbool.h>
 
 #include "errors.h"
+#include "fanout.h"
 
 #define EPCAP_SNAPLEN_DEFAULT 65535
 #define EPCAP_SNAPLEN_MAX     262144
@@ -31,6 +32,7 @@ struct options {
     bool list_interfaces;
     bool help;
     int verbose;
+    struct fanout_spec fanout; /* -F: a PACKET_FANOUT group to join */
 };
 
 /* Parse argv[1..argc-1]. Returns 0, or -1 with e = {badarg, "..."}. Strings
