@@ -63,7 +63,9 @@
     | {env, string()} | {cluster_id, 0..255}
     | {cpu_affinity, string()} | {exec, string()} | {progname, string()}
     | {user, string()} | {group, string()} | {chroot, file:filename()}
-    | {active, active()} | {deliver, packet | batch}.
+    | {active, active()} | {deliver, packet | batch}
+    | {fanout, {0..65535, epcap_fanout:mode()}
+               | {0..65535, epcap_fanout:mode(), [epcap_fanout:flag()]}}.
 -type reason() ::
     {badarg, {atom(), term()}} | {bad_option, term()}
     | {filter, string()} | {no_such_device, string()}
@@ -73,7 +75,8 @@
     | {port_not_found, string()} | {no_such_user, string()}
     | {no_such_group, string()} | {chroot, string()} | {privdrop, string()}
     | {restrict, string()} | {capture, string()} | {pcap, string()}
-    | {port_exit, integer()} | {protocol, term()} | closed | timeout.
+    | {port_exit, integer()} | {protocol, term()} | closed | timeout
+    | {fanout, string()}.
 
 -define(TAG_BATCH, 1).
 -define(TAG_TERM, 2).
@@ -169,6 +172,9 @@ start_link(Options) -> start_link(self(), Options).
 %% <li>`{progname, Path}': the port program, `priv/epcap' by default.</li>
 %% <li>`{user, "nobody"}', `{group, G}', `{chroot, "priv/tmp"}': where a
 %% privileged port drops to.</li>
+%% <li>`{fanout, {GroupId, Mode}}', `{fanout, {GroupId, Mode, Flags}}':
+%% join a kernel PACKET_FANOUT group (Linux, live only); see
+%% {@link epcap_fanout} and {@link epcap_group}.</li>
 %% </ul>
 %% Errors (`{error, Reason}'), each listed by {@link error_reasons/0}:
 %% <ul>
@@ -321,7 +327,8 @@ error_reasons() ->
      monitor_not_supported, interface_down, file, direction, cpu_affinity,
      exec_not_found, port_not_found, no_such_user, no_such_group, chroot,
      privdrop, restrict, capture, pcap, port_exit, protocol, closed, timeout,
-     inject, stats, orphan, prctl, signal, poll, write, control, enomem].
+     inject, stats, orphan, prctl, signal, poll, write, control, enomem,
+     fanout].
 
 %% @doc Every atom the port program may send. Control terms are decoded
 %% with `binary_to_term(T, [safe])', so a port cannot create atoms: these
@@ -391,14 +398,15 @@ defaults() ->
       file => undefined, verbose => 0, env => [], cluster_id => undefined,
       cpu_affinity => undefined, exec => default, progname => default,
       user => undefined, group => undefined, chroot => default,
-      active => true, deliver => packet}.
+      active => true, deliver => packet, fanout => undefined}.
 
 validate(Options) when is_list(Options) ->
     validate(Options, defaults());
 validate(Options) ->
     {error, {badarg, {options, Options}}}.
 
-validate([], O) -> {ok, O};
+validate([], #{fanout := F, file := File} = O) ->
+    case epcap_fanout:cross(F, File) of ok -> {ok, O}; E -> E end;
 validate([Opt | Rest], O) ->
     case option(Opt) of
         {ok, env, V} -> validate(Rest, O#{env := maps:get(env, O) ++ [V]});
@@ -449,6 +457,8 @@ option({active, A}) ->
     case valid_active(A) of true -> {ok, active, A}; false -> ?BAD(active, A) end;
 option({deliver, D}) when D =:= packet; D =:= batch -> {ok, deliver, D};
 option({deliver, D}) -> ?BAD(deliver, D);
+option({fanout, F}) ->
+    case epcap_fanout:option(F) of {ok, S} -> {ok, fanout, S}; E -> E end;
 option({K, _} = Opt) when is_atom(K) -> {error, {bad_option, Opt}};
 option(Opt) -> {error, {bad_option, Opt}}.
 
@@ -592,7 +602,8 @@ port_args(O) ->
        lists:duplicate(maps:get(verbose, O), "-v"),
        opt_arg("-u", maps:get(user, O)),
        opt_arg("-g", maps:get(group, O)),
-       opt_arg("-C", maps:get(chroot, O))]).
+       opt_arg("-C", maps:get(chroot, O)),
+       epcap_fanout:port_args(maps:get(fanout, O))]).
 
 source_args(#{file := undefined, interface := undefined}) -> [];
 source_args(#{file := undefined, interface := I}) -> ["-i", I];
