@@ -63,7 +63,7 @@
     | {env, string()} | {cluster_id, 0..255}
     | {cpu_affinity, string()} | {exec, string()} | {progname, string()}
     | {user, string()} | {group, string()} | {chroot, file:filename()}
-    | {active, active()} | {deliver, packet | batch}
+    | {active, active()} | {deliver, packet | batch} | {tagged, boolean()}
     | {fanout, {0..65535, epcap_fanout:mode()}
                | {0..65535, epcap_fanout:mode(), [epcap_fanout:flag()]}}.
 -type reason() ::
@@ -103,6 +103,7 @@
     unit = timestamp :: time_unit(),
     deliver = packet :: packet | batch,
     inject = false :: boolean(),
+    tagged = false :: boolean(),  % MINIMAL {tagged, true} (fanout branch; otp's replaces it)
     active = true :: boolean() | once | integer(),
     outstanding = 0 :: non_neg_integer(),
     buffer = [] :: [{non_neg_integer(), binary()}],  % {Count, Records}
@@ -164,6 +165,8 @@ start_link(Options) -> start_link(self(), Options).
 %% the owner gets `{epcap_passive, Pid}'.</li>
 %% <li>`{deliver, packet}': `batch' sends `{epcap_batch, Pid, Batch}', to be
 %% walked with {@link fold/3}.</li>
+%% <li>`{tagged, false}': `true' sends `{epcap_packet, Pid, DLT, Time, Len,
+%% Packet}', `{epcap_eof, Pid}', `{epcap_error, Pid, Reason}' instead.</li>
 %% <li>`verbose' | `{verbose, N}': diagnostics on the port's stderr.</li>
 %% <li>`{env, "K=V"}' (repeatable), `{cluster_id, 0..255}' (sets
 %% `PCAP_PF_RING_CLUSTER_ID'), `{cpu_affinity, "1,3,5-7"}' (taskset).</li>
@@ -398,7 +401,7 @@ defaults() ->
       file => undefined, verbose => 0, env => [], cluster_id => undefined,
       cpu_affinity => undefined, exec => default, progname => default,
       user => undefined, group => undefined, chroot => default,
-      active => true, deliver => packet, fanout => undefined}.
+      active => true, deliver => packet, fanout => undefined, tagged => false}.
 
 validate(Options) when is_list(Options) ->
     validate(Options, defaults());
@@ -457,6 +460,7 @@ option({active, A}) ->
     case valid_active(A) of true -> {ok, active, A}; false -> ?BAD(active, A) end;
 option({deliver, D}) when D =:= packet; D =:= batch -> {ok, deliver, D};
 option({deliver, D}) -> ?BAD(deliver, D);
+option({tagged, B}) -> bool(tagged, B);
 option({fanout, F}) ->
     case epcap_fanout:option(F) of {ok, S} -> {ok, fanout, S}; E -> E end;
 option({K, _} = Opt) when is_atom(K) -> {error, {bad_option, Opt}};
@@ -689,7 +693,8 @@ init({Owner, O, [Exe | Args]}) ->
     {ok, #state{port = Port, owner = Owner,
                 owner_mon = erlang:monitor(process, Owner),
                 unit = maps:get(time_unit, O), deliver = maps:get(deliver, O),
-                inject = maps:get(inject, O), active = maps:get(active, O)}}.
+                inject = maps:get(inject, O), active = maps:get(active, O),
+                tagged = maps:get(tagged, O)}}.
 
 %% @private
 handle_call('$epcap_ready', From, #state{ready = false, start_error = undefined} = S) ->
@@ -834,10 +839,15 @@ finish(Final, S) ->
 drain(#state{final = undefined} = S) ->
     {noreply, S};
 drain(#state{final = Final, buffered = 0, owner = Owner} = S) ->
-    Owner ! {epcap, Final},
+    Owner ! final_message(Final, S),
     {stop, normal, S};
 drain(S) ->
     {noreply, S}.
+
+%% MINIMAL {tagged, true}: the shared decision's messages name the server.
+final_message(eof, #state{tagged = true}) -> {epcap_eof, self()};
+final_message({error, R}, #state{tagged = true}) -> {epcap_error, self(), R};
+final_message(Final, _) -> {epcap, Final}.
 
 %%====================================================================
 %% Delivery and flow control
@@ -947,6 +957,10 @@ set_active(_, _) -> error.
 send_records(Records, #state{deliver = batch, owner = Owner, dlt = DLT, unit = U}) ->
     Owner ! {epcap_batch, self(), {epcap_batch, DLT, U, Records}},
     ok;
+send_records(Records, #state{tagged = true, owner = Owner, dlt = DLT, unit = U}) ->
+    Self = self(),
+    fold_bin(fun({packet, D, T, L, P}, ok) -> Owner ! {epcap_packet, Self, D, T, L, P}, ok end,
+             ok, DLT, U, Records);
 send_records(Records, #state{owner = Owner, dlt = DLT, unit = timestamp}) ->
     send_ts(Records, Owner, DLT);
 send_records(Records, #state{owner = Owner, dlt = DLT, unit = microsecond}) ->
