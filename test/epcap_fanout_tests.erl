@@ -66,3 +66,23 @@ epcap_rejects_test() ->
                               {fanout, {9, lb}} | Base])),
     ?assert(lists:member(fanout, epcap:error_reasons())),
     ?assert(lists:member(fanout, epcap:protocol_atoms())).
+
+%% The edoc examples of epcap_fanout run, so the docs cannot drift.
+doc_examples_test_() ->
+    Mod = proplists:get_value(source, epcap_fanout:module_info(compile)),
+    {ok, Bin} = file:read_file(Mod),
+    Blocks = examples(string:split(binary_to_list(Bin), "\n", all), none, []),
+    [?_assertMatch({value, _, _}, eval(Code)) || Code <- Blocks] ++
+        [?_assert(length(Blocks) >= 5)].
+
+examples([], _, Acc) -> lists:reverse(Acc);
+examples(["%% ```" ++ _ | Rest], none, Acc) -> examples(Rest, [], Acc);
+examples(["%% '''" ++ _ | Rest], Cur, Acc) when is_list(Cur) ->
+    examples(Rest, none, [lists:flatten(lists:join("\n", lists:reverse(Cur))) | Acc]);
+examples(["%% " ++ L | Rest], Cur, Acc) when is_list(Cur) -> examples(Rest, [L | Cur], Acc);
+examples([_ | Rest], Cur, Acc) -> examples(Rest, Cur, Acc).
+
+eval(Code) ->
+    {ok, Tokens, _} = erl_scan:string(Code),
+    {ok, Exprs} = erl_parse:parse_exprs(Tokens),
+    erl_eval:exprs(Exprs, erl_eval:new_bindings()).

@@ -17,7 +17,7 @@
 
 all() ->
     [tagged_file, fanout_with_file_refused, fanout_conflict_is_error,
-     hash_two_members, hash_four_members, lb_spreads_evenly,
+     hash_two_members, hash_four_members, hash_ring_v3, lb_spreads_evenly,
      member_killed_rejoins, stats_summed, group_on_peer_nodes].
 
 init_per_suite(Config) ->
@@ -97,9 +97,12 @@ reference(Host) ->
     {ok, Ref} = epcap:start(capture_opts(Host, [{tagged, true}])),
     Ref.
 
-hash_case(Host, N) ->
+hash_case(Host, N) -> hash_case(Host, N, []).
+
+hash_case(Host, N, Extra) ->
     Ref = reference(Host),
-    {ok, G} = epcap_group:start_link(N, capture_opts(Host, [{fanout, {group_id(), hash}}])),
+    {ok, G} = epcap_group:start_link(N, capture_opts(Host, [{fanout, {group_id(), hash}}
+                                                            | Extra])),
     Members = [P || {_, P} <- epcap_group:members(G)],
     ?assertEqual(N, length(Members)),
     settle(),
@@ -166,6 +169,12 @@ hash_four_members() ->
     [{doc, "Ensure the same as hash_two_members with 4 members"}].
 hash_four_members(Config) ->
     hash_case(?config(host, Config), 4).
+
+hash_ring_v3() ->
+    [{doc, "Ensure that fanout works on libpcap's TPACKET_V3 ring (a timeout "
+      "instead of immediate mode, which uses TPACKET_V2): 2 members, same checks"}].
+hash_ring_v3(Config) ->
+    hash_case(?config(host, Config), 2, [{timeout, 10}]).
 
 lb_spreads_evenly() ->
     [{doc, "Ensure that lb fanout gives each of 2 members its share within "
