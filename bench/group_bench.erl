@@ -69,15 +69,16 @@ run(S) ->
 
 %% Ascending rates until one loses: {HighestLosslessRate, OwnerPps there}.
 ladder(Veth, Frames, Config, Rates, Work) ->
-    ladder(Veth, Frames, Config, Rates, Work, {0, 0}).
+    ladder(Veth, Frames, Config, Rates, Work, {0, 0, 0}).
 
 ladder(_Veth, _Frames, _Config, [], _Work, Best) -> Best;
 ladder(Veth, Frames, Config, [R | Rest], Work, Best) ->
-    #{sent := Sent, received := Recv, owner_pps := Pps} = once(Veth, Frames, Config, R, Work),
-    io:format("  ~-10s rate ~7b  sent ~7b  received ~7b  owners ~8b pkt/s~n",
-              [name(Config), R, Sent, Recv, round(Pps)]),
+    #{sent := Sent, received := Recv, owner_pps := Pps, achieved := A} =
+        once(Veth, Frames, Config, R, Work),
+    io:format("  ~-10s rate ~7b (tcpreplay: ~7b)  sent ~7b  received ~7b  owners ~8b pkt/s~n",
+              [name(Config), R, A, Sent, Recv, round(Pps)]),
     case Recv >= Sent of
-        true -> ladder(Veth, Frames, Config, Rest, Work, {R, Pps});
+        true -> ladder(Veth, Frames, Config, Rest, Work, {R, A, Pps});
         false -> Best
     end.
 
@@ -90,14 +91,15 @@ once(#{capture := If} = Veth, Frames, {epcap, N}, Rate, Work) ->
                                          {fanout, {?FANOUT_ID, hash}}, {deliver, batch},
                                          {timeout, 10}]),
     timer:sleep(300),
-    Sent = replay(Veth, Frames, Rate),
+    {Sent, Achieved} = replay(Veth, Frames, Rate),
     Counts = settle(Owners),
     ok = epcap_group:stop(G),
     [begin unlink(O), exit(O, kill) end || O <- Owners],
     Recv = lists:sum([C || {C, _, _} <- Counts]),
     First = lists:min([F || {_, F, _} <- Counts]),
     Last = lists:max([L || {_, _, L} <- Counts]),
-    #{sent => Sent, received => Recv, owner_pps => pps(Recv, Last - First)};
+    #{sent => Sent, received => Recv, owner_pps => pps(Recv, Last - First),
+      achieved => Achieved};
 once(#{capture := If} = Veth, Frames, tcpdump, Rate, _Work) ->
     Port = open_port({spawn_executable, os:find_executable("tcpdump")},
                      [{args, ["-i", If, "-n", "-w", "/dev/null"]}, exit_status,
@@ -105,7 +107,7 @@ once(#{capture := If} = Veth, Frames, tcpdump, Rate, _Work) ->
     {os_pid, OsPid} = erlang:port_info(Port, os_pid),
     timer:sleep(1000),
     T0 = erlang:monotonic_time(microsecond),
-    Sent = replay(Veth, Frames, Rate),
+    {Sent, Achieved} = replay(Veth, Frames, Rate),
     T1 = erlang:monotonic_time(microsecond),
     %% libpcap hands over a ring block when it fills or after tcpdump's
     %% 1000 ms timeout; a SIGINT before that would not count its packets.
@@ -114,7 +116,8 @@ once(#{capture := If} = Veth, Frames, tcpdump, Rate, _Work) ->
     Text = port_text(Port, <<>>),
     {match, [C]} = re:run(Text, "(\\d+) packets? captured", [{capture, all_but_first, list}]),
     Recv = list_to_integer(C),
-    #{sent => Sent, received => Recv, owner_pps => pps(Recv, T1 - T0)}.
+    #{sent => Sent, received => Recv, owner_pps => pps(Recv, T1 - T0),
+      achieved => Achieved}.
 
 pps(_, 0) -> 0;
 pps(N, Us) -> N * 1000000 / Us.
@@ -168,17 +171,24 @@ replay(#{ns := Ns, sender := If}, Frames, Rate) ->
     {0, Text} = sh("ip netns exec " ++ Ns ++ " tcpreplay -q --pps=" ++ integer_to_list(Rate)
                    ++ " -i " ++ If ++ " " ++ Frames),
     {match, [N]} = re:run(Text, "Actual: (\\d+) packets", [{capture, all_but_first, list}]),
-    list_to_integer(N).
+    Pps = case re:run(Text, "Rated: [0-9.]+ Bps, [0-9.]+ Mbps, ([0-9.]+) pps",
+                      [{capture, all_but_first, list}]) of
+              {match, [P]} -> round(list_to_float(P));
+              nomatch -> 0
+          end,
+    {list_to_integer(N), Pps}.
 
 report(Results) ->
-    io:format("~n| capture | highest lossless rate, pkt/s (median; runs) | "
-              "pkt/s reaching the owners there (median) |~n|---|---|---|~n"),
+    io:format("~n| capture | highest lossless rate asked, pkt/s: median (runs) | "
+              "tcpreplay achieved there (median) | pkt/s reaching the owners there "
+              "(median, min-max; tcpdump: received / tcpreplay run time) |~n|---|---|---|---|~n"),
     [begin
-         Rates = [R || {R, _} <- Runs],
-         Pps = [P || {_, P} <- Runs],
-         io:format("| ~s | ~b (~s) | ~b |~n",
+         Rates = [R || {R, _, _} <- Runs],
+         Achieved = [A || {_, A, _} <- Runs],
+         Pps = [round(P) || {_, _, P} <- Runs],
+         io:format("| ~s | ~b (~s) | ~b | ~b (~b-~b) |~n",
                    [name(C), median(Rates), lists:join(", ", [integer_to_list(R) || R <- Rates]),
-                    round(median(Pps))])
+                    median(Achieved), median(Pps), lists:min(Pps), lists:max(Pps)])
      end || {C, Runs} <- Results],
     ok.
 
