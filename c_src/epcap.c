@@ -16,6 +16,7 @@
 
 #include "capture.h"
 #include "errors.h"
+#include "fanout.h"
 #include "filtercc.h"
 #include "interfaces.h"
 #include "loop.h"
@@ -96,7 +97,8 @@ static int start(const struct options *o, struct capture *c, struct ep_error *e)
     struct restrict_ctx rc;
 
     if (privdrop_prepare(&pd, e) < 0 || procenv_apply(o, e) < 0 ||
-        capture_open(o, c, e) < 0 || die_with_parent(e) < 0)
+        capture_open(o, c, e) < 0 || fanout_join(&o->fanout, c->fd, e) < 0 ||
+        die_with_parent(e) < 0)
         return -1;
     widen_stdout();
     rc.pcap_fd = c->fd;

@@ -119,6 +119,7 @@ static int parse_valued(char c, const char *v, struct options *o)
     case 'a': return cpulist_parse(v, &o->cpus);
     case 't': return parse_timeout(v, o);
     case 'd': return parse_direction(v, o);
+    case 'F': return fanout_parse(v, &o->fanout);
     default: return 1;
     }
 }

@@ -6,6 +6,7 @@
 
 #include "cpulist.h"
 #include "errors.h"
+#include "fanout.h"
 
 #define EPCAP_SNAPLEN_DEFAULT 65535
 #define EPCAP_SNAPLEN_MAX     262144
@@ -37,6 +38,7 @@ struct options {
     bool query_privilege; /* -Q: print privcheck's answer, exit */
     bool help;
     int verbose;
+    struct fanout_spec fanout; /* -F: a PACKET_FANOUT group to join */
 };
 
 /* Parse argv[1..argc-1]. Returns 0, or -1 with e = {badarg, "..."}. Strings

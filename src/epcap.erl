@@ -63,7 +63,9 @@
     | {env, string()} | {cluster_id, 0..255}
     | {cpu_affinity, string()} | {exec, string()} | {progname, string()}
     | {user, string()} | {group, string()} | {chroot, file:filename()}
-    | {active, active()} | {deliver, packet | batch}.
+    | {active, active()} | {deliver, packet | batch} | {tagged, boolean()}
+    | {fanout, {0..65535, epcap_fanout:mode()}
+               | {0..65535, epcap_fanout:mode(), [epcap_fanout:flag()]}}.
 -type reason() ::
     {badarg, {atom(), term()}} | {bad_option, term()}
     | {filter, string()} | {no_such_device, string()}
@@ -73,7 +75,8 @@
     | {port_not_found, string()} | {no_such_user, string()}
     | {no_such_group, string()} | {chroot, string()} | {privdrop, string()}
     | {restrict, string()} | {capture, string()} | {pcap, string()}
-    | {port_exit, integer()} | {protocol, term()} | closed | timeout.
+    | {port_exit, integer()} | {protocol, term()} | closed | timeout
+    | {fanout, string()}.
 
 -define(TAG_BATCH, 1).
 -define(TAG_TERM, 2).
@@ -100,6 +103,7 @@
     unit = timestamp :: time_unit(),
     deliver = packet :: packet | batch,
     inject = false :: boolean(),
+    tagged = false :: boolean(),  % MINIMAL {tagged, true} (fanout branch; otp's replaces it)
     active = true :: boolean() | once | integer(),
     outstanding = 0 :: non_neg_integer(),
     buffer = [] :: [{non_neg_integer(), binary()}],  % {Count, Records}
@@ -161,6 +165,8 @@ start_link(Options) -> start_link(self(), Options).
 %% the owner gets `{epcap_passive, Pid}'.</li>
 %% <li>`{deliver, packet}': `batch' sends `{epcap_batch, Pid, Batch}', to be
 %% walked with {@link fold/3}.</li>
+%% <li>`{tagged, false}': `true' sends `{epcap_packet, Pid, DLT, Time, Len,
+%% Packet}', `{epcap_eof, Pid}', `{epcap_error, Pid, Reason}' instead.</li>
 %% <li>`verbose' | `{verbose, N}': diagnostics on the port's stderr.</li>
 %% <li>`{env, "K=V"}' (repeatable), `{cluster_id, 0..255}' (sets
 %% `PCAP_PF_RING_CLUSTER_ID'), `{cpu_affinity, "1,3,5-7"}' (taskset).</li>
@@ -169,6 +175,9 @@ start_link(Options) -> start_link(self(), Options).
 %% <li>`{progname, Path}': the port program, `priv/epcap' by default.</li>
 %% <li>`{user, "nobody"}', `{group, G}', `{chroot, "priv/tmp"}': where a
 %% privileged port drops to.</li>
+%% <li>`{fanout, {GroupId, Mode}}', `{fanout, {GroupId, Mode, Flags}}':
+%% join a kernel PACKET_FANOUT group (Linux, live only); see
+%% {@link epcap_fanout} and {@link epcap_group}.</li>
 %% </ul>
 %% Errors (`{error, Reason}'), each listed by {@link error_reasons/0}:
 %% <ul>
@@ -321,7 +330,8 @@ error_reasons() ->
      monitor_not_supported, interface_down, file, direction, cpu_affinity,
      exec_not_found, port_not_found, no_such_user, no_such_group, chroot,
      privdrop, restrict, capture, pcap, port_exit, protocol, closed, timeout,
-     inject, stats, orphan, prctl, signal, poll, write, control, enomem].
+     inject, stats, orphan, prctl, signal, poll, write, control, enomem,
+     fanout].
 
 %% @doc Every atom the port program may send. Control terms are decoded
 %% with `binary_to_term(T, [safe])', so a port cannot create atoms: these
@@ -391,14 +401,15 @@ defaults() ->
       file => undefined, verbose => 0, env => [], cluster_id => undefined,
       cpu_affinity => undefined, exec => default, progname => default,
       user => undefined, group => undefined, chroot => default,
-      active => true, deliver => packet}.
+      active => true, deliver => packet, fanout => undefined, tagged => false}.
 
 validate(Options) when is_list(Options) ->
     validate(Options, defaults());
 validate(Options) ->
     {error, {badarg, {options, Options}}}.
 
-validate([], O) -> {ok, O};
+validate([], #{fanout := F, file := File} = O) ->
+    case epcap_fanout:cross(F, File) of ok -> {ok, O}; E -> E end;
 validate([Opt | Rest], O) ->
     case option(Opt) of
         {ok, env, V} -> validate(Rest, O#{env := maps:get(env, O) ++ [V]});
@@ -449,6 +460,9 @@ option({active, A}) ->
     case valid_active(A) of true -> {ok, active, A}; false -> ?BAD(active, A) end;
 option({deliver, D}) when D =:= packet; D =:= batch -> {ok, deliver, D};
 option({deliver, D}) -> ?BAD(deliver, D);
+option({tagged, B}) -> bool(tagged, B);
+option({fanout, F}) ->
+    case epcap_fanout:option(F) of {ok, S} -> {ok, fanout, S}; E -> E end;
 option({K, _} = Opt) when is_atom(K) -> {error, {bad_option, Opt}};
 option(Opt) -> {error, {bad_option, Opt}}.
 
@@ -589,7 +603,8 @@ port_args(O) ->
        lists:duplicate(maps:get(verbose, O), "-v"),
        opt_arg("-u", maps:get(user, O)),
        opt_arg("-g", maps:get(group, O)),
-       opt_arg("-C", maps:get(chroot, O))]).
+       opt_arg("-C", maps:get(chroot, O)),
+       epcap_fanout:port_args(maps:get(fanout, O))]).
 
 source_args(#{file := undefined, interface := undefined}) -> [];
 source_args(#{file := undefined, interface := I}) -> ["-i", I];
@@ -675,7 +690,8 @@ init({Owner, O, [Exe | Args]}) ->
     {ok, #state{port = Port, owner = Owner,
                 owner_mon = erlang:monitor(process, Owner),
                 unit = maps:get(time_unit, O), deliver = maps:get(deliver, O),
-                inject = maps:get(inject, O), active = maps:get(active, O)}}.
+                inject = maps:get(inject, O), active = maps:get(active, O),
+                tagged = maps:get(tagged, O)}}.
 
 %% @private
 handle_call('$epcap_ready', From, #state{ready = false, start_error = undefined} = S) ->
@@ -820,10 +836,15 @@ finish(Final, S) ->
 drain(#state{final = undefined} = S) ->
     {noreply, S};
 drain(#state{final = Final, buffered = 0, owner = Owner} = S) ->
-    Owner ! {epcap, Final},
+    Owner ! final_message(Final, S),
     {stop, normal, S};
 drain(S) ->
     {noreply, S}.
+
+%% MINIMAL {tagged, true}: the shared decision's messages name the server.
+final_message(eof, #state{tagged = true}) -> {epcap_eof, self()};
+final_message({error, R}, #state{tagged = true}) -> {epcap_error, self(), R};
+final_message(Final, _) -> {epcap, Final}.
 
 %%====================================================================
 %% Delivery and flow control
@@ -933,6 +954,10 @@ set_active(_, _) -> error.
 send_records(Records, #state{deliver = batch, owner = Owner, dlt = DLT, unit = U}) ->
     Owner ! {epcap_batch, self(), {epcap_batch, DLT, U, Records}},
     ok;
+send_records(Records, #state{tagged = true, owner = Owner, dlt = DLT, unit = U}) ->
+    Self = self(),
+    fold_bin(fun({packet, D, T, L, P}, ok) -> Owner ! {epcap_packet, Self, D, T, L, P}, ok end,
+             ok, DLT, U, Records);
 send_records(Records, #state{owner = Owner, dlt = DLT, unit = timestamp}) ->
     send_ts(Records, Owner, DLT);
 send_records(Records, #state{owner = Owner, dlt = DLT, unit = microsecond}) ->
