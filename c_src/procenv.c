@@ -14,11 +14,11 @@ static int set_env(const char *setting, struct ep_error *e)
     size_t n = (size_t)(eq - setting);
 
     if (n >= sizeof(name))
-        return ep_fail(e, "env", "name too long: %.*s", (int)n, setting);
+        return ep_fail(e, "badarg", "-E name too long: %.*s", (int)n, setting);
     memcpy(name, setting, n);
     name[n] = '\0';
     if (setenv(name, eq + 1, 1) < 0)
-        return ep_fail_errno(e, "env", name);
+        return ep_fail_errno(e, "enomem", name); /* setenv: ENOMEM only */
     return 0;
 }
 

@@ -7,7 +7,8 @@
 #include "options.h"
 
 /* setenv each -E, then sched_setaffinity for -a. Call before opening
- * libpcap, which reads PCAP_* variables. Errors: env, cpu_affinity. */
+ * libpcap, which reads PCAP_* variables. Errors: badarg, enomem (setenv),
+ * cpu_affinity. */
 int procenv_apply(const struct options *o, struct ep_error *e);
 
 #endif

@@ -4,6 +4,7 @@
 -module(epcap_security_SUITE).
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
+-include_lib("kernel/include/file.hrl").
 
 -compile([export_all, nowarn_export_all]).
 
@@ -11,7 +12,7 @@
 
 all() ->
     [{group, seccomp}, {group, rlimit}, {group, null}, {group, no_orphans},
-     {group, bad_input}, setcap_capture_as_nobody].
+     {group, bad_input}, {group, harden}, setcap_capture_as_nobody].
 
 mode_cases() ->
     [dropped_and_jailed, restriction_in_force, captures_and_injects_restricted,
@@ -23,7 +24,13 @@ groups() ->
      {null, [], mode_cases()},
      {no_orphans, [], [owner_exit, server_killed, vm_killed, port_closed_by_hand]},
      {bad_input, [], [control_frames_direct, bad_user_group_chroot,
-                      unsafe_chroot_refused]}].
+                      unsafe_chroot_refused]},
+     %% Issue 15: one case (or more) per defect of the C side.
+     {harden, [], [fifo_file_refused, sudo_file_user_rights,
+                   huge_filter_start_bounded, huge_filter_setfilter_keeps_old,
+                   huge_filter_setfilter_stop, chroot_root_refused,
+                   default_chroot_run_epcap, env_flag_only_pcap,
+                   affinity_flag, root_group_named]}].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(epcap),
@@ -41,6 +48,9 @@ init_per_group(Mode, Config) when Mode =:= seccomp; Mode =:= rlimit; Mode =:= nu
             [{mode, Mode}, {prog, Prog}, {host, Host} | Config];
         false -> {skip, "not built: " ++ Prog ++ " (make modes)"}
     end;
+init_per_group(harden, Config) ->
+    Host = epcap_test_lib:netns_up(204),
+    [{prog, epcap_test_lib:progname()}, {host, Host} | Config];
 init_per_group(_, Config) ->
     [{prog, epcap_test_lib:progname()} | Config].
 
@@ -102,9 +112,20 @@ dropped_and_jailed(Config) ->
      || C <- ["CapEff", "CapPrm", "CapInh", "CapAmb"]],
     ?assertEqual("", field(Status, "Groups")),
     {ok, Root} = file:read_link("/proc/" ++ integer_to_list(OsPid) ++ "/root"),
-    {0, Jail} = epcap_test_lib:cmd("readlink -f " ++ filename:join(code:priv_dir(epcap), "tmp")),
-    ?assertEqual(string:trim(Jail), Root),
+    ?assertEqual(expected_jail(Config), Root),
     epcap:stop(Pid).
+
+%% The -C the server passes (priv/tmp before issue 15), else the port's
+%% own default, /run/epcap.
+expected_jail(Config) ->
+    #{a := If} = ?config(host, Config),
+    case lists:dropwhile(fun(A) -> A =/= "-C" end,
+                         epcap:getopts(opts(Config, [{interface, If}]))) of
+        ["-C", Dir | _] ->
+            {0, Jail} = epcap_test_lib:cmd("readlink -f " ++ Dir),
+            string:trim(Jail);
+        [] -> "/run/epcap"
+    end.
 
 restriction_in_force() ->
     [{doc, "Ensure that the mode's restriction shows in /proc: Seccomp 2 "
@@ -350,3 +371,183 @@ unsafe_chroot_refused(Config) ->
     ok = file:change_mode(Dir, 8#777),
     ?assertMatch({error, {chroot, _}},
                  epcap:start(opts(Config, [{interface, "lo"}, {chroot, Dir}]))).
+
+%%--------------------------------------------------------------------
+%% Issue 15 (C side): nothing root left behind, bounded work, the jail
+%%--------------------------------------------------------------------
+
+%% The OS pids of this tree's port program (and its filter-compile
+%% children). "[/]" keeps the pattern from matching pgrep's own shell.
+our_procs(Config) ->
+    [$/ | Rest] = ?config(prog, Config),
+    {_, Out} = epcap_test_lib:cmd("pgrep -f '[/]" ++ Rest ++ "'"),
+    [list_to_integer(L) || L <- string:lexemes(Out, "\n"), L =/= ""].
+
+%% true if none of this tree's port processes remain within Ms.
+none_left(Config, Ms) when Ms =< 0 -> our_procs(Config) =:= [];
+none_left(Config, Ms) ->
+    case our_procs(Config) of
+        [] -> true;
+        _ -> timer:sleep(50), none_left(Config, Ms - 50)
+    end.
+
+%% "port 1 or port 2 or ...", up to the 8 192 bytes a filter may have.
+huge_filter() -> huge_filter(1, "").
+huge_filter(N, Acc) ->
+    Next = case Acc of "" -> "port 1"; _ -> Acc ++ " or port " ++ integer_to_list(N) end,
+    case length(Next) > 8192 of
+        true -> Acc;
+        false -> huge_filter(N + 1, Next)
+    end.
+
+timed(F) ->
+    T0 = erlang:monotonic_time(millisecond),
+    R = F(),
+    {erlang:monotonic_time(millisecond) - T0, R}.
+
+scratch_dir(Name) ->
+    Dir = "/tmp/epcap_" ++ Name ++ "_" ++ os:getpid(),
+    ok = filelib:ensure_dir(filename:join(Dir, "x")),
+    ok = file:change_mode(Dir, 8#755),
+    Dir.
+
+fifo_file_refused() ->
+    [{doc, "Ensure that a FIFO given as {file, _} is refused at once as "
+      "{error, {file, _}}, and no port process remains (it used to block "
+      "as root in fopen, then outlive the VM)"}].
+fifo_file_refused(Config) ->
+    Dir = scratch_dir("fifo"),
+    Fifo = filename:join(Dir, "fifo"),
+    {0, _} = epcap_test_lib:cmd("mkfifo " ++ Fifo),
+    try
+        {Ms, R} = timed(fun() -> epcap:start(opts(Config, [{file, Fifo}])) end),
+        ct:log("~b ms: ~p", [Ms, R]),
+        ?assertMatch({error, {file, _}}, R),
+        ?assert(Ms < 5000),
+        ?assert(none_left(Config, 1000))
+    after
+        file:delete(Fifo), file:del_dir(Dir)
+    end.
+
+sudo_file_user_rights() ->
+    [{doc, "Ensure that a port run as root by sudo opens a capture file with "
+      "the invoking user's rights: a file only root may read is refused, "
+      "one the user may read is captured"}].
+sudo_file_user_rights(Config) ->
+    Dir = scratch_dir("sudo"),
+    Secret = filename:join(Dir, "secret.pcap"),
+    Public = filename:join(Dir, "public.pcap"),
+    {ok, _} = file:copy(data("veth_mixed.pcap"), Secret),
+    {ok, _} = file:copy(data("veth_mixed.pcap"), Public),
+    ok = file:change_mode(Secret, 8#600),
+    ok = file:change_mode(Public, 8#644),
+    os:putenv("SUDO_UID", nobody()),
+    try
+        R = epcap:start(opts(Config, [{file, Secret}])),
+        ct:log("root-only file: ~p", [R]),
+        ?assertMatch({error, {file, _}}, R),
+        {ok, _} = epcap:start(opts(Config, [{file, Public}])),
+        {Pkts, eof} = collect_until(5000, []),
+        ?assertEqual(40, length(Pkts))
+    after
+        os:unsetenv("SUDO_UID"),
+        [file:delete(F) || F <- [Secret, Public]], file:del_dir(Dir)
+    end.
+
+huge_filter_start_bounded() ->
+    [{doc, "Ensure that an 8 KiB filter that takes a minute to compile fails "
+      "within seconds as {error, {filter, _}} at start, and no process "
+      "remains"}].
+huge_filter_start_bounded(Config) ->
+    {Ms, R} = timed(fun() ->
+                            epcap:start(opts(Config, [{interface, "lo"},
+                                                      {filter, huge_filter()}]))
+                    end),
+    ct:log("~b ms: ~p", [Ms, R]),
+    ?assertMatch({error, {filter, _}}, R),
+    ?assert(Ms < 10000),
+    ?assert(none_left(Config, 1000)).
+
+huge_filter_setfilter_keeps_old() ->
+    [{doc, "Ensure that setfilter/2 with a filter too costly to compile "
+      "fails with {error, {filter, _}} and the old filter stays in force"}].
+huge_filter_setfilter_keeps_old(Config) ->
+    H = ?config(host, Config),
+    Pid = start_live(Config, [{filter, "udp port 7104"}]),
+    {Ms, R} = timed(fun() -> epcap:setfilter(Pid, huge_filter()) end),
+    ct:log("~b ms: ~p", [Ms, R]),
+    ?assertMatch({error, {filter, _}}, R),
+    epcap_test_lib:udp_out(H, 7104, <<"still old">>),
+    ?assertMatch([{packet, 1, _, _, _}], collect(1000, [])),
+    epcap:stop(Pid).
+
+huge_filter_setfilter_stop() ->
+    [{doc, "Ensure that stop/1 during a long setfilter/2 compile ends the "
+      "port within 1 s, and no process remains"}].
+huge_filter_setfilter_stop(Config) ->
+    {ok, Pid} = epcap:start(opts(Config, [{interface, "lo"}])),
+    OsPid = epcap_test_lib:os_pid(Pid),
+    spawn(fun() -> catch epcap:setfilter(Pid, huge_filter()) end),
+    timer:sleep(300),
+    {Ms, ok} = timed(fun() -> epcap:stop(Pid) end),
+    ct:log("stop took ~b ms", [Ms]),
+    ?assert(epcap_test_lib:wait_gone(OsPid, 1000)),
+    ?assert(none_left(Config, 1000)).
+
+chroot_root_refused() ->
+    [{doc, "Ensure that {chroot, \"/\"} is refused: it is no jail"}].
+chroot_root_refused(Config) ->
+    R = epcap:start(opts(Config, [{interface, "lo"}, {chroot, "/"}])),
+    ct:log("~p", [R]),
+    ?assertMatch({error, {chroot, _}}, R).
+
+open_bare(Config, Args) ->
+    open_port({spawn_executable, ?config(prog, Config)},
+              [{args, Args}, {packet, 4}, binary, exit_status]).
+
+default_chroot_run_epcap() ->
+    [{doc, "Ensure that a port started as root without -C is jailed in "
+      "/run/epcap, root-owned and 0755"}].
+default_chroot_run_epcap(Config) ->
+    Port = open_bare(Config, ["-r", data("veth_mixed.pcap")]),
+    {ready, {ready, _, OsPid, _, _, _, _}} = raw_term(Port),
+    {ok, Root} = file:read_link("/proc/" ++ integer_to_list(OsPid) ++ "/root"),
+    ?assertEqual("/run/epcap", Root),
+    {ok, #file_info{uid = 0, mode = Mode}} = file:read_file_info("/run/epcap"),
+    ?assertEqual(8#755, Mode band 8#7777),
+    port_close(Port).
+
+env_flag_only_pcap() ->
+    [{doc, "Ensure that -E sets PCAP_* variables in the port itself and "
+      "refuses any other name (LD_PRELOAD would be root's)"}].
+env_flag_only_pcap(Config) ->
+    File = data("veth_mixed.pcap"),
+    Bad = open_raw(Config, ["-r", File, "-E", "LD_PRELOAD=/tmp/x.so"]),
+    ?assertMatch({error, {error, {badarg, _}}}, raw_term(Bad)),
+    port_close(Bad),
+    %% setenv does not show in /proc/PID/environ (the exec-time copy);
+    %% c_src/test/test_procenv.c checks the value.
+    Port = open_raw(Config, ["-r", File, "-E", "PCAP_EPCAP_TEST=yes"]),
+    ?assertMatch({ready, _}, raw_term(Port)),
+    port_close(Port).
+
+affinity_flag() ->
+    [{doc, "Ensure that -a pins the port to the CPU list itself (no taskset)"}].
+affinity_flag(Config) ->
+    Port = open_raw(Config, ["-r", data("veth_mixed.pcap"), "-a", "0"]),
+    {ready, {ready, _, OsPid, _, _, _, _}} = raw_term(Port),
+    ?assertEqual("0", field(proc(OsPid, "status"), "Cpus_allowed_list")),
+    port_close(Port),
+    Bad = open_raw(Config, ["-r", data("veth_mixed.pcap"), "-a", "3-1"]),
+    ?assertMatch({error, {error, {badarg, _}}}, raw_term(Bad)),
+    port_close(Bad).
+
+root_group_named() ->
+    [{doc, "Ensure that {group, \"root\"} is refused with a message naming "
+      "the group, not the user"}].
+root_group_named(Config) ->
+    {error, {privdrop, Msg}} =
+        epcap:start(opts(Config, [{interface, "lo"}, {group, "root"}])),
+    ct:log("~s", [Msg]),
+    ?assertNotEqual(nomatch, string:find(Msg, "group root")),
+    ?assertEqual(nomatch, string:find(Msg, "nobody")).
