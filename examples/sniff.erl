@@ -183,9 +183,15 @@ payload(Bin) ->
 fields(#{proto := P} = H) ->
     Fields = [{Name, Fmt(V)} || {Name, Key, Fmt} <- field_spec(P),
                                 {ok, V} <- [maps:find(Key, H)]],
-    %% the meaning of an ICMP type and code right after them
-    {TypeCode, Rest} = lists:split(min(2, length(Fields)), Fields),
-    TypeCode ++ extra(H) ++ Rest ++ [{partial, true} || #{partial := true} <- [H]].
+    Partial = [{partial, true} || #{partial := true} <- [H]],
+    case P of
+        _ when P =:= icmp; P =:= icmp6 ->
+            %% the meaning of an ICMP type and code right after them
+            {TypeCode, Rest} = lists:split(min(2, length(Fields)), Fields),
+            TypeCode ++ extra(H) ++ Rest ++ Partial;
+        _ ->
+            Fields ++ extra(H) ++ Partial
+    end.
 
 -define(AS_IS, fun(V) -> V end).
 
@@ -246,6 +252,8 @@ extra(#{proto := P, type := T, code := C} = H) when P =:= icmp; P =:= icmp6 ->
     [{meaning, M} || M <- [icmp_meaning(P, T, C)], M =/= ""]
         ++ [{quote, quote_summary(Q)} || #{quote := Q} <- [H]]
         ++ [{nd_options, [nd_option(O) || O <- Opts]} || #{nd_options := Opts} <- [H]];
+extra(#{proto := ipv4, options := Opts}) when Opts =/= [] ->
+    [{options, Opts}];
 extra(_) ->
     [].
 

@@ -29,9 +29,42 @@
 %%%   of `fin', `syn', `rst', `psh', `ack', `urg', `ece', `cwr', `ns'),
 %%%   `window', `checksum', `urgent', `options'), `udp' (`sport', `dport',
 %%%   `len', `checksum'), `icmp' and `icmp6' (`type', `code', `checksum'
-%%%   and, depending on the type, `id'/`seq', `mtu', `gateway', `target',
-%%%   `flags', `rest').</li>
+%%%   and, depending on the type, `id'/`seq', `mtu' (ICMP only for
+%%%   "fragmentation needed", type 3 code 4), `gateway', `pointer',
+%%%   `target', `flags', `rest').</li>
+%%% <li>Tunnels, each followed by the headers of the packet they carry,
+%%%   decoded like an outer one: `gre' (`flags' (a list of `checksum',
+%%%   `routing', `key', `seq'), `reserved0', `version', `protocol' and, as
+%%%   the flags say, `checksum'/`offset', `key', `seq'; IPv4, IPv6, MPLS and
+%%%   Ethernet (transparent bridging, 0x6558) payloads), `vxlan' (`flags',
+%%%   `reserved1', `vni', `reserved2'; UDP destination port 4789, then
+%%%   Ethernet), `mpls' (`label', `tc', `bos', `ttl'; one per label, then
+%%%   IPv4 or IPv6 by the first nibble), IPv4-in-IPv4 (protocol 4) and
+%%%   IPv6-in-IPv4 / 6in4 (protocol 41) as a second `ipv4'/`ipv6' header.
+%%%   Bytes after a tunnelled datagram inside the outer one are the
+%%%   `trailer' of its first header.</li>
+%%% <li>ICMP errors (destination unreachable, source quench, redirect, time
+%%%   exceeded, parameter problem) and ICMPv6 errors (destination
+%%%   unreachable, packet too big, time exceeded, parameter problem) carry
+%%%   `quote': the quoted datagram decoded as far as it was quoted, a list
+%%%   of headers (the last one possibly partial, see below) ended by the
+%%%   bytes after them. The quoted bytes also stay the payload.</li>
+%%% <li>ICMPv6 neighbour discovery (router solicitation/advertisement,
+%%%   neighbour solicitation/advertisement, redirect) carries `nd_options':
+%%%   `{source_lladdr, Mac}', `{target_lladdr, Mac}', `{prefix_info, Map}',
+%%%   `{mtu, N}', `{redirected_header, Quote}', `{Type, Data}', and
+%%%   `{malformed, Bin}' for bytes that are no option. A router
+%%%   advertisement also has `cur_hop_limit', `ra_flags', `router_lifetime',
+%%%   `reachable_time', `retrans_timer'; a redirect `target' and
+%%%   `destination'. These fields are read from the payload, which stays
+%%%   as it is.</li>
 %%% </ul>
+%%%
+%%% <b>Partial headers.</b> When a layer is cut short (error reason
+%%% `truncated'), the decoded headers end with that layer's header holding
+%%% the fields whose bytes were captured and `partial => true' (see
+%%% `partial/2'); it is left out when not even its first field was
+%%% captured. A partial header is never followed by another header.
 %%%
 %%% MAC addresses are 6-byte binaries, IP addresses are tuples as `inet'
 %%% uses them. Checksums are never verified by `decode/2'.
