@@ -202,7 +202,9 @@ report_time(Config) ->
 report_tunnels() ->
     [{doc, "Ensure that the report has a line per layer through GRE (with its "
            "key, sequence number and checksum) and VXLAN, the IPv4 options, "
-           "and the captured fields of a header cut short, marked partial."}].
+           "neighbour discovery options, the headers quoted by an ICMP error "
+           "(a GRE packet), and the captured fields of a header cut short, "
+           "marked partial."}].
 report_tunnels(Config) ->
     Text = fun(File, N) ->
                    {DLT, F, Len} = lists:nth(N, frames(Config, File)),
@@ -223,6 +225,16 @@ report_tunnels(Config) ->
     ?assertEqual([nop, {148, <<0, 0>>}, {7, <<4, 0:32>>}, eol, {padding, <<0, 0, 0>>}],
                  field(ipv4, options, Opts)),
     ?assertEqual({46, 1}, {field(ipv4, dscp, Opts), field(ipv4, ecn, Opts)}),
+    {_, RaLines} = Text("nd_crafted.pcap", 4),
+    ?assert(lists:member("icmp6: type=134 code=0 (router advertisement) cur_hop_limit=64 "
+                         "ra_flags=[managed] router_lifetime=1800 "
+                         "nd_options=[source_lladdr=02:00:00:00:00:0b,mtu=1500,"
+                         "prefix_info=fd00:0:0:42::/64]", RaLines)),
+    {_, UnreachLines} = Text("tun_rawsock.pcap", 4),
+    ?assert(lists:member("icmp: type=3 code=2 (protocol unreachable) "
+                         "quote: gre 10.216.240.1 > 10.216.241.2", UnreachLines)),
+    ?assert(lists:member("quoted_gre: protocol=0x0800 flags=[checksum,key,seq] key=42 seq=1 "
+                         "checksum=0x47d4 version=0", UnreachLines)),
     {_, CutLines} = Text("partial_crafted.pcap", 1),
     ?assert(lists:member("tcp: source_port=40004 destination_port=8080 seq=1000 partial=true",
                          CutLines)).
