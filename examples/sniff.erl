@@ -183,9 +183,15 @@ payload(Bin) ->
 fields(#{proto := P} = H) ->
     Fields = [{Name, Fmt(V)} || {Name, Key, Fmt} <- field_spec(P),
                                 {ok, V} <- [maps:find(Key, H)]],
-    %% the meaning of an ICMP type and code right after them
-    {TypeCode, Rest} = lists:split(min(2, length(Fields)), Fields),
-    TypeCode ++ extra(H) ++ Rest ++ [{partial, true} || #{partial := true} <- [H]].
+    Partial = [{partial, true} || #{partial := true} <- [H]],
+    case P of
+        _ when P =:= icmp; P =:= icmp6 ->
+            %% the meaning of an ICMP type and code right after them
+            {TypeCode, Rest} = lists:split(min(2, length(Fields)), Fields),
+            TypeCode ++ extra(H) ++ Rest ++ nd_options(H) ++ Partial;
+        _ ->
+            Fields ++ extra(H) ++ Partial
+    end.
 
 -define(AS_IS, fun(V) -> V end).
 
@@ -240,36 +246,50 @@ field_spec(P) when P =:= icmp; P =:= icmp6 ->
 field_spec(_) ->
     [].
 
-%% ICMP: what the type and code mean, the quote in one phrase, the
-%% neighbour discovery options.
+%% ICMP: what the type and code mean, the quote in one phrase.
 extra(#{proto := P, type := T, code := C} = H) when P =:= icmp; P =:= icmp6 ->
     [{meaning, M} || M <- [icmp_meaning(P, T, C)], M =/= ""]
-        ++ [{quote, quote_summary(Q)} || #{quote := Q} <- [H]]
-        ++ [{nd_options, [nd_option(O) || O <- Opts]} || #{nd_options := Opts} <- [H]];
+        ++ [{quote, quote_summary(Q)} || #{quote := Q} <- [H]];
+extra(#{proto := ipv4, options := Opts}) when Opts =/= [] ->
+    [{options, Opts}];
 extra(_) ->
     [].
 
-nd_option({L, Addr}) when L =:= source_lladdr; L =:= target_lladdr -> {L, mac(Addr)};
-nd_option({prefix_info, #{prefix := Prefix, prefix_len := Len}}) ->
-    {prefix_info, ip(Prefix) ++ "/" ++ integer_to_list(Len)};
-nd_option({redirected_header, Quote}) -> {redirected_header, quote_summary(Quote)};
-nd_option(Other) -> Other.
+nd_options(#{nd_options := Opts}) ->
+    [{nd_options, lists:flatten(["[", lists:join(",", [nd_option(O) || O <- Opts]), "]"])}];
+nd_options(_) ->
+    [].
 
-%% "udp 10.0.0.1:45000 > 10.0.0.2:6000": the quoted transport (or IP
-%% protocol) with its addresses and ports.
-quote_summary(Quote) ->
-    Ips = [H || #{proto := P} = H <- Quote, P =:= ipv4 orelse P =:= ipv6],
-    Ports = [H || #{sport := _, dport := _} = H <- Quote],
-    Last = lists:last([none | [P || #{proto := P} <- Quote]]),
-    case {Ips, Ports} of
-        {[#{src := S, dst := D} | _], [#{sport := SP, dport := DP} | _]} ->
-            lists:flatten(io_lib:format("~s ~s > ~s", [Last, endpoint(S, SP),
-                                                      endpoint(D, DP)]));
-        {[#{src := S, dst := D} | _], []} ->
-            lists:flatten(io_lib:format("~s ~s > ~s", [Last, ip(S), ip(D)]));
-        _ ->
-            "?"
-    end.
+%% Neighbour discovery options as text, e.g. "source_lladdr=02:00:00:00:00:0a".
+nd_option({L, Addr}) when L =:= source_lladdr; L =:= target_lladdr ->
+    lists:flatten([atom_to_list(L), "=", mac(Addr)]);
+nd_option({prefix_info, #{prefix := Prefix, prefix_len := Len}}) ->
+    lists:flatten(["prefix_info=", ip(Prefix), "/", integer_to_list(Len)]);
+nd_option({redirected_header, Quote}) ->
+    "redirected_header=" ++ quote_summary(Quote);
+nd_option({mtu, Mtu}) ->
+    "mtu=" ++ integer_to_list(Mtu);
+nd_option(Other) ->
+    lists:flatten(io_lib:format("~w", [Other])).
+
+%% "udp 10.0.0.1:45000 > 10.0.0.2:6000": the protocol above the quoted IP
+%% header (its ports when it has them) and the addresses.
+quote_summary([#{src := S, dst := D} = Ip | Rest]) ->
+    Above = [H || #{proto := P} = H <- Rest, not is_ipv6_extension(P)],
+    case Above of
+        [#{proto := P, sport := SP, dport := DP} | _] ->
+            lists:flatten(io_lib:format("~s ~s > ~s", [P, endpoint(S, SP), endpoint(D, DP)]));
+        [#{proto := P} | _] ->
+            lists:flatten(io_lib:format("~s ~s > ~s", [P, ip(S), ip(D)]));
+        [] ->
+            Proto = maps:get(protocol, Ip, maps:get(next_header, Ip, none)),
+            lists:flatten(io_lib:format("~w ~s > ~s", [ip_proto(Proto), ip(S), ip(D)]))
+    end;
+quote_summary(_) ->
+    "?".
+
+is_ipv6_extension(P) ->
+    lists:member(P, [ipv6_hopopts, ipv6_dstopts, ipv6_routing, ipv6_fragment]).
 
 endpoint({_, _, _, _} = A, Port) -> ip(A) ++ ":" ++ integer_to_list(Port);
 endpoint(A, Port) -> "[" ++ ip(A) ++ "]:" ++ integer_to_list(Port).
@@ -384,6 +404,7 @@ format_value(Value) ->
     format_term(Value).
 
 format_field(meaning, V) -> ["(", V, ")"];
+format_field(flags, []) -> "flags=[]";
 format_field(quote, V) -> ["quote: ", V];
 format_field(F, V) -> [atom_to_list(F), "=", format_term(V)].
 

@@ -29,9 +29,42 @@
 %%%   of `fin', `syn', `rst', `psh', `ack', `urg', `ece', `cwr', `ns'),
 %%%   `window', `checksum', `urgent', `options'), `udp' (`sport', `dport',
 %%%   `len', `checksum'), `icmp' and `icmp6' (`type', `code', `checksum'
-%%%   and, depending on the type, `id'/`seq', `mtu', `gateway', `target',
-%%%   `flags', `rest').</li>
+%%%   and, depending on the type, `id'/`seq', `mtu' (ICMP only for
+%%%   "fragmentation needed", type 3 code 4), `gateway', `pointer',
+%%%   `target', `flags', `rest').</li>
+%%% <li>Tunnels, each followed by the headers of the packet they carry,
+%%%   decoded like an outer one: `gre' (`flags' (a list of `checksum',
+%%%   `routing', `key', `seq'), `reserved0', `version', `protocol' and, as
+%%%   the flags say, `checksum'/`offset', `key', `seq'; IPv4, IPv6, MPLS and
+%%%   Ethernet (transparent bridging, 0x6558) payloads), `vxlan' (`flags',
+%%%   `reserved1', `vni', `reserved2'; UDP destination port 4789, then
+%%%   Ethernet), `mpls' (`label', `tc', `bos', `ttl'; one per label, then
+%%%   IPv4 or IPv6 by the first nibble), IPv4-in-IPv4 (protocol 4) and
+%%%   IPv6-in-IPv4 / 6in4 (protocol 41) as a second `ipv4'/`ipv6' header.
+%%%   Bytes after a tunnelled datagram inside the outer one are the
+%%%   `trailer' of its first header.</li>
+%%% <li>ICMP errors (destination unreachable, source quench, redirect, time
+%%%   exceeded, parameter problem) and ICMPv6 errors (destination
+%%%   unreachable, packet too big, time exceeded, parameter problem) carry
+%%%   `quote': the quoted datagram decoded as far as it was quoted, a list
+%%%   of headers (the last one possibly partial, see below) ended by the
+%%%   bytes after them. The quoted bytes also stay the payload.</li>
+%%% <li>ICMPv6 neighbour discovery (router solicitation/advertisement,
+%%%   neighbour solicitation/advertisement, redirect) carries `nd_options':
+%%%   `{source_lladdr, Mac}', `{target_lladdr, Mac}', `{prefix_info, Map}',
+%%%   `{mtu, N}', `{redirected_header, Quote}', `{Type, Data}', and
+%%%   `{malformed, Bin}' for bytes that are no option. A router
+%%%   advertisement also has `cur_hop_limit', `ra_flags', `router_lifetime',
+%%%   `reachable_time', `retrans_timer'; a redirect `target' and
+%%%   `destination'. These fields are read from the payload, which stays
+%%%   as it is.</li>
 %%% </ul>
+%%%
+%%% <b>Partial headers.</b> When a layer is cut short (error reason
+%%% `truncated'), the decoded headers end with that layer's header holding
+%%% the fields whose bytes were captured and `partial => true' (see
+%%% `partial/2'); it is left out when not even its first field was
+%%% captured. A partial header is never followed by another header.
 %%%
 %%% MAC addresses are 6-byte binaries, IP addresses are tuples as `inet'
 %%% uses them. Checksums are never verified by `decode/2'.
@@ -248,14 +281,20 @@ ipv4(<<4:4, IHL:4, _/binary>> = Bin) when IHL < 5 ->
 ipv4(<<4:4, IHL:4, Dscp:6, Ecn:2, Len:16, Id:16, RF:1, DF:1, MF:1, Off:13,
        Ttl, Proto, Sum:16, Src:4/binary, Dst:4/binary, Rest/binary>> = Bin) ->
     OptLen = IHL * 4 - 20,
-    H = #{proto => ipv4, dscp => Dscp, ecn => Ecn, len => Len, id => Id,
-          flags => ip_flags(RF, DF, MF), frag_offset => Off, ttl => Ttl,
-          protocol => Proto, checksum => Sum, src => ip(Src), dst => ip(Dst)},
     case Rest of
         <<_:OptLen/binary, _/binary>> when Len < IHL * 4 ->
             {error, [], {ipv4, bad_length, Bin}};
-        <<Opts:OptLen/binary, Data/binary>> ->
-            ipv4_options(H#{hlen => IHL * 4}, Opts, Data, Bin);
+        <<OptBin:OptLen/binary, Data/binary>> ->
+            case ip_options(OptBin) of
+                {ok, Opts} ->
+                    H = #{proto => ipv4, dscp => Dscp, ecn => Ecn, len => Len, id => Id,
+                          flags => ip_flags(RF, DF, MF), frag_offset => Off, ttl => Ttl,
+                          protocol => Proto, checksum => Sum, src => ip(Src),
+                          dst => ip(Dst), options => Opts},
+                    ipv4_data(H, Len - IHL * 4, Off, MF =:= 1, Proto, Data);
+                error ->
+                    {error, [], {ipv4, bad_option, Bin}}
+            end;
         _ ->
             cut(ipv4, Bin)
     end;
@@ -266,21 +305,11 @@ ipv4(<<>>) ->
 ipv4(Bin) ->
     {error, [], {ipv4, bad_version, Bin}}.
 
-ipv4_options(H, OptBin, Data, Bin) ->
-    case ip_options(OptBin) of
-        {ok, Opts} -> ipv4_data(H#{options => Opts}, Data);
-        error -> {error, [], {ipv4, bad_option, Bin}}
-    end.
-
-ipv4_data(#{len := Len, hlen := HLen} = H0, Data0) ->
-    H = maps:remove(hlen, H0),
-    {Data, Trailer, Short} = split(Data0, Len - HLen),
-    Result = case H of
-                 #{frag_offset := 0} ->
-                     Frag = lists:member(mf, maps:get(flags, H)),
-                     transport(maps:get(protocol, H), Data, Frag or Short);
-                 _ ->
-                     {ok, [], Data, <<>>}
+ipv4_data(H, DataLen, Off, Frag, Proto, Data0) ->
+    {Data, Trailer, Short} = split(Data0, DataLen),
+    Result = case Off of
+                 0 -> transport(Proto, Data, Frag or Short);
+                 _ -> {ok, [], Data, <<>>}
              end,
     ip_result(H, Result, Trailer, Short).
 
@@ -299,8 +328,11 @@ split(Bin, Len) when byte_size(Bin) >= Len ->
 split(Bin, _Len) ->
     {Bin, <<>>, true}.
 
-ip_flags(RF, DF, MF) ->
-    [F || {F, 1} <- [{rf, RF}, {df, DF}, {mf, MF}]].
+%% The common cases as literals: no list is built for them.
+ip_flags(0, 1, 0) -> [df];
+ip_flags(0, 0, 0) -> [];
+ip_flags(0, 0, 1) -> [mf];
+ip_flags(RF, DF, MF) -> [F || {F, 1} <- [{rf, RF}, {df, DF}, {mf, MF}]].
 
 %% IPv4 options: eol, nop, {Type, Data}; bytes after eol as {padding, Bin}.
 ip_options(Bin) -> ip_options(Bin, []).
@@ -435,20 +467,20 @@ tcp(<<SPort:16, DPort:16, Seq:32, Ack:32, Off:4, Res:3, Flags:9, Win:16,
     OptLen = Off * 4 - 20,
     case Rest of
         <<OptBin:OptLen/binary, Payload/binary>> ->
-            H = #{proto => tcp, sport => SPort, dport => DPort, seq => Seq,
-                  ack => Ack, reserved => Res, flags => tcp_flags(Flags),
-                  window => Win, checksum => Sum, urgent => Urg},
-            tcp_options(H, tcp_options(OptBin, []), Payload, Bin);
+            case tcp_options(OptBin, []) of
+                {ok, Opts} ->
+                    H = #{proto => tcp, sport => SPort, dport => DPort, seq => Seq,
+                          ack => Ack, reserved => Res, flags => tcp_flags(Flags),
+                          window => Win, checksum => Sum, urgent => Urg, options => Opts},
+                    {ok, [H], Payload, <<>>};
+                error ->
+                    {error, [], {tcp, bad_option, Bin}}
+            end;
         _ ->
             cut(tcp, Bin)
     end;
 tcp(Bin) ->
     cut(tcp, Bin).
-
-tcp_options(H, {ok, Opts}, Payload, _Bin) ->
-    {ok, [H#{options => Opts}], Payload, <<>>};
-tcp_options(_H, error, _Payload, Bin) ->
-    {error, [], {tcp, bad_option, Bin}}.
 
 -define(TCP_FLAGS, [{fin, 16#01}, {syn, 16#02}, {rst, 16#04}, {psh, 16#08},
                     {ack, 16#10}, {urg, 16#20}, {ece, 16#40}, {cwr, 16#80},
@@ -462,6 +494,12 @@ tcp_options(_H, error, _Payload, Bin) ->
 %% 16#12 = epcap_decode:tcp_flags([syn, ack]).
 %% '''
 -spec tcp_flags(0..511) -> [atom()]; ([atom()]) -> 0..511.
+tcp_flags(16#10) -> [ack];
+tcp_flags(16#18) -> [psh, ack];
+tcp_flags(16#02) -> [syn];
+tcp_flags(16#12) -> [syn, ack];
+tcp_flags(16#11) -> [fin, ack];
+tcp_flags(16#14) -> [rst, ack];
 tcp_flags(Bits) when is_integer(Bits) ->
     [F || {F, B} <- ?TCP_FLAGS, Bits band B =/= 0];
 tcp_flags(Flags) when is_list(Flags) ->

@@ -12,6 +12,7 @@
 -export([report_fields/0, report_fields/1,
          report_truncated/0, report_truncated/1,
          report_time/0, report_time/1,
+         report_tunnels/0, report_tunnels/1,
          text_rendering/0, text_rendering/1,
          sniff_file/0, sniff_file/1,
          sniff_snaplen_file/0, sniff_snaplen_file/1,
@@ -35,7 +36,8 @@ all() ->
     [{group, pure}, {group, port}].
 
 groups() ->
-    [{pure, [], [report_fields, report_truncated, report_time, text_rendering, icmp_copy]},
+    [{pure, [], [report_fields, report_truncated, report_time, report_tunnels, text_rendering,
+                      icmp_copy]},
      {port, [], [sniff_file, sniff_snaplen_file, sniff_format, escript, icmp_resend]}].
 
 init_per_suite(Config) ->
@@ -196,6 +198,46 @@ report_time(Config) ->
     Offset = calendar:system_time_to_rfc3339(1795709647, [{unit, second}]),
     ?assertEqual(lists:nthtail(19, Offset), lists:nthtail(29, Local)),
     ?assertEqual(".108940243", lists:sublist(Local, 20, 10)).
+
+report_tunnels() ->
+    [{doc, "Ensure that the report has a line per layer through GRE (with its "
+           "key, sequence number and checksum) and VXLAN, the IPv4 options, "
+           "neighbour discovery options, the headers quoted by an ICMP error "
+           "(a GRE packet), and the captured fields of a header cut short, "
+           "marked partial."}].
+report_tunnels(Config) ->
+    Text = fun(File, N) ->
+                   {DLT, F, Len} = lists:nth(N, frames(Config, File)),
+                   Report = sniff:report(DLT, {0, 0, 0}, Len, F),
+                   {Report, string:split(unicode:characters_to_list(
+                                           sniff:format_report(Report)), "\n", all)}
+           end,
+    {Gre, GreLines} = Text("tun_crafted.pcap", 2),
+    ?assertEqual([pcap, ether, ipv4, gre, ipv4, udp, payload_size, payload], keys(Gre)),
+    ?assert(lists:member("gre: protocol=0x0800 flags=[checksum,key,seq] key=42 seq=7 "
+                         "checksum=0xcbf0 version=0", GreLines)),
+    ?assert(lists:member("udp: source_port=5000 destination_port=6000 ulen=13", GreLines)),
+    {Vxlan, _} = Text("tun_crafted.pcap", 7),
+    ?assertEqual([pcap, ether, ipv4, udp, vxlan, ether, ipv4, udp, payload_size, payload],
+                 keys(Vxlan)),
+    ?assertEqual(16#abcdef, field(vxlan, vni, Vxlan)),
+    {Opts, _} = Text("ipopt_crafted.pcap", 1),
+    ?assertEqual([nop, {148, <<0, 0>>}, {7, <<4, 0:32>>}, eol, {padding, <<0, 0, 0>>}],
+                 field(ipv4, options, Opts)),
+    ?assertEqual({46, 1}, {field(ipv4, dscp, Opts), field(ipv4, ecn, Opts)}),
+    {_, RaLines} = Text("nd_crafted.pcap", 4),
+    ?assert(lists:member("icmp6: type=134 code=0 (router advertisement) cur_hop_limit=64 "
+                         "ra_flags=[managed] router_lifetime=1800 "
+                         "nd_options=[source_lladdr=02:00:00:00:00:0b,mtu=1500,"
+                         "prefix_info=fd00:0:0:42::/64]", RaLines)),
+    {_, UnreachLines} = Text("tun_rawsock.pcap", 4),
+    ?assert(lists:member("icmp: type=3 code=2 (protocol unreachable) "
+                         "quote: gre 10.216.240.1 > 10.216.241.2", UnreachLines)),
+    ?assert(lists:member("quoted_gre: protocol=0x0800 flags=[checksum,key,seq] key=42 seq=1 "
+                         "checksum=0x47d4 version=0", UnreachLines)),
+    {_, CutLines} = Text("partial_crafted.pcap", 1),
+    ?assert(lists:member("tcp: source_port=40004 destination_port=8080 seq=1000 partial=true",
+                         CutLines)).
 
 text_rendering() ->
     [{doc, "Ensure that sniff:format_report/1 renders one line per layer with "
