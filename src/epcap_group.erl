@@ -17,6 +17,11 @@
 %%% restarted into the same group under {@link epcap_group_sup}; while it
 %%% is gone the kernel spreads its share over the others (with `hash' the
 %%% flows move, and move back when it rejoins).
+%%%
+%%% Owners should outlive the group: a member whose owner exits stops,
+%%% its restarts fail, and after 10 failures in 10 s the group stops.
+%%% Stop the group with {@link stop/1}, not its members one by one (a
+%%% member stopped alone is restarted).
 %%% @end
 -module(epcap_group).
 
