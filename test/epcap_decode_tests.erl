@@ -596,3 +596,93 @@ format_test_() ->
      ?_assertEqual(en10mb, epcap_decode:dlt_name(1)),
      ?_assertEqual(linux_sll2, epcap_decode:dlt_name(276)),
      ?_assertEqual(4242, epcap_decode:dlt_name(4242))].
+
+%%====================================================================
+%% Tunnels, quotes, partial headers (issue 14)
+%%====================================================================
+
+-define(A4, {10, 0, 0, 1}).
+-define(B4, {10, 0, 0, 2}).
+
+eth_h() -> #{proto => ether, dst => ?MAC2, src => ?MAC1}.
+ip4_h() -> #{proto => ipv4, src => ?A4, dst => ?B4}.
+
+gre_flags_test_() ->
+    Inner = [ip4_h(), #{proto => udp, sport => 1, dport => 2}, <<"x">>],
+    Plain = epcap_decode:encode([eth_h(), ip4_h(), #{proto => gre} | Inner]),
+    Full = epcap_decode:encode([eth_h(), ip4_h(),
+                                #{proto => gre, checksum => auto, key => 42, seq => 7} | Inner]),
+    <<_:34/binary, Gre/binary>> = Full,
+    [?_assertMatch({ok, [_, #{protocol := 47}, #{proto := gre, flags := [], protocol := 16#0800},
+                         #{proto := ipv4}, #{proto := udp, dport := 2}, <<"x">>]},
+                   epcap_decode:decode(1, Plain)),
+     ?_assertMatch({ok, [_, _, #{proto := gre, flags := [checksum, key, seq], key := 42,
+                                 seq := 7, offset := 0}, _, _, <<"x">>]},
+                   epcap_decode:decode(1, Full)),
+     %% the GRE checksum covers the GRE header and its payload
+     ?_assertEqual(0, epcap_decode:checksum(Gre)),
+     %% version 1 (PPTP) is not decoded further
+     ?_assertMatch({ok, [_, _, #{proto := gre, version := 1, key := 0}, <<"rest">>]},
+                   epcap_decode:decode(1, <<(ether(16#0800))/binary,
+                                            (epcap_decode:encode([ip4_h(#{protocol => 47}),
+                                                                  <<16#2001:16, 16#880b:16,
+                                                                    0:32, "rest">>]))/binary>>))].
+
+ip4_h(Extra) -> maps:merge(ip4_h(), Extra).
+
+mpls_test() ->
+    F = epcap_decode:encode([eth_h(), #{proto => mpls, label => 16, ttl => 5},
+                             #{proto => mpls, label => 17, ttl => 5}, ip4_h(),
+                             #{proto => icmp, type => 8, code => 0, id => 1, seq => 1}, <<>>]),
+    ?assertMatch({ok, [#{type := 16#8847}, #{label := 16, bos := 0}, #{label := 17, bos := 1},
+                       #{proto := ipv4}, #{proto := icmp}, <<>>]},
+                 epcap_decode:decode(1, F)).
+
+vxlan_requires_i_flag_test() ->
+    Udp = #{proto => udp, sport => 1, dport => 4789},
+    NotVxlan = epcap_decode:encode([eth_h(), ip4_h(), Udp, <<0:64, "payload">>]),
+    ?assertMatch({ok, [_, _, #{proto := udp}, <<0:64, "payload">>]},
+                 epcap_decode:decode(1, NotVxlan)).
+
+tunnel_trailer_test() ->
+    %% 6in4 whose outer datagram holds 3 bytes after the inner one
+    Inner = epcap_decode:encode([#{proto => ipv6, src => {16#fd00, 0, 0, 0, 0, 0, 0, 1},
+                                   dst => {16#fd00, 0, 0, 0, 0, 0, 0, 2}}, <<"six">>]),
+    Frame = epcap_decode:encode([eth_h(), ip4_h(#{protocol => 41}), <<Inner/binary, 1, 2, 3>>]),
+    {ok, Packet} = epcap_decode:decode(1, Frame),
+    ?assertMatch([_, #{proto := ipv4}, #{proto := ipv6, trailer := <<1, 2, 3>>}, <<"six">>],
+                 Packet),
+    ?assertEqual(Frame, epcap_decode:encode(Packet)).
+
+icmp_mtu_only_for_frag_needed_test() ->
+    Quote = binary_part(epcap_decode:encode([ip4_h(), #{proto => udp, sport => 7, dport => 9},
+                                             <<0:160>>]), 0, 28),
+    Icmp = fun(Code) ->
+                   F = epcap_decode:encode([eth_h(), ip4_h(),
+                                            #{proto => icmp, type => 3, code => Code,
+                                              rest => <<0:16, 1280:16>>}, Quote]),
+                   {ok, [_, _, H, Q]} = epcap_decode:decode(1, F),
+                   ?assertEqual(Quote, Q),
+                   H
+           end,
+    ?assertMatch(#{mtu := 1280, quote := [#{proto := ipv4, len := 48},
+                                          #{proto := udp, sport := 7, dport := 9}, <<>>]},
+                 Icmp(4)),
+    ?assertNot(maps:is_key(mtu, Icmp(3))).
+
+partial_test_() ->
+    Tcp = <<80:16, 443:16, 1:32, 2:32, 5:4, 0:3, 16#12:9, 100:16, 0:16, 0:16>>,
+    [?_assertEqual([], epcap_decode:partial(tcp, <<0>>)),
+     ?_assertEqual([#{proto => tcp, partial => true, sport => 80}],
+                   epcap_decode:partial(tcp, binary_part(Tcp, 0, 3))),
+     ?_assertMatch([#{sport := 80, dport := 443, seq := 1, ack := 2, hlen := 20,
+                      flags := [syn, ack], window := 100}],
+                   epcap_decode:partial(tcp, binary_part(Tcp, 0, 16))),
+     ?_assertMatch([#{hlen := 20, len := 84, flags := [df], ttl := 64, protocol := 1,
+                      src := {10, 0, 0, 1}} = M] when not is_map_key(dst, M),
+                   epcap_decode:partial(ipv4, <<16#45, 0, 84:16, 0:16, 2#010:3, 0:13, 64, 1,
+                                                0:16, 10, 0, 0, 1, 10, 0>>)),
+     ?_assertMatch([#{proto := gre, flags := [key], protocol := 16#6558}],
+                   epcap_decode:partial(gre, <<16#2000:16, 16#6558:16, 0:16>>)),
+     ?_assertMatch([#{proto := udp, sport := 1, dport := 2} = M] when not is_map_key(len, M),
+                   epcap_decode:partial(udp, <<1:16, 2:16, 0>>))].
