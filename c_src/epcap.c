@@ -18,6 +18,7 @@
 #include "loop.h"
 #include "options.h"
 #include "privdrop.h"
+#include "procenv.h"
 #include "restrict.h"
 #include "wire.h"
 
@@ -82,10 +83,11 @@ static void widen_stdout(void)
 
 static int start(const struct options *o, struct capture *c, struct ep_error *e)
 {
-    struct privdrop_opts pd = {o->user, o->group, o->chroot_dir};
+    struct privdrop_opts pd = {o->user, o->group, o->chroot_dir, true};
     struct restrict_ctx rc;
 
-    if (privdrop_prepare(&pd, e) < 0 || capture_open(o, c, e) < 0)
+    if (privdrop_prepare(&pd, e) < 0 || procenv_apply(o, e) < 0 ||
+        capture_open(o, c, e) < 0)
         return -1;
     widen_stdout();
     rc.pcap_fd = c->fd;
@@ -104,7 +106,7 @@ static int start(const struct options *o, struct capture *c, struct ep_error *e)
  * needs sockets and /sys, so no sandbox and no chroot. */
 static int list_interfaces(const struct options *o, struct ep_error *e)
 {
-    struct privdrop_opts pd = {o->user, o->group, NULL};
+    struct privdrop_opts pd = {o->user, o->group, NULL, false};
 
     if (privdrop_prepare(&pd, e) < 0 || privdrop_apply(e) < 0)
         return -1;

@@ -56,6 +56,31 @@ static int parse_direction(const char *s, struct options *o)
     return 0;
 }
 
+/* -E NAME=VALUE: NAME is PCAP_ then [A-Z0-9_]. Anything else (LD_PRELOAD,
+ * GCONV_PATH, ...) could steer the loader or libc of a root process. */
+static bool env_ok(const char *setting)
+{
+    static const char prefix[] = "PCAP_";
+    const char *eq = strchr(setting, '=');
+
+    if (eq == NULL || (size_t)(eq - setting) < sizeof(prefix) ||
+        strncmp(setting, prefix, sizeof(prefix) - 1) != 0)
+        return false;
+    for (const char *p = setting + sizeof(prefix) - 1; p < eq; p++)
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '_'))
+            return false;
+    return true;
+}
+
+static int add_env(const char *v, struct options *o)
+{
+    if (!env_ok(v) || o->n_env >= EPCAP_ENV_MAX)
+        return -1;
+    o->env[o->n_env++] = v;
+    return 0;
+}
+
 static void options_defaults(struct options *o)
 {
     memset(o, 0, sizeof(*o));
@@ -89,6 +114,8 @@ static int parse_valued(char c, const char *v, struct options *o)
     case 'C': o->chroot_dir = v; return 0;
     case 's': return parse_int(v, 1, EPCAP_SNAPLEN_MAX, &o->snaplen);
     case 'b': return parse_int(v, 0, INT_MAX, &o->buffer_size);
+    case 'E': return add_env(v, o);
+    case 'a': return cpulist_parse(v, &o->cpus);
     case 't': return parse_timeout(v, o);
     case 'd': return parse_direction(v, o);
     default: return 1;
@@ -134,7 +161,9 @@ void options_usage(const char *progname)
         "[-b buffer]\n"
         "       [-t immediate|infinity|ms] [-d in|out|inout] [-n] [-P] "
         "[-M] [-I]\n"
-        "       [-u user] [-g group] [-C chroot] [-v] [-L] [-h]\n"
+        "       [-u user] [-g group] [-C chroot] [-E PCAP_NAME=value]... "
+        "[-a cpus]\n"
+        "       [-v] [-L] [-h]\n"
         "Speaks the epcap wire protocol (doc/protocol.md) on stdin/stdout;\n"
         "meant to be started by the Erlang epcap module.\n",
         EPCAP_VERSION, restrict_mode(), progname);

@@ -4,10 +4,12 @@
 
 #include <stdbool.h>
 
+#include "cpulist.h"
 #include "errors.h"
 
 #define EPCAP_SNAPLEN_DEFAULT 65535
 #define EPCAP_SNAPLEN_MAX     262144
+#define EPCAP_ENV_MAX         16 /* -E settings */
 
 enum timeout_mode { TIMEOUT_IMMEDIATE, TIMEOUT_MS, TIMEOUT_INFINITY };
 enum direction { DIRECTION_INOUT, DIRECTION_IN, DIRECTION_OUT };
@@ -19,6 +21,9 @@ struct options {
     const char *user;      /* privilege drop target, NULL: nobody */
     const char *group;     /* NULL: the user's group */
     const char *chroot_dir;
+    const char *env[EPCAP_ENV_MAX]; /* -E PCAP_NAME=VALUE */
+    int n_env;
+    struct cpulist cpus; /* -a */
     int snaplen;
     int buffer_size; /* bytes, 0: libpcap's default */
     enum timeout_mode timeout_mode;

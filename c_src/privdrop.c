@@ -4,12 +4,15 @@
  * reachable from inside the chroot. */
 #include "privdrop.h"
 
+#include "jail.h"
+
 #include <errno.h>
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -28,9 +31,9 @@ static struct {
     bool target_given; /* -u or -g: a switch was asked for explicitly */
     uid_t uid;
     gid_t gid;
-    bool chroot;
+    int root_fd; /* the opened jail, or -1 */
     char root[PATH_MAX];
-} st;
+} st = {.root_fd = -1};
 
 /* getpw*_r and getgr*_r need a caller buffer; 16 KiB holds any sane entry. */
 #define PW_BUFSZ 16384
@@ -96,22 +99,22 @@ static int lookup_group(const char *name, gid_t *gid, struct ep_error *e)
     return 0;
 }
 
-/* Like sshd's ChrootDirectory: a directory owned by root that nobody else
- * can write, so the dropped process cannot plant files in its own root. */
-static int check_chroot_dir(const char *dir, struct ep_error *e)
+static int open_jail(const struct privdrop_opts *o, struct ep_error *e)
 {
-    struct stat sb;
+    const char *dir = o->chroot_dir;
+    bool dflt = dir == NULL && o->jail_default && geteuid() == 0;
 
-    if (strlen(dir) >= sizeof(st.root))
-        return ep_fail(e, "chroot", "%s: path too long", dir);
-    if (stat(dir, &sb) == -1)
-        return ep_fail(e, "chroot", "%s: %s", dir, strerror(errno));
-    if (!S_ISDIR(sb.st_mode))
-        return ep_fail(e, "chroot", "%s: not a directory", dir);
-    if (sb.st_uid != 0 || (sb.st_mode & (S_IWGRP | S_IWOTH)) != 0)
-        return ep_fail(e, "chroot",
-                       "%s: must be owned by root and not group/other writable",
-                       dir);
+    if (st.root_fd >= 0)
+        (void)close(st.root_fd);
+    st.root_fd = -1;
+    if (dflt)
+        dir = JAIL_DEFAULT_DIR;
+    if (dir == NULL)
+        return 0;
+    st.root_fd = jail_open(dir, dflt, e);
+    if (st.root_fd < 0)
+        return -1;
+    (void)snprintf(st.root, sizeof(st.root), "%s", dir);
     return 0;
 }
 
@@ -135,12 +138,8 @@ int privdrop_prepare(const struct privdrop_opts *o, struct ep_error *e)
         return ep_fail(e, "privdrop", "refusing to run as uid/gid 0 (%s)",
                        user);
     st.target_given = o->user != NULL || o->group != NULL;
-    st.chroot = o->chroot_dir != NULL;
-    if (st.chroot) {
-        if (check_chroot_dir(o->chroot_dir, e) == -1)
-            return -1;
-        memcpy(st.root, o->chroot_dir, strlen(o->chroot_dir) + 1);
-    }
+    if (open_jail(o, e) < 0)
+        return -1;
     st.prepared = true;
     return 0;
 }
@@ -214,11 +213,14 @@ static int set_no_new_privs(struct ep_error *e)
 
 static int do_drop(struct ep_error *e)
 {
-    if (st.chroot) {
-        if (chroot(st.root) == -1)
+    if (st.root_fd >= 0) {
+        /* The directory checked in prepare, whatever its path names now. */
+        if (fchdir(st.root_fd) == -1)
+            return ep_fail_errno(e, "privdrop", "fchdir");
+        if (chroot(".") == -1)
             return ep_fail_errno(e, "privdrop", "chroot");
-        if (chdir("/") == -1)
-            return ep_fail_errno(e, "privdrop", "chdir(\"/\")");
+        (void)close(st.root_fd);
+        st.root_fd = -1;
     }
     if (setgroups(0, NULL) == -1)
         return ep_fail_errno(e, "privdrop", "setgroups");
@@ -291,7 +293,7 @@ static bool cap_effective(int cap)
  * silently skipped. */
 static int shed_capabilities(struct ep_error *e)
 {
-    if (st.target_given || st.chroot)
+    if (st.target_given || st.root_fd >= 0)
         return ep_fail(e, "privdrop",
                        "-u/-g/-C need root (or CAP_SETUID, CAP_SETGID, "
                        "CAP_SYS_CHROOT)");
@@ -318,7 +320,7 @@ int privdrop_apply(struct ep_error *e)
     if (!is_privileged()) {
         /* Nothing to drop, and chroot(2) needs privilege: a requested
          * chroot we cannot honour is an error, never silently skipped. */
-        if (st.chroot)
+        if (st.root_fd >= 0)
             return ep_fail(e, "privdrop", "chroot %s needs root", st.root);
         return set_no_new_privs(e);
     }

@@ -1,6 +1,7 @@
 /* privdrop: each case forks, because a drop cannot be undone. The child
  * reports failed checks through its exit status. Needs root. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <grp.h>
 #include <linux/capability.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "ctest.h"
+#include "jail.h"
 #include "privdrop.h"
 
 #define NOBODY 65534
@@ -77,7 +79,7 @@ static void check_dropped(uid_t uid, gid_t gid)
 
 static void drop_chroot_child(void)
 {
-    struct privdrop_opts o = {"nobody", NULL, tmpdir};
+    struct privdrop_opts o = {"nobody", NULL, tmpdir, false};
     struct ep_error e = {0};
     struct stat sb;
     char cwd[64];
@@ -98,7 +100,7 @@ static void test_drop_with_chroot(void)
 
 static void drop_numeric_child(void)
 {
-    struct privdrop_opts o = {"12345", "23456", NULL};
+    struct privdrop_opts o = {"12345", "23456", NULL, false};
     struct ep_error e = {0};
     struct stat sb;
 
@@ -116,7 +118,7 @@ static void test_drop_numeric_ids(void)
 
 static void default_user_child(void)
 {
-    struct privdrop_opts o = {NULL, NULL, NULL};
+    struct privdrop_opts o = {NULL, NULL, NULL, false};
     struct ep_error e = {0};
 
     CCHECK(privdrop_prepare(&o, &e) == 0);
@@ -132,7 +134,7 @@ static void test_default_user_is_nobody(void)
 static int prepare_reason(const char *user, const char *group, const char *dir,
                           const char **reason)
 {
-    struct privdrop_opts o = {user, group, dir};
+    struct privdrop_opts o = {user, group, dir, false};
     static struct ep_error e;
 
     memset(&e, 0, sizeof(e));
@@ -172,7 +174,7 @@ static void test_prepare_errors(void)
 
 static void apply_unprepared_child(void)
 {
-    struct privdrop_opts o = {"no-such-user-xyz", NULL, NULL};
+    struct privdrop_opts o = {"no-such-user-xyz", NULL, NULL, false};
     struct ep_error e = {0};
 
     CCHECK(privdrop_prepare(&o, &e) == -1);
@@ -189,7 +191,7 @@ static void test_apply_needs_prepare(void)
 /* Already unprivileged: no uid change, but NO_NEW_PRIVS is still set. */
 static void unprivileged_child(void)
 {
-    struct privdrop_opts o = {"nobody", NULL, NULL};
+    struct privdrop_opts o = {"nobody", NULL, NULL, false};
     struct ep_error e = {0};
     uid_t ru, eu, su;
 
@@ -208,7 +210,7 @@ static void test_unprivileged_sets_nnp(void)
 
 static void unprivileged_chroot_child(void)
 {
-    struct privdrop_opts o = {"nobody", NULL, tmpdir};
+    struct privdrop_opts o = {"nobody", NULL, tmpdir, false};
     struct ep_error e = {0};
 
     CCHECK(privdrop_prepare(&o, &e) == 0);
@@ -246,7 +248,7 @@ static int become_cap_only(uint32_t keep)
 
 static void cap_only_child(void)
 {
-    struct privdrop_opts o = {"nobody", NULL, tmpdir};
+    struct privdrop_opts o = {"nobody", NULL, tmpdir, false};
     struct ep_error e = {0};
 
     CCHECK(privdrop_prepare(&o, &e) == 0);
@@ -269,7 +271,7 @@ static void test_cap_only_is_privileged(void)
  * user asked for a switch it cannot make: fail closed. */
 static void cap_no_setuid_child(void)
 {
-    struct privdrop_opts o = {"nobody", NULL, NULL};
+    struct privdrop_opts o = {"nobody", NULL, NULL, false};
     struct ep_error e = {0};
 
     CCHECK(privdrop_prepare(&o, &e) == 0);
@@ -287,7 +289,7 @@ static void test_setcap_with_user_fails(void)
  * invoking user. */
 static void setcap_shed_child(void)
 {
-    struct privdrop_opts o = {NULL, NULL, NULL};
+    struct privdrop_opts o = {NULL, NULL, NULL, false};
     struct ep_error e = {0};
     uid_t ru, eu, su;
 
@@ -308,7 +310,7 @@ static void test_setcap_sheds_caps(void)
 
 static void setcap_chroot_child(void)
 {
-    struct privdrop_opts o = {NULL, NULL, tmpdir};
+    struct privdrop_opts o = {NULL, NULL, tmpdir, false};
     struct ep_error e = {0};
 
     CCHECK(privdrop_prepare(&o, &e) == 0);
@@ -321,7 +323,7 @@ static void setcap_chroot_child(void)
 /* Permitted but not effective still counts: it could be raised. */
 static void permitted_only_child(void)
 {
-    struct privdrop_opts o = {NULL, NULL, NULL};
+    struct privdrop_opts o = {NULL, NULL, NULL, false};
     struct ep_error e = {0};
 
     CCHECK(privdrop_prepare(&o, &e) == 0);
@@ -340,7 +342,7 @@ static void test_permitted_caps_are_shed(void)
  * this must not pass for "unprivileged". */
 static void saved_root_child(void)
 {
-    struct privdrop_opts o = {NULL, NULL, NULL};
+    struct privdrop_opts o = {NULL, NULL, NULL, false};
     struct ep_error e = {0};
 
     CCHECK(privdrop_prepare(&o, &e) == 0);
@@ -361,13 +363,145 @@ static void test_setcap_with_chroot_fails(void)
     CHECK(in_child(setcap_chroot_child) == 0);
 }
 
+static int jail_reason(const char *dir, bool create, char *msg, size_t len)
+{
+    struct ep_error e = {0};
+    int fd = jail_open(dir, create, &e);
+
+    if (fd >= 0) {
+        (void)close(fd);
+        return 0;
+    }
+    (void)snprintf(msg, len, "%s", e.msg);
+    return e.reason != NULL && strcmp(e.reason, "chroot") == 0 ? -1 : -2;
+}
+
+static void path_in(char *buf, size_t len, const char *name)
+{
+    (void)snprintf(buf, len, "%s/%s", tmpdir, name);
+}
+
+static void test_jail_rejects(void)
+{
+    char p[128], q[128], m[512];
+
+    CHECK(jail_reason(tmpdir, false, m, sizeof(m)) == 0);
+    CHECK(jail_reason(tmpdir + 1, false, m, sizeof(m)) == -1); /* relative */
+    CHECK(jail_reason("/", false, m, sizeof(m)) == -1);
+    CHECK(strstr(m, "no jail") != NULL);
+    CHECK(jail_reason("/./", false, m, sizeof(m)) == -1);
+    CHECK(jail_reason("/tmp", false, m, sizeof(m)) == -1); /* 1777 */
+    CHECK(jail_reason("/etc/passwd", false, m, sizeof(m)) == -1);
+    path_in(p, sizeof(p), "missing");
+    CHECK(jail_reason(p, false, m, sizeof(m)) == -1);
+    /* A symlink anywhere on the path, even to a good directory. */
+    path_in(p, sizeof(p), "real");
+    path_in(q, sizeof(q), "link");
+    CHECK(mkdir(p, 0755) == 0 && symlink(p, q) == 0);
+    CHECK(jail_reason(p, false, m, sizeof(m)) == 0);
+    CHECK(jail_reason(q, false, m, sizeof(m)) == -1);
+    (void)snprintf(m, sizeof(m), "%s/../%s", p, "real");
+    CHECK(jail_reason(m, false, m, sizeof(m)) == -1);
+    /* A good directory below a group-writable or user-owned one. */
+    CHECK(chmod(p, 0775) == 0);
+    path_in(q, sizeof(q), "real/sub");
+    CHECK(mkdir(q, 0755) == 0);
+    CHECK(jail_reason(q, false, m, sizeof(m)) == -1);
+    CHECK(chmod(p, 0755) == 0 && jail_reason(q, false, m, sizeof(m)) == 0);
+    CHECK(chown(p, NOBODY, NOBODY) == 0);
+    CHECK(jail_reason(q, false, m, sizeof(m)) == -1);
+    CHECK(rmdir(q) == 0 && rmdir(p) == 0);
+    path_in(q, sizeof(q), "link");
+    CHECK(unlink(q) == 0);
+}
+
+static void test_jail_creates(void)
+{
+    char p[128], m[512];
+    struct stat sb;
+    mode_t old = umask(077);
+
+    path_in(p, sizeof(p), "new");
+    CHECK(jail_reason(p, true, m, sizeof(m)) == 0);
+    CHECK(stat(p, &sb) == 0 && S_ISDIR(sb.st_mode));
+    CHECK(sb.st_uid == 0 && sb.st_gid == 0 && (sb.st_mode & 07777) == 0755);
+    /* Existing: opened and checked like any other. */
+    CHECK(chmod(p, 0777) == 0);
+    CHECK(jail_reason(p, true, m, sizeof(m)) == -1);
+    CHECK(rmdir(p) == 0);
+    (void)umask(old);
+}
+
+static char jail_a[128], jail_moved[128], jail_evil[128];
+
+/* The jail is renamed away and a user-writable directory takes its name
+ * (through a symlink) between prepare and apply: we must still end up in
+ * the directory that was checked. */
+static void swap_child(void)
+{
+    struct privdrop_opts o = {"nobody", NULL, jail_a, false};
+    struct ep_error e = {0};
+    struct stat sb;
+
+    CCHECK(privdrop_prepare(&o, &e) == 0);
+    CCHECK(rename(jail_a, jail_moved) == 0);
+    CCHECK(symlink(jail_evil, jail_a) == 0);
+    CCHECK(privdrop_apply(&e) == 0);
+    CCHECK(stat("/marker", &sb) == 0);
+    CCHECK(stat("/evil-marker", &sb) == -1 && errno == ENOENT);
+}
+
+static void test_jail_swap_after_prepare(void)
+{
+    char m1[160], m2[160];
+
+    path_in(jail_a, sizeof(jail_a), "jail");
+    path_in(jail_moved, sizeof(jail_moved), "jail.moved");
+    path_in(jail_evil, sizeof(jail_evil), "evil");
+    (void)snprintf(m1, sizeof(m1), "%s/marker", jail_a);
+    (void)snprintf(m2, sizeof(m2), "%s/evil-marker", jail_evil);
+    CHECK(mkdir(jail_a, 0755) == 0 && mkdir(jail_evil, 0777) == 0);
+    CHECK(chmod(jail_evil, 0777) == 0);
+    CHECK(close(open(m1, O_CREAT | O_WRONLY, 0644)) == 0);
+    CHECK(close(open(m2, O_CREAT | O_WRONLY, 0644)) == 0);
+    CHECK(in_child(swap_child) == 0);
+    (void)unlink(jail_a);
+    (void)unlink(m2);
+    (void)rmdir(jail_evil);
+    (void)snprintf(m1, sizeof(m1), "%s/marker", jail_moved);
+    (void)unlink(m1);
+    (void)rmdir(jail_moved);
+}
+
+/* Root without -C: JAIL_DEFAULT_DIR, made if missing, then entered. */
+static void default_jail_child(void)
+{
+    struct privdrop_opts o = {NULL, NULL, NULL, true};
+    struct ep_error e = {0};
+    struct stat sb;
+
+    CCHECK(privdrop_prepare(&o, &e) == 0);
+    CCHECK(stat(JAIL_DEFAULT_DIR, &sb) == 0 && sb.st_uid == 0);
+    CCHECK((sb.st_mode & 07777) == 0755);
+    CCHECK(privdrop_apply(&e) == 0);
+    check_dropped(NOBODY, NOBODY);
+    CCHECK(stat("/etc/passwd", &sb) == -1 && errno == ENOENT);
+}
+
+static void test_default_jail(void)
+{
+    CHECK(in_child(default_jail_child) == 0);
+}
+
 int main(void)
 {
     if (geteuid() != 0) {
         printf("test_privdrop: skipped (needs root)\n");
         return 0;
     }
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/epcap-pd.XXXXXX");
+    /* Under /run, not /tmp: every component of a jail must be root-owned
+     * and not group/other writable, and /tmp is 1777. */
+    snprintf(tmpdir, sizeof(tmpdir), "/run/epcap-pd.XXXXXX");
     /* 0755: the dropped user may search it, so a failed stat inside
      * proves the chroot (ENOENT), not a permission problem. */
     if (mkdtemp(tmpdir) == NULL || chmod(tmpdir, 0755) == -1) {
@@ -387,6 +521,10 @@ int main(void)
     RUN(test_setcap_with_chroot_fails);
     RUN(test_permitted_caps_are_shed);
     RUN(test_saved_root_uid_not_kept);
+    RUN(test_jail_rejects);
+    RUN(test_jail_creates);
+    RUN(test_jail_swap_after_prepare);
+    RUN(test_default_jail);
     (void)rmdir(tmpdir);
     CTEST_END("test_privdrop");
 }

@@ -95,7 +95,7 @@ static int set_filter(pcap_t *p, const char *expr)
  * drop to nobody in the empty chroot, restrict_apply. */
 static int sandbox(const struct restrict_ctx *c)
 {
-    struct privdrop_opts o = {"nobody", NULL, tmpdir};
+    struct privdrop_opts o = {"nobody", NULL, tmpdir, false};
     struct ep_error e = {0};
 
     if (restrict_init(c, &e) != 0 || privdrop_prepare(&o, &e) != 0 ||
@@ -624,7 +624,7 @@ int main(void)
            : strcmp(m, "rlimit") == 0 ? RLIMIT
            : strcmp(m, "null") == 0   ? NULLMODE
                                       : OTHER;
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/epcap-rs.XXXXXX");
+    snprintf(tmpdir, sizeof(tmpdir), "/run/epcap-rs.XXXXXX");
     if (mkdtemp(tmpdir) == NULL || chmod(tmpdir, 0755) == -1 ||
         make_savefile() == -1) {
         perror("setup");
