@@ -490,11 +490,10 @@ handle_cast(Msg, S) ->
     {noreply, S}.
 
 %% @private
-handle_info({Port, {data, Bin}}, #state{port = Port, frame = F} = S) ->
-    case epcap_frame:feed(Bin, F) of
-        {ok, Events, F1} -> events(Events, S#state{frame = F1});
-        {error, Reason, Events} -> protocol_error(Reason, Events, S)
-    end;
+handle_info({Port, {data, _}} = Msg, #state{port = Port, ready = false, stderr = E} = S) ->
+    handle_data(Msg, S#state{stderr = epcap_stderr:opened(E)});
+handle_info({Port, {data, _}} = Msg, #state{port = Port} = S) ->
+    handle_data(Msg, S);
 handle_info({Port, {exit_status, Status}}, #state{port = Port} = S) ->
     port_exited(Status, S);
 handle_info({'DOWN', Ref, process, _, _}, #state{owner_mon = Ref} = S) ->
@@ -522,6 +521,12 @@ handle_info(Msg, #state{stderr = E} = S) ->
             {noreply, S}
     end.
 
+handle_data({_, {data, Bin}}, #state{frame = F} = S) ->
+    case epcap_frame:feed(Bin, F) of
+        {ok, Events, F1} -> events(Events, S#state{frame = F1});
+        {error, Reason, Events} -> protocol_error(Reason, Events, S)
+    end.
+
 %% @private
 terminate(_Reason, #state{port = Port, pending = Pending, stderr = E}) ->
     _ = [gen_server:reply(From, {error, closed}) || {_, From} <- queue:to_list(Pending)],
@@ -547,6 +552,8 @@ options_in_force(O) ->
 %% Packets then terms, in the order the port sent them.
 events([], S) ->
     {noreply, S};
+events([{records, _, _} | _], #state{ready = false} = S) ->
+    fail({protocol, packets_before_ready}, S);
 events([{records, Count, Records} | Rest], S) ->
     case received(Count, Records, S) of
         {noreply, S1} -> events(Rest, S1);

@@ -109,16 +109,18 @@ batch(Bin, #frame{part = {batch, Left, Declared, Seen}} = S, Acc) ->
                            pending = binary:copy(Cut)}}
     end.
 
-%% How many header bytes to gather: length and tag, then a batch's count.
-header_size(P, _Bin) when byte_size(P) >= 5 -> header_size(P);
+%% How many header bytes to gather: the length alone when it is already
+%% wrong (0, or above the cap), else length and tag, and a batch's count.
 header_size(P, Bin) ->
-    case <<P/binary, (binary:part(Bin, 0, min(5 - byte_size(P), byte_size(Bin))))/binary>> of
-        <<Len:32, ?WIRE_TAG_BATCH>> when Len >= 5 -> 9;
+    Peek = case byte_size(P) >= 5 of
+               true -> P;
+               false -> <<P/binary, (binary:part(Bin, 0, min(5 - byte_size(P), byte_size(Bin))))/binary>>
+           end,
+    case Peek of
+        <<Len:32, _/binary>> when Len =:= 0; Len > ?EPCAP_FRAME_CAP -> 4;
+        <<Len:32, ?WIRE_TAG_BATCH, _/binary>> when Len >= 5 -> 9;
         _ -> 5
     end.
-
-header_size(<<Len:32, ?WIRE_TAG_BATCH, _/binary>>) when Len >= 5 -> 9;
-header_size(_) -> 5.
 
 start(<<Len:32, _/binary>>, Acc) when Len > ?EPCAP_FRAME_CAP -> fail({frame_too_large, Len}, Acc);
 start(<<0:32, _/binary>>, Acc) -> fail(empty_frame, Acc);

@@ -17,6 +17,7 @@
 -export([handle/2]).
 -export([last_words/1]).
 -export([await_end/2]).
+-export([opened/1]).
 -export([close/1]).
 
 -export_type([state/0]).
@@ -101,11 +102,21 @@ await_end(#stderr{reader = R} = S, Ms) ->
     after Ms -> S
     end.
 
+%% @doc The port has written on stdout, so its shell had opened the FIFO,
+%% which it could only do once `cat' had: the name is no longer needed, and
+%% goes now rather than at the end (a server killed outright leaves none).
+-spec opened(state()) -> state().
+opened(#stderr{dir = undefined} = S) -> S;
+opened(S) -> remove_dir(S).
+
 %% @doc Stop reading. A `cat' still waiting for a writer gets one and
 %% its end (opening a FIFO read-write never blocks), so that it exits.
 -spec close(state()) -> ok.
 close(#stderr{reader = undefined} = S) ->
     _ = remove_dir(S),
+    ok;
+close(#stderr{reader = R, dir = undefined}) ->
+    catch port_close(R),
     ok;
 close(#stderr{reader = R, dir = Dir} = S) ->
     catch port_close(R),
