@@ -28,7 +28,8 @@ groups() ->
      {lifecycle, [],
       [owner_exit_stops_port, server_kill_stops_port, stop_is_idempotent,
        start_link_error_does_not_crash, info_reports_ready, tagged_messages,
-       named_owners, controlling_process_moves,
+       named_owners, controlling_process_moves, wrapper_stderr_in_error,
+       stderr_to_logger,
        %% here, not with the files: it changes the VM's working directory
        dash_is_a_file_name]}].
 
@@ -792,3 +793,53 @@ collect_passive(Acc, N) ->
         {epcap, End} -> {lists:reverse(Acc), N, End}
     after 5000 -> {lists:reverse(Acc), N, timeout}
     end.
+
+wrapper_stderr_in_error() ->
+    [{doc, "Ensure that a wrapper that fails before the port starts (sudo "
+      "wanting a password) gives {port_exit, {Status, Text}} with what it "
+      "wrote on stderr, and leaves nothing running"}].
+wrapper_stderr_in_error(Config) ->
+    Sudo = script(Config, "fake_sudo",
+                  "echo 'sudo: a password is required' >&2\nexit 1\n"),
+    ?assertEqual({error, {port_exit, {1, "sudo: a password is required"}}},
+                 epcap:start([{progname, epcap_test_lib:progname()}, {exec, Sudo},
+                              {interface, "lo"}])),
+    %% Silent: the status alone, as before.
+    ?assertEqual({error, {port_exit, 1}},
+                 epcap:start([{progname, os:find_executable("false")}, {exec, ""},
+                              {file, data("veth_mixed.pcap")}])),
+    timer:sleep(200),
+    ?assertEqual("", os:cmd("pgrep -f 'cat .*/epcap-[0-9]+-[0-9]+/stderr'")).
+
+script(Config, Name, Body) ->
+    Path = filename:join(?config(priv_dir, Config), Name),
+    ok = file:write_file(Path, ["#!/bin/sh\n", Body]),
+    ok = file:change_mode(Path, 8#755),
+    Path.
+
+stderr_to_logger() ->
+    [{doc, "Ensure that what the port's wrapper writes on stderr arrives as "
+      "a logger event with the capture's pid in its metadata, while the "
+      "capture runs as usual"}].
+stderr_to_logger(Config) ->
+    Wrapper = script(Config, "chatty", "echo 'wrapper says hello' >&2\nexec \"$@\"\n"),
+    ok = logger:add_handler(epcap_test_handler, ?MODULE, #{config => #{pid => self()}}),
+    try
+        {ok, Pid} = epcap:start(opts([{file, data("veth_mixed.pcap")}, {exec, Wrapper}])),
+        {Pkts, eof} = collect_until(5000, []),
+        ?assertEqual(40, length(Pkts)),
+        receive
+            {logged, #{meta := #{capture := Pid}, msg := {Fmt, Args}}} ->
+                ?assertEqual("epcap port: wrapper says hello",
+                             lists:flatten(io_lib:format(Fmt, Args)))
+        after 2000 -> ct:fail(no_log_event)
+        end
+    after
+        logger:remove_handler(epcap_test_handler)
+    end.
+
+%% logger handler callback: events from epcap's port go to the test case.
+log(#{meta := #{domain := [epcap, port_stderr]}} = Event, #{config := #{pid := Pid}}) ->
+    Pid ! {logged, Event};
+log(_, _) ->
+    ok.

@@ -12,7 +12,7 @@
 -define(OWNER, epcap_sup_owner).
 
 all() ->
-    [file_end_is_final, {group, live}].
+    [file_end_is_final, example_app, {group, live}].
 
 groups() ->
     [{live, [], [port_killed_restarts, interface_deleted_then_back]}].
@@ -35,6 +35,7 @@ init_per_testcase(Case, Config) ->
     true = register(?OWNER, Owner),
     Host = case Case of
                file_end_is_final -> undefined;
+               example_app -> undefined;
                _ -> epcap_test_lib:netns_up(erlang:phash2(Case, 20) + 230)
            end,
     [{owner, Owner}, {host, Host} | Config].
@@ -146,3 +147,37 @@ wait_child(Sup, Old, Ms) when Ms > 0 ->
     end;
 wait_child(_, _, _) ->
     ct:fail(no_restart).
+
+example_app() ->
+    [{doc, "Ensure that the examples/capture_keeper application builds, "
+      "runs a capture under its supervisor (here over a file: 40 packets, "
+      "one eof, no restart) and stops"}].
+example_app(Config) ->
+    Root = filename:dirname(filename:dirname(
+                              proplists:get_value(source, epcap:module_info(compile)))),
+    Src = filename:join([Root, "examples", "capture_keeper", "src"]),
+    Ebin = ?config(priv_dir, Config),
+    [{ok, _} = compile:file(F, [{outdir, Ebin}, return_errors])
+     || F <- filelib:wildcard(filename:join(Src, "*.erl"))],
+    {ok, _} = file:copy(filename:join(Src, "capture_keeper.app.src"),
+                        filename:join(Ebin, "capture_keeper.app")),
+    true = code:add_patha(Ebin),
+    ok = application:load(capture_keeper),
+    ok = application:set_env(capture_keeper, capture,
+                             epcap_test_lib:opts([{file, epcap_test_lib:data("veth_mixed.pcap")}])),
+    try
+        {ok, _} = application:ensure_all_started(capture_keeper),
+        ?assertEqual(#{packets => 40, ends => [eof]}, wait_count(5000)),
+        ?assertMatch([{capture, undefined, _, _}, {counter, P, _, _}] when is_pid(P),
+                     lists:sort(supervisor:which_children(capture_keeper_sup)))
+    after
+        application:stop(capture_keeper),
+        application:unload(capture_keeper)
+    end.
+
+wait_count(Ms) ->
+    case capture_keeper_counter:count() of
+        #{ends := [_]} = C -> C;
+        C when Ms =< 0 -> C;
+        _ -> timer:sleep(50), wait_count(Ms - 50)
+    end.
