@@ -439,7 +439,7 @@ flush_exit(Port) ->
 %% @private
 init({Owner, O, Cmd}) ->
     process_flag(trap_exit, true),
-    _ = erlang:send_after(?START_TIMEOUT, self(), start_timeout),
+    _ = erlang:send_after(start_timeout(), self(), start_timeout),
     {Stderr, Port} = epcap_stderr:open(Cmd),
     {Flow, _} = epcap_flow:new(maps:get(active, O)),
     Tag = case maps:get(tagged, O) of true -> {tagged, self()}; false -> untagged end,
@@ -541,6 +541,14 @@ format_status(_Opt, [_PDict, #state{} = S]) ->
                          buffered => epcap_flow:buffered(S#state.flow)}}]}];
 format_status(_Opt, [_PDict, Other]) ->
     [{data, [{"State", Other}]}].
+
+%% How long the port has to say `ready': application env `start_timeout'
+%% (ms; tests shorten it), 30 s by default.
+start_timeout() ->
+    case application:get_env(epcap, start_timeout) of
+        {ok, Ms} when is_integer(Ms), Ms > 0 -> Ms;
+        _ -> ?START_TIMEOUT
+    end.
 
 options_in_force(O) ->
     [{K, V} || {K, V} <- lists:sort(maps:to_list(O)), K =/= given].

@@ -10,7 +10,8 @@
 -compile([export_all, nowarn_export_all]).
 
 all() ->
-    [lies_before_ready, lies_after_ready, huge_length_prefix, random_and_mutated].
+    [lies_before_ready, lies_after_ready, huge_length_prefix, random_and_mutated,
+     start_timeout_kills].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(epcap),
@@ -143,3 +144,24 @@ mutate(Bin) ->
                         <<H:P/binary, _, T/binary>> = B,
                         <<H/binary, (rand:uniform(256) - 1), T/binary>>
                 end, Bin, lists:seq(1, rand:uniform(3))).
+
+start_timeout_kills() ->
+    [{doc, "Ensure that a port that never says ready makes start return "
+      "{error, timeout} and is killed: no process is left"}].
+start_timeout_kills(Config) ->
+    Marker = integer_to_list(erlang:unique_integer([positive])),
+    Script = filename:join(?config(priv_dir, Config), "silent.sh"),
+    %% Busy before reading stdin, as a port blocked in fopen on a FIFO is.
+    ok = file:write_file(Script, ["#!/bin/sh\nexec sleep 3", Marker, "\n"]),
+    ok = file:change_mode(Script, 8#755),
+    ok = application:set_env(epcap, start_timeout, 1000),
+    try
+        T0 = erlang:monotonic_time(millisecond),
+        ?assertEqual({error, timeout},
+                     epcap:start([{progname, Script}, {exec, ""}, {file, "unused"}])),
+        ?assert(erlang:monotonic_time(millisecond) - T0 < 3000),
+        timer:sleep(200),
+        ?assertEqual("", os:cmd("pgrep -f 'sleep 3" ++ Marker ++ "'"))
+    after
+        application:unset_env(epcap, start_timeout)
+    end.
