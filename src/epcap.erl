@@ -728,10 +728,16 @@ received(Count, Records, #state{moving = true, held = H} = S) ->
 received(Count, Records, #state{flow = F} = S) ->
     deliver(epcap_flow:received(Count, Records, F), S).
 
+%% What arrived while the owner changed goes out first, then the end (if
+%% the port has said its last word meanwhile).
 release_held(#state{held = H} = S) ->
-    lists:foldl(fun({C, R}, {noreply, Acc}) -> received(C, R, Acc);
-                   (_, Stop) -> Stop
-                end, drain(S#state{held = []}), lists:reverse(H)).
+    Result = lists:foldl(fun({C, R}, {noreply, Acc}) -> received(C, R, Acc);
+                            (_, Stop) -> Stop
+                         end, {noreply, S#state{held = []}}, lists:reverse(H)),
+    case Result of
+        {noreply, S1} -> drain(S1);
+        Stop -> Stop
+    end.
 
 deliver({{Chunks, Passive}, F}, S) ->
     S1 = S#state{flow = F},
