@@ -29,7 +29,7 @@ groups() ->
       [owner_exit_stops_port, server_kill_stops_port, stop_is_idempotent,
        start_link_error_does_not_crash, info_reports_ready, tagged_messages,
        named_owners, controlling_process_moves, wrapper_stderr_in_error,
-       stderr_to_logger,
+       stderr_to_logger, unexpected_messages_logged,
        %% here, not with the files: it changes the VM's working directory
        dash_is_a_file_name]}].
 
@@ -841,5 +841,27 @@ stderr_to_logger(Config) ->
 %% logger handler callback: events from epcap's port go to the test case.
 log(#{meta := #{domain := [epcap, port_stderr]}} = Event, #{config := #{pid := Pid}}) ->
     Pid ! {logged, Event};
+log(#{msg := {report, #{epcap := What}}} = Event, #{config := #{pid := Pid}}) ->
+    Pid ! {logged, What, Event};
 log(_, _) ->
     ok.
+
+unexpected_messages_logged() ->
+    [{doc, "Ensure that a message, cast or call the server does not expect is "
+      "logged with logger (not dropped in silence) and the capture goes on"}].
+unexpected_messages_logged(_Config) ->
+    ok = logger:add_handler(epcap_test_handler, ?MODULE, #{config => #{pid => self()}}),
+    try
+        {ok, Pid} = epcap:start(opts([{file, data("veth_mixed.pcap")}, {active, false}])),
+        Pid ! {hello, 1},
+        gen_server:cast(Pid, {hello, 2}),
+        ?assertEqual({error, {badarg, {hello, 3}}}, gen_server:call(Pid, {hello, 3})),
+        [receive {logged, What, #{msg := {report, R}}} -> ?assertMatch(#{}, R)
+         after 2000 -> ct:fail({not_logged, What})
+         end || What <- [unexpected_message, unexpected_cast, unexpected_call]],
+        ok = epcap:setopts(Pid, [{active, true}]),
+        {Pkts, eof} = collect_until(5000, []),
+        ?assertEqual(40, length(Pkts))
+    after
+        logger:remove_handler(epcap_test_handler)
+    end.
