@@ -410,22 +410,28 @@ prepare(Options) ->
             Error
     end.
 
-%% `epcap -L': one term, then exit.
+%% `epcap -L': one term, then exit. Read as a stream and framed by
+%% epcap_frame, as a capture is: no length prefix reserves memory.
 run_once(Prog, Args) ->
-    Port = open_port({spawn_executable, Prog},
-                     [{args, Args}, {packet, 4}, binary, exit_status]),
+    Port = open_port({spawn_executable, Prog}, [{args, Args}, stream, binary, exit_status]),
+    Result = once_term(Port, epcap_frame:new()),
+    flush_exit(Port),
+    Result.
+
+once_term(Port, F) ->
     receive
-        {Port, {data, <<?WIRE_TAG_TERM, T/binary>>}} ->
-            flush_exit(Port),
-            case catch binary_to_term(T, [safe]) of
-                {interfaces, List} -> {ok, List};
-                {error, Reason} -> {error, Reason};
-                Other -> {error, {protocol, Other}}
+        {Port, {data, Bin}} ->
+            case epcap_frame:feed(Bin, F) of
+                {ok, [], F1} -> once_term(Port, F1);
+                {ok, [{term, {interfaces, List}} | _], _} -> {ok, List};
+                {ok, [{term, {error, Reason}} | _], _} -> {error, Reason};
+                {ok, [Other | _], _} -> {error, {protocol, Other}};
+                {error, Reason, _} -> {error, Reason}
             end;
         {Port, {exit_status, S}} ->
+            self() ! {Port, {exit_status, S}},
             {error, {port_exit, S}}
     after ?START_TIMEOUT ->
-        catch port_close(Port),
         {error, timeout}
     end.
 
