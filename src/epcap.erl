@@ -57,7 +57,7 @@
 
 -export_type([option/0, reason/0, packet/0, batch/0, time/0, owner/0]).
 
--include("epcap_protocol.hrl").
+-include("../include/epcap_protocol.hrl").
 
 -type time() :: epcap_batch:time().
 -type packet() :: epcap_batch:packet().

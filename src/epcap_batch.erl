@@ -18,7 +18,7 @@
 
 -export_type([batch/0, packet/0, time/0, time_unit/0, tag/0]).
 
--include("epcap_protocol.hrl").
+-include("../include/epcap_protocol.hrl").
 
 -type time() :: erlang:timestamp() | non_neg_integer().
 -type time_unit() :: timestamp | microsecond | nanosecond.

@@ -18,7 +18,7 @@
 
 -export_type([state/0, event/0]).
 
--include("epcap_protocol.hrl").
+-include("../include/epcap_protocol.hrl").
 
 -type event() :: {records, pos_integer(), binary()} | {term, term()}.
 

@@ -16,7 +16,7 @@
 
 -export_type([options/0]).
 
--include("epcap_protocol.hrl").
+-include("../include/epcap_protocol.hrl").
 
 %% Validated options: every key of defaults/0, plus `given', the keys the
 %% caller named.

@@ -1,7 +1,7 @@
 %%% EUnit tests of epcap_batch: the record layout, fold, split, counting.
 -module(epcap_batch_tests).
 -include_lib("eunit/include/eunit.hrl").
--include("epcap_protocol.hrl").
+-include("../include/epcap_protocol.hrl").
 
 recs(N) -> [epcap_batch:record(1700000000 + I, I, 100 + I, binary:copy(<<I>>, I)) || I <- lists:seq(1, N)].
 

@@ -4,7 +4,7 @@
 %%% exception, and never hold more than the frame cap.
 -module(epcap_frame_tests).
 -include_lib("eunit/include/eunit.hrl").
--include("epcap_protocol.hrl").
+-include("../include/epcap_protocol.hrl").
 
 recs(N, Size) ->
     [epcap_batch:record(I, I, Size + 10, binary:copy(<<I>>, Size + I rem 7)) || I <- lists:seq(1, N)].
