@@ -17,7 +17,7 @@ groups() ->
        pcapng_file, snaplen_cuts_file, broken_files, truncated_file,
        filter_on_file, getopts_command_line, interfaces_listed]},
      {bad_input, [parallel],
-      [bad_options, bad_filter, no_such_device, missing_exec_wrapper,
+      [bad_options, file_option_conflicts, bad_filter, no_such_device, missing_exec_wrapper,
        bad_cpu_affinity, send_bad_frames, no_permission, port_dies_early]},
      {live, [],
       [live_filter, direction_in_out, live_time_units, immediate_timeout,
@@ -27,7 +27,9 @@ groups() ->
        monitor_not_supported, default_interface, snaplen_buffer_verbose]},
      {lifecycle, [],
       [owner_exit_stops_port, server_kill_stops_port, stop_is_idempotent,
-       start_link_error_does_not_crash,
+       start_link_error_does_not_crash, info_reports_ready, tagged_messages,
+       named_owners, controlling_process_moves, wrapper_stderr_in_error,
+       stderr_to_logger, unexpected_messages_logged,
        %% here, not with the files: it changes the VM's working directory
        dash_is_a_file_name]}].
 
@@ -197,14 +199,16 @@ dash_is_a_file_name(Config) ->
 
 truncated_file() ->
     [{doc, "Ensure that a file cut inside a packet delivers the 27 whole "
-      "packets tcpdump reads, then {epcap, {error, {file, Msg}}}"}].
+      "packets tcpdump reads, then {epcap, {error, {file, Msg}}}, and the "
+      "server exits with that failure (a transient supervisor restarts it)"}].
 truncated_file(_Config) ->
     {ok, Pid} = epcap:start(opts([{file, data("truncated.pcap")}])),
     Ref = monitor(process, Pid),
     {Pkts, End} = collect_until(5000, []),
     ?assertEqual(27, length(Pkts)),
     ?assertMatch({error, {file, "truncated dump file" ++ _}}, End),
-    receive {'DOWN', Ref, process, Pid, normal} -> ok after 2000 -> ct:fail(no_stop) end.
+    {error, Why} = End,
+    receive {'DOWN', Ref, process, Pid, Why} -> ok after 2000 -> ct:fail(no_stop) end.
 
 filter_on_file() ->
     [{doc, "Ensure that a BPF filter applies to a file capture"}].
@@ -217,18 +221,21 @@ filter_on_file(_Config) ->
     [?assertMatch(<<_:12/binary, 16#0806:16, _/binary>>, P) || {packet, _, _, _, P} <- Pkts].
 
 getopts_command_line() ->
-    [{doc, "Ensure that getopts/1 shows wrappers and port arguments in order"}].
+    [{doc, "Ensure that getopts/1 shows the wrapper, then the port with its "
+      "arguments, environment (-E) and CPU list (-a) last, and no chroot "
+      "unless one is given"}].
 getopts_command_line(_Config) ->
     [Exe | Args] = epcap:getopts([{interface, "lo"}, {exec, "nice -n 1"},
-                                  {cpu_affinity, "0"}, {env, "A=B"},
+                                  {cpu_affinity, "0"}, {env, "PCAP_A=B"},
                                   {cluster_id, 7}, promiscuous,
                                   {filter, "tcp"}, {time_unit, nanosecond}]),
     ?assertEqual(os:find_executable("nice"), Exe),
-    ["-n", "1", "env", "A=B", "PCAP_PF_RING_CLUSTER_ID=7", "taskset", "-c", "0",
-     Prog | PortArgs] = Args,
+    ["-n", "1", Prog | PortArgs] = Args,
     ?assertEqual("epcap", filename:basename(Prog)),
-    ?assertMatch(["-i", "lo", "-f", "tcp", "-s", "65535", "-t", "immediate",
-                  "-n", "-P" | _], PortArgs),
+    ?assertEqual(["-i", "lo", "-f", "tcp", "-s", "65535", "-t", "immediate",
+                  "-n", "-P", "-E", "PCAP_A=B", "-E", "PCAP_PF_RING_CLUSTER_ID=7",
+                  "-a", "0"], PortArgs),
+    ?assertNot(lists:member("-C", epcap:getopts([{interface, "lo"}, {exec, ""}]))),
     ?assertEqual({error, {bad_option, {colour, red}}}, epcap:getopts([{colour, red}])).
 
 interfaces_listed() ->
@@ -264,6 +271,11 @@ bad_options(_Config) ->
         {{active, 40000}, {badarg, {active, 40000}}},
         {{deliver, carrier_pigeon}, {badarg, {deliver, carrier_pigeon}}},
         {{env, "NOEQUALS"}, {badarg, {env, "NOEQUALS"}}},
+        {{env, "LD_PRELOAD=/tmp/x.so"}, {badarg, {env, "LD_PRELOAD=/tmp/x.so"}}},
+        {{timeout, 65536}, {badarg, {timeout, 65536}}},
+        {{buffer, 2147483647}, {badarg, {buffer, 2147483647}}},
+        {{buffer, 268435457}, {badarg, {buffer, 268435457}}},
+        {{tagged, yes}, {badarg, {tagged, yes}}},
         {{interface, 42}, {badarg, {interface, 42}}},
         {{file, <<"a", 0, "b">>}, {badarg, {file, <<"a", 0, "b">>}}},
         {{filter, long_filter()}, {badarg, {filter, long_filter()}}},
@@ -274,6 +286,24 @@ bad_options(_Config) ->
     ?assertEqual({error, {badarg, {options, notalist}}}, epcap:start(notalist)).
 
 long_filter() -> lists:duplicate(8193, $a).
+
+file_option_conflicts() ->
+    [{doc, "Ensure that a file with any live-only option is "
+      "{error, {badarg, {conflict, {file, Key}}}}, that an owner that is not "
+      "a process is {error, {badarg, {owner, O}}}, and that the largest "
+      "buffer and timeout are accepted"}].
+file_option_conflicts(_Config) ->
+    File = data("veth_mixed.pcap"),
+    [?assertEqual({Opt, {error, {badarg, {conflict, {file, Key}}}}},
+                  {Opt, epcap:start(opts([{file, File}, Opt]))})
+     || {Key, Opt} <- [{interface, {interface, "lo"}}, {promiscuous, promiscuous},
+                       {monitor, {monitor, false}}, {buffer, {buffer, 1024}},
+                       {timeout, {timeout, 10}}, {inject, inject},
+                       {direction, {direction, in}}, {snaplen, {snaplen, 16}}]],
+    ?assertEqual({error, {badarg, {owner, no_such_name_xyz}}},
+                 epcap:start(no_such_name_xyz, opts([{file, File}]))),
+    ?assertMatch([_ | _], epcap:getopts([{interface, "lo"}, {buffer, 268435456},
+                                         {timeout, 65535}])).
 
 bad_filter() ->
     [{doc, "Ensure that a filter that does not compile is {error, {filter, Msg}}"}].
@@ -302,11 +332,15 @@ missing_exec_wrapper(_Config) ->
                  epcap:start([{progname, "/nonexistent/epcap"}, {exec, ""}])).
 
 bad_cpu_affinity() ->
-    [{doc, "Ensure that a cpu_affinity taskset rejects is {error, {cpu_affinity, Msg}}"}].
+    [{doc, "Ensure that a malformed or out-of-range cpu_affinity list is "
+      "{error, {badarg, {cpu_affinity, L}}}, and a CPU the machine lacks is "
+      "{error, {cpu_affinity, Msg}} from the port"}].
 bad_cpu_affinity(_Config) ->
-    [?assertMatch({error, {cpu_affinity, [_ | _]}},
+    [?assertEqual({error, {badarg, {cpu_affinity, L}}},
                   epcap:start(opts([{file, data("veth_mixed.pcap")}, {cpu_affinity, L}])))
-     || L <- ["abc", "4096", "1-"]].
+     || L <- ["abc", "4096", "1-", "", "3-1", "1,,2"]],
+    ?assertMatch({error, {cpu_affinity, [_ | _]}},
+                 epcap:start(opts([{file, data("veth_mixed.pcap")}, {cpu_affinity, "1000"}]))).
 
 send_bad_frames() ->
     [{doc, "Ensure that send/2 refuses empty, oversized and non-iodata frames "
@@ -554,12 +588,16 @@ cpu_affinity_applied(Config) ->
     epcap:stop(Pid).
 
 env_and_cluster_id() ->
-    [{doc, "Ensure that env and cluster_id are in the port's /proc/<pid>/environ"}].
+    [{doc, "Ensure that env and cluster_id reach the port itself as -E "
+      "settings (it calls setenv, which /proc/<pid>/environ does not show; "
+      "c_src/test/test_procenv.c checks that part), with no env wrapper"}].
 env_and_cluster_id(Config) ->
-    Pid = start_on(Config, [{env, "EPCAP_TEST_VAR=hello world"}, {cluster_id, 42}]),
-    Env = string:split(proc_file(Pid, "environ"), [0], all),
-    ?assert(lists:member("EPCAP_TEST_VAR=hello world", Env)),
-    ?assert(lists:member("PCAP_PF_RING_CLUSTER_ID=42", Env)),
+    Pid = start_on(Config, [{env, "PCAP_EPCAP_TEST_VAR=hello world"}, {cluster_id, 42}]),
+    Argv = string:split(proc_file(Pid, "cmdline"), [0], all),
+    ct:log("~p", [Argv]),
+    ?assertMatch("epcap" ++ _, filename:basename(hd(Argv))),  % or epcap-asan
+    ?assertMatch([_, "PCAP_EPCAP_TEST_VAR=hello world", "-E", "PCAP_PF_RING_CLUSTER_ID=42" | _],
+                 lists:dropwhile(fun(A) -> A =/= "-E" end, Argv)),
     epcap:stop(Pid).
 
 monitor_not_supported() ->
@@ -653,3 +691,177 @@ start_link_error_does_not_crash(_Config) ->
     ?assertMatch({error, {no_such_device, _}},
                  epcap:start_link(opts([{interface, "epcap_nope8"}]))),
     receive {'EXIT', _, _} = E -> ct:fail({exit_signal, E}) after 200 -> ok end.
+
+info_reports_ready() ->
+    [{doc, "Ensure that info/1 gives what the port said in ready (OS pid, "
+      "sandbox, link type, snaplen, precision, version) and the options in "
+      "force, and {error, closed} once the capture is gone"}].
+info_reports_ready(_Config) ->
+    File = data("veth_mixed_nano.pcap"),
+    {ok, Pid} = epcap:start(opts([{file, File}, {active, false}, {time_unit, nanosecond}])),
+    {ok, I} = epcap:info(Pid),
+    ct:log("~p", [I]),
+    #{os_pid := OsPid, sandbox := Mode, link_type := 1, snaplen := Snap,
+      precision := nano, version := Vsn, owner := Owner, options := Opts} = I,
+    ?assert(epcap_test_lib:port_alive(OsPid)),
+    ?assert(lists:member(Mode, [seccomp, rlimit, null, pledge, capsicum])),
+    ?assert(is_integer(Snap) andalso Snap > 0),
+    ?assertMatch([_ | _], Vsn),
+    ?assertEqual(self(), Owner),
+    ?assertEqual(File, proplists:get_value(file, Opts)),
+    ?assertEqual(false, proplists:get_value(active, Opts)),
+    ok = epcap:stop(Pid),
+    ?assertEqual({error, closed}, epcap:info(Pid)).
+
+tagged_messages() ->
+    [{doc, "Ensure that with {tagged, true} one owner runs two captures and "
+      "tells their packets and ends apart: {epcap_packet, Pid, ...} and "
+      "{epcap_eof, Pid} / {epcap_error, Pid, Reason}"}].
+tagged_messages(_Config) ->
+    {ok, A} = epcap:start(opts([{file, data("veth_mixed.pcap")}, {tagged, true}])),
+    {ok, B} = epcap:start(opts([{file, data("truncated.pcap")}, {tagged, true},
+                                {time_unit, microsecond}])),
+    {PA, EA} = tagged(A, []),
+    {PB, EB} = tagged(B, []),
+    ?assertEqual(40, length(PA)),
+    ?assertEqual(eof, EA),
+    ?assertEqual(27, length(PB)),
+    ?assertMatch({error, {file, _}}, EB),
+    [?assert(is_integer(T)) || {_, T, _, _} <- PB],
+    ?assertEqual([], collect(100, [])).
+
+tagged(Pid, Acc) ->
+    receive
+        {epcap_packet, Pid, DLT, T, L, P} -> tagged(Pid, [{DLT, T, L, P} | Acc]);
+        {epcap_eof, Pid} -> {lists:reverse(Acc), eof};
+        {epcap_error, Pid, R} -> {lists:reverse(Acc), {error, R}}
+    after 5000 -> ct:fail({no_end, Pid})
+    end.
+
+named_owners() ->
+    [{doc, "Ensure that a registered name, {global, N} and {via, global, N} "
+      "name an owner, resolved at start"}].
+named_owners(_Config) ->
+    Self = self(),
+    Collector = fun() -> Self ! {collected, self(), collect_until(5000, [])} end,
+    Names = [fun(P) -> register(epcap_test_owner, P), epcap_test_owner end,
+             fun(P) -> yes = global:register_name(epcap_g1, P), {global, epcap_g1} end,
+             fun(P) -> yes = global:register_name(epcap_g2, P), {via, global, epcap_g2} end],
+    lists:foreach(
+      fun(Name) ->
+              Owner = spawn(fun() -> receive go -> Collector() end end),
+              {ok, _} = epcap:start(Name(Owner), opts([{file, data("veth_mixed.pcap")}])),
+              Owner ! go,
+              receive {collected, Owner, {Pkts, eof}} -> ?assertEqual(40, length(Pkts))
+              after 6000 -> ct:fail(no_collect)
+              end
+      end, Names).
+
+controlling_process_moves() ->
+    [{doc, "Ensure that controlling_process/2 has gen_tcp's semantics: only "
+      "the owner may call it, and the new owner gets every packet, the "
+      "ones already sent to the old owner first, in order"}].
+controlling_process_moves(_Config) ->
+    Self = self(),
+    Ref = begin {ok, _} = epcap:start(opts([{file, data("veth_mixed.pcap")}])),
+                {R, eof} = collect_until(5000, []), R end,
+    {ok, Pid} = epcap:start(opts([{file, data("veth_mixed.pcap")}, {active, 10}])),
+    timer:sleep(200),   % 10 packets and {epcap_passive, Pid} wait here
+    Other = spawn(fun() -> Self ! {other, epcap:controlling_process(Pid, self())} end),
+    receive {other, R0} -> ?assertEqual({error, not_owner}, R0) after 2000 -> ct:fail(no_other) end,
+    New = spawn(fun() ->
+                        receive go -> ok end,
+                        ok = epcap:setopts(Pid, [{active, true}]),
+                        Self ! {moved, collect_passive([])}
+                end),
+    ok = epcap:controlling_process(Pid, New),
+    ?assertEqual([], collect(100, [])),
+    New ! go,
+    receive {moved, {Got, Passive, End}} ->
+            ?assertEqual(Ref, Got),
+            ?assertEqual(1, Passive),
+            ?assertEqual(eof, End)
+    after 6000 -> ct:fail(no_moved)
+    end,
+    exit(Other, kill).
+
+collect_passive(Acc) -> collect_passive(Acc, 0).
+collect_passive(Acc, N) ->
+    receive
+        {packet, _, _, _, _} = P -> collect_passive([P | Acc], N);
+        {epcap_passive, _} -> collect_passive(Acc, N + 1);
+        {epcap, End} -> {lists:reverse(Acc), N, End}
+    after 5000 -> {lists:reverse(Acc), N, timeout}
+    end.
+
+wrapper_stderr_in_error() ->
+    [{doc, "Ensure that a wrapper that fails before the port starts (sudo "
+      "wanting a password) gives {port_exit, {Status, Text}} with what it "
+      "wrote on stderr, and leaves nothing running"}].
+wrapper_stderr_in_error(Config) ->
+    Sudo = script(Config, "fake_sudo",
+                  "echo 'sudo: a password is required' >&2\nexit 1\n"),
+    ?assertEqual({error, {port_exit, {1, "sudo: a password is required"}}},
+                 epcap:start([{progname, epcap_test_lib:progname()}, {exec, Sudo},
+                              {interface, "lo"}])),
+    %% Silent: the status alone, as before.
+    ?assertEqual({error, {port_exit, 1}},
+                 epcap:start([{progname, os:find_executable("false")}, {exec, ""},
+                              {file, data("veth_mixed.pcap")}])),
+    timer:sleep(200),
+    ?assertEqual("", os:cmd("pgrep -f 'cat .*/epcap-[0-9]+-[0-9]+/stderr'")).
+
+script(Config, Name, Body) ->
+    Path = filename:join(?config(priv_dir, Config), Name),
+    ok = file:write_file(Path, ["#!/bin/sh\n", Body]),
+    ok = file:change_mode(Path, 8#755),
+    Path.
+
+stderr_to_logger() ->
+    [{doc, "Ensure that what the port's wrapper writes on stderr arrives as "
+      "a logger event with the capture's pid in its metadata, while the "
+      "capture runs as usual"}].
+stderr_to_logger(Config) ->
+    Wrapper = script(Config, "chatty", "echo 'wrapper says hello' >&2\nexec \"$@\"\n"),
+    ok = logger:add_handler(epcap_test_handler, ?MODULE, #{config => #{pid => self()}}),
+    try
+        {ok, Pid} = epcap:start(opts([{file, data("veth_mixed.pcap")}, {exec, Wrapper}])),
+        {Pkts, eof} = collect_until(5000, []),
+        ?assertEqual(40, length(Pkts)),
+        receive
+            {logged, #{meta := #{capture := Pid}, msg := {Fmt, Args}}} ->
+                ?assertEqual("epcap port: wrapper says hello",
+                             lists:flatten(io_lib:format(Fmt, Args)))
+        after 2000 -> ct:fail(no_log_event)
+        end
+    after
+        logger:remove_handler(epcap_test_handler)
+    end.
+
+%% logger handler callback: events from epcap's port go to the test case.
+log(#{meta := #{domain := [epcap, port_stderr]}} = Event, #{config := #{pid := Pid}}) ->
+    Pid ! {logged, Event};
+log(#{msg := {report, #{epcap := What}}} = Event, #{config := #{pid := Pid}}) ->
+    Pid ! {logged, What, Event};
+log(_, _) ->
+    ok.
+
+unexpected_messages_logged() ->
+    [{doc, "Ensure that a message, cast or call the server does not expect is "
+      "logged with logger (not dropped in silence) and the capture goes on"}].
+unexpected_messages_logged(_Config) ->
+    ok = logger:add_handler(epcap_test_handler, ?MODULE, #{config => #{pid => self()}}),
+    try
+        {ok, Pid} = epcap:start(opts([{file, data("veth_mixed.pcap")}, {active, false}])),
+        Pid ! {hello, 1},
+        gen_server:cast(Pid, {hello, 2}),
+        ?assertEqual({error, {badarg, {hello, 3}}}, gen_server:call(Pid, {hello, 3})),
+        [receive {logged, What, #{msg := {report, R}}} -> ?assertMatch(#{}, R)
+         after 2000 -> ct:fail({not_logged, What})
+         end || What <- [unexpected_message, unexpected_cast, unexpected_call]],
+        ok = epcap:setopts(Pid, [{active, true}]),
+        {Pkts, eof} = collect_until(5000, []),
+        ?assertEqual(40, length(Pkts))
+    after
+        logger:remove_handler(epcap_test_handler)
+    end.

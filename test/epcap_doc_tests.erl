@@ -7,10 +7,13 @@
 doc_examples_test_() ->
     [{lists:flatten(io_lib:format("~s example ~b", [M, N])),
       fun() -> run_example(M, Code) end}
-     || M <- [epcap_decode], {N, Code} <- examples(M)].
+     || M <- [epcap_decode, epcap_batch, epcap_flow, epcap_options, epcap_frame],
+        {N, Code} <- examples(M)].
 
 examples_found_test() ->
-    ?assert(length(examples(epcap_decode)) >= 7).
+    ?assert(length(examples(epcap_decode)) >= 7),
+    [?assert(length(examples(M)) >= 1)
+     || M <- [epcap_batch, epcap_flow, epcap_options, epcap_frame]].
 
 %% Blocks between "%% ```" and "%% '''" lines in the module's source.
 examples(Mod) ->

@@ -13,7 +13,8 @@
 %% The port program's own pid, as it said in `ready' (wrappers such as
 %% sudo may sit between the VM and it).
 os_pid(Pid) ->
-    element(5, sys:get_state(Pid)).
+    {ok, #{os_pid := OsPid}} = epcap:info(Pid),
+    OsPid.
 
 %% The port under test: EPCAP_PROGNAME (e.g. the ASan build) or priv/epcap.
 progname() ->

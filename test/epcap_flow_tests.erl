@@ -1,0 +1,92 @@
+%%% EUnit tests of epcap_flow: gen_tcp's {active, _} edges and the credit
+%%% window, without a port.
+-module(epcap_flow_tests).
+-include_lib("eunit/include/eunit.hrl").
+
+%% N records of 1-byte packets, as the port sends them.
+recs(From, N) ->
+    iolist_to_binary([epcap_batch:record(0, I, 1, <<I>>) || I <- lists:seq(From, From + N - 1)]).
+
+count(Chunks) ->
+    lists:sum([element(1, epcap_batch:whole(C)) || C <- Chunks]).
+
+flow(A) -> element(1, epcap_flow:new(A)).
+
+new_passive_at_zero_or_below_test() ->
+    ?assertMatch({_, true}, epcap_flow:new(0)),
+    ?assertMatch({_, true}, epcap_flow:new(-32768)),
+    ?assertMatch({_, false}, epcap_flow:new(1)),
+    ?assertMatch({_, false}, epcap_flow:new(false)),
+    ?assertEqual(false, epcap_flow:active(flow(-5))).
+
+set_active_edges_test() ->
+    F = flow(false),
+    ?assertMatch({ok, _, false}, epcap_flow:set_active(32767, F)),
+    ?assertEqual({error, einval}, epcap_flow:set_active(32768, F)),
+    ?assertMatch({ok, _, true}, epcap_flow:set_active(-32768, F)),
+    ?assertEqual({error, einval}, epcap_flow:set_active(-32769, F)),
+    ?assertMatch({ok, _, true}, epcap_flow:set_active(0, F)),
+    ?assertEqual({error, einval}, epcap_flow:set_active(maybe, F)),
+    ?assertEqual({error, einval}, epcap_flow:set_active(1.0, F)).
+
+set_active_sums_test() ->
+    {ok, F1, false} = epcap_flow:set_active(32767, flow(false)),
+    ?assertEqual(32767, epcap_flow:active(F1)),
+    ?assertEqual({error, einval}, epcap_flow:set_active(1, F1)),
+    {ok, F2, false} = epcap_flow:set_active(-32766, F1),
+    ?assertEqual(1, epcap_flow:active(F2)),
+    {ok, F3, true} = epcap_flow:set_active(-1, F2),
+    ?assertEqual(false, epcap_flow:active(F3)),
+    %% From a mode that is not a count, N replaces it.
+    {ok, F4, false} = epcap_flow:set_active(5, flow(once)),
+    ?assertEqual(5, epcap_flow:active(F4)).
+
+active_n_delivers_exactly_n_test() ->
+    {ok, F, false} = epcap_flow:set_active(7, flow(false)),
+    {{Chunks, Passive}, F1} = epcap_flow:received(10, recs(1, 10), F),
+    ?assertEqual(7, count(Chunks)),
+    ?assert(Passive),
+    ?assertEqual(false, epcap_flow:active(F1)),
+    ?assertEqual(3, epcap_flow:buffered(F1)),
+    %% Resuming delivers the rest, in order.
+    {ok, F2, false} = epcap_flow:set_active(true, F1),
+    {{More, false}, F3} = epcap_flow:resume(F2),
+    ?assertEqual(recs(8, 3), iolist_to_binary(More)),
+    ?assertEqual(0, epcap_flow:buffered(F3)).
+
+once_then_false_without_message_test() ->
+    {{Chunks, Passive}, F1} = epcap_flow:received(3, recs(1, 3), flow(once)),
+    ?assertEqual([recs(1, 1)], Chunks),
+    ?assertNot(Passive),
+    ?assertEqual(false, epcap_flow:active(F1)),
+    {ok, F2, false} = epcap_flow:set_active(once, F1),
+    {{[Second], false}, _} = epcap_flow:resume(F2),
+    ?assertEqual(recs(2, 1), Second).
+
+false_then_resume_test() ->
+    {{[], false}, F1} = epcap_flow:received(4, recs(1, 4), flow(false)),
+    {{[], false}, F2} = epcap_flow:received(2, recs(5, 2), F1),
+    ?assertEqual(6, epcap_flow:buffered(F2)),
+    {ok, F3, false} = epcap_flow:set_active(true, F2),
+    {{Chunks, false}, F4} = epcap_flow:resume(F3),
+    ?assertEqual(recs(1, 6), iolist_to_binary(Chunks)),
+    ?assertEqual(0, epcap_flow:buffered(F4)).
+
+true_delivers_at_once_test() ->
+    B = recs(1, 100),
+    ?assertMatch({{[B], false}, _}, epcap_flow:received(100, B, flow(true))).
+
+credit_window_test() ->
+    {W, F1} = epcap_flow:grant(flow(true)),
+    ?assertEqual(8192, W),
+    ?assertEqual(8192, epcap_flow:outstanding(F1)),
+    %% Nothing more until half the window has been used.
+    ?assertMatch({0, _}, epcap_flow:grant(F1)),
+    {_, F2} = epcap_flow:received(4096, recs(1, 4096), F1),
+    ?assertMatch({4096, _}, epcap_flow:grant(F2)),
+    %% A passive owner: the port may read 512 ahead, no more.
+    {P, Fp} = epcap_flow:grant(flow(false)),
+    ?assertEqual(512, P),
+    {_, Fp1} = epcap_flow:received(512, recs(1, 512), Fp),
+    ?assertMatch({0, _}, epcap_flow:grant(Fp1)),
+    ?assertEqual(0, epcap_flow:outstanding(epcap_flow:drop_credit(Fp))).
