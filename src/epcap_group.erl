@@ -20,8 +20,9 @@
 %%%
 %%% Owners should outlive the group: a member whose owner exits stops,
 %%% its restarts fail, and after 10 failures in 10 s the group stops.
-%%% Stop the group with {@link stop/1}, not its members one by one (a
-%%% member stopped alone is restarted).
+%%% Stop the group with {@link stop/1}. A member stopped alone with
+%%% epcap:stop/1 leaves the group for good (members are `transient'); a
+%%% member that fails is restarted into it.
 %%% @end
 -module(epcap_group).
 

@@ -43,12 +43,14 @@ init([]) ->
     Flags = #{strategy => one_for_one, intensity => ?INTENSITY, period => ?PERIOD},
     {ok, {Flags, []}}.
 
-%% permanent: a member stops `normal' also when its port dies (the owner
-%% is told {epcap_error, ...}), and that is a failure to restart from.
+%% transient: a member exits `normal' only at its end of file or when
+%% stopped with epcap:stop/1; every failure (its port died, the interface
+%% went away) exits with the reason, after the owner was told
+%% {epcap_error, ...}, and is restarted into the group.
 child({Index, Node, Owner, Options}) ->
     #{id => Index,
       start => {epcap_group, start_member, [Node, Owner, Options]},
-      restart => permanent,
+      restart => transient,
       shutdown => 5000,
       type => worker,
       modules => [epcap]}.
