@@ -53,7 +53,7 @@
 -export([protocol_atoms/0]).
 
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2,
-         format_status/2]).
+         format_status/1]).
 
 -export_type([option/0, reason/0, packet/0, batch/0, time/0, owner/0]).
 
@@ -543,13 +543,19 @@ terminate(_Reason, #state{port = Port, pending = Pending, stderr = E}) ->
     epcap_stderr:close(E).
 
 %% @private
-%% A crash report shows the capture, not its buffered packets.
-format_status(_Opt, [_PDict, #state{} = S]) ->
-    [{data, [{"State", #{owner => S#state.owner, os_pid => S#state.os_pid,
-                         ready => S#state.ready, final => S#state.final,
-                         buffered => epcap_flow:buffered(S#state.flow)}}]}];
-format_status(_Opt, [_PDict, Other]) ->
-    [{data, [{"State", Other}]}].
+%% A crash report shows the capture, not its buffered packets, nor the
+%% bytes of the last port message (up to 64 KiB).
+format_status(#{state := #state{} = S} = Status) ->
+    Status1 = Status#{state := #{owner => S#state.owner, os_pid => S#state.os_pid,
+                                 ready => S#state.ready, final => S#state.final,
+                                 buffered => epcap_flow:buffered(S#state.flow)}},
+    case Status1 of
+        #{message := {Port, {data, Bin}}} when is_binary(Bin) ->
+            Status1#{message := {Port, {data, {bytes, byte_size(Bin)}}}};
+        _ -> Status1
+    end;
+format_status(Status) ->
+    Status.
 
 %% How long the port has to say `ready': application env `start_timeout'
 %% (ms; tests shorten it), 30 s by default.
