@@ -20,6 +20,7 @@
 %%% @end
 -module(group_bench).
 
+-export([main/0]).
 -export([main/1]).
 
 -define(FANOUT_ID, 4242).
@@ -27,6 +28,10 @@
 %% slow owner makes the kernel drop (the loss this benchmark looks for)
 %% instead of its mailbox growing without bound as with {active, true}.
 -define(ACTIVE, 4096).
+
+%% @equiv main([])
+-spec main() -> no_return().
+main() -> main([]).
 
 %% @doc Runs the benchmark and halts: 0 on success, 1 on failure.
 -spec main([string()]) -> no_return().
