@@ -184,7 +184,7 @@ iface(Config) ->
 build_copy(Dir) ->
     Root = root_dir(),
     sh("rm -rf " ++ Dir ++ " && mkdir -p " ++ Dir ++ " && tar -C " ++ Root
-       ++ " --exclude=c_src/obj --exclude='priv/epcap*' -cf - c_src src examples bin"
+       ++ " --exclude=c_src/obj --exclude='priv/epcap*' -cf - c_src src include examples bin"
        " priv rebar.config Makefile | tar -C " ++ Dir ++ " -xf -"),
     sh("cd " ++ Dir ++ " && rebar3 compile && chmod -R a+rX " ++ Dir).
 
