@@ -165,7 +165,7 @@ void options_usage(const char *progname)
         "[-M] [-I]\n"
         "       [-u user] [-g group] [-C chroot] [-E PCAP_NAME=value]... "
         "[-a cpus]\n"
-        "       [-v] [-L] [-h]\n"
+        "       [-F id:mode[:flag,...]] [-Q] [-v] [-L] [-h]\n"
         "Speaks the epcap wire protocol (doc/protocol.md) on stdin/stdout;\n"
         "meant to be started by the Erlang epcap module.\n",
         EPCAP_VERSION, restrict_mode(), progname);
