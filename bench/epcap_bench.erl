@@ -104,7 +104,7 @@ file_bench(S) ->
     Files = [{"64B", gen(Dir, "fixed64", Count, ["-m", "fixed", "-l", "64"])},
              {"mixed", gen(Dir, "mixed", Count, ["-m", "mixed", "-s", "42"])}],
     Tcpdump = find("tcpdump"),
-    Keys = [packet, batch, batch_heap, tcpdump],
+    Keys = [packet, batch, batch_tuple, batch_heap, tcpdump],
     Out = open_results("file"),
     say(Out, "# epcap file throughput: ~b frames per file, ~b runs~n", [Count, Runs]),
     say(Out, "# batch+heap: the batch owner runs with {min_heap_size, ~b} (words)~n",
@@ -156,6 +156,7 @@ file_run(K, _Tcpdump, File, Count) ->
 
 short(packet) -> "per-packet";
 short(batch) -> "batch";
+short(batch_tuple) -> "batch-tuple";
 short(batch_heap) -> "batch+heap";
 short(tcpdump) -> "tcpdump".
 
@@ -163,8 +164,9 @@ faults(none) -> "";
 faults(F) -> io_lib:format(" (~b faults)", [F]).
 
 label(packet) -> "epcap per-packet";
-label(batch) -> "epcap batch";
-label(batch_heap) -> "epcap batch, 256 KiB owner heap";
+label(batch) -> "epcap batch, fold/4";
+label(batch_tuple) -> "epcap batch, fold {packet,...}";
+label(batch_heap) -> "epcap batch, fold/4, tuned heap";
 label(packet_10ms) -> "epcap per-packet {timeout,10}";
 label(batch_10ms) -> "epcap batch {timeout,10}";
 label(tcpdump) -> "tcpdump -w /dev/null";
@@ -188,17 +190,19 @@ file_epcap(File, Config, Count) ->
     {Deliver, SpawnOpts} = case Config of
                                packet -> {packet, []};
                                batch -> {batch, []};
+                               batch_tuple -> {batch_tuple, []};
                                batch_heap -> {batch, [{min_heap_size, ?OWNER_HEAP}]}
                            end,
     {Secs, {N, _Bytes, End}} =
         in_process(SpawnOpts, fun() ->
                                T0 = now_us(),
                                {ok, Pid} = epcap:start([{file, File}, {exec, ""},
-                                                        {deliver, Deliver},
+                                                        {deliver, delivery(Deliver)},
                                                         {active, true}]),
                                Result = case Deliver of
                                             packet -> count_packets(Pid, 0, 0);
-                                            batch -> count_batches(Pid, 0, 0)
+                                            batch -> count_batches(Pid, 0, 0);
+                                            batch_tuple -> count_tuples(Pid, 0, 0)
                                         end,
                                {(now_us() - T0) / 1.0e6, Result}
                        end),
@@ -230,13 +234,29 @@ count_packets(Pid, N, B) ->
         {epcap, End} -> {N, B, End}
     end.
 
+delivery(packet) -> packet;
+delivery(_) -> batch.
+
+%% The owner a user writes from epcap:fold/3's documentation: the fields
+%% as arguments.
 count_batches(Pid, N, B) ->
+    receive
+        {epcap_batch, Pid, Batch} ->
+            {N1, B1} = epcap:fold(fun(_T, _L, P, {C, Bs}) ->
+                                          {C + 1, Bs + byte_size(P)}
+                                  end, {N, B}, Batch),
+            count_batches(Pid, N1, B1);
+        {epcap, End} -> {N, B, End}
+    end.
+
+%% The same with the packet as a tuple (the older form).
+count_tuples(Pid, N, B) ->
     receive
         {epcap_batch, Pid, Batch} ->
             {N1, B1} = epcap:fold(fun({packet, _, _, _, P}, {C, Bs}) ->
                                           {C + 1, Bs + byte_size(P)}
                                   end, {N, B}, Batch),
-            count_batches(Pid, N1, B1);
+            count_tuples(Pid, N1, B1);
         {epcap, End} -> {N, B, End}
     end.
 

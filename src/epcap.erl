@@ -49,6 +49,7 @@
 -export([interfaces/0]).
 -export([fold/3]).
 -export([foreach/2]).
+-export([link_type/1]).
 -export([error_reasons/0]).
 -export([protocol_atoms/0]).
 
@@ -324,25 +325,35 @@ interfaces() ->
 
 %% @doc Fold over the packets of a batch received as
 %% `{epcap_batch, Pid, Batch}' (option `{deliver, batch}'), in order.
+%%
+%% `Fun' takes each packet's fields as arguments, `Fun(Time, Len, Packet,
+%% Acc)', with `Time' an integer (microseconds since the epoch, or
+%% nanoseconds with `{time_unit, nanosecond}'); or, as in earlier versions,
+%% the packet as one tuple, `Fun({packet, DLT, Time, Len, Packet}, Acc)'.
+%% The four-argument form is the fast one: it builds no tuple for a
+%% packet, so a 64-byte frame leaves about half the garbage on the
+%% caller's heap and the caller collects garbage half as often
+%% (`bench/RESULTS.md', section 1). The batch's link type is
+%% {@link link_type/1}.
 %% ```
-%% {N, Bytes} = epcap:fold(fun({packet, _, _, _, P}, {C, B}) ->
+%% {N, Bytes} = epcap:fold(fun(_Time, _Len, P, {C, B}) ->
 %%                                 {C + 1, B + byte_size(P)} end,
 %%                         {0, 0}, Batch).
 %% '''
-%% Each packet's terms are built on the caller's heap, about 160 bytes
-%% for a 64-byte frame. With the default minimum heap (233 words) the
-%% caller collects garbage every ten packets or so, about a quarter of
-%% the VM's time for each packet. A process that folds at high rates should start
-%% with a larger heap, `spawn_opt(F, [{min_heap_size, 32768}])' or
-%% `process_flag(min_heap_size, 32768)' (256 KiB): 64-byte frames from a
-%% file then arrive at 13-16 M packets/s instead of 9-12 M
-%% (`bench/RESULTS.md', "The owner's heap").
--spec fold(fun((packet(), Acc) -> Acc), Acc, batch()) -> Acc.
+-spec fold(epcap_batch:fold_fun(Acc), Acc, batch()) -> Acc.
 fold(Fun, Acc, Batch) -> epcap_batch:fold(Fun, Acc, Batch).
 
-%% @doc Apply `Fun' to every packet of a batch, in order.
--spec foreach(fun((packet()) -> term()), batch()) -> ok.
+%% @doc Apply `Fun' to every packet of a batch, in order: `Fun(Time, Len,
+%% Packet)' or `Fun({packet, DLT, Time, Len, Packet})' (see {@link fold/3}).
+-spec foreach(fun((packet()) -> term())
+              | fun((non_neg_integer(), non_neg_integer(), binary()) -> term()),
+              batch()) -> ok.
 foreach(Fun, Batch) -> epcap_batch:foreach(Fun, Batch).
+
+%% @doc The link type (DLT) of a batch's packets, for a decoder fed by
+%% {@link fold/3}'s four-argument fun.
+-spec link_type(batch()) -> non_neg_integer().
+link_type(Batch) -> epcap_batch:link_type(Batch).
 
 %% @doc Every error reason tag `start' or a running capture can give.
 %% ```

@@ -10,13 +10,15 @@
 -export([new/3]).
 -export([fold/3]).
 -export([foreach/2]).
+-export([link_type/1]).
+-export([time_unit/1]).
 -export([split/2]).
 -export([whole/1]).
 -export([record_size/1]).
 -export([forward/5]).
 -export([record/4]).
 
--export_type([batch/0, packet/0, time/0, time_unit/0, tag/0]).
+-export_type([batch/0, packet/0, time/0, time_unit/0, tag/0, fold_fun/1]).
 
 -include("../include/epcap_protocol.hrl").
 
@@ -24,6 +26,11 @@
 -type time_unit() :: timestamp | microsecond | nanosecond.
 -type packet() :: {packet, DataLinkType :: non_neg_integer(), time(),
                    Length :: non_neg_integer(), Packet :: binary()}.
+%% A fold's fun: the packet as one tuple, or its fields as arguments (the
+%% time an integer, see fold/3).
+-type fold_fun(Acc) :: fun((packet(), Acc) -> Acc)
+                     | fun((Time :: non_neg_integer(), Length :: non_neg_integer(),
+                            Packet :: binary(), Acc) -> Acc).
 -opaque batch() :: {epcap_batch, non_neg_integer(), time_unit(), binary()}.
 %% How forwarded packets name their capture: not at all (`{packet, ...}'),
 %% or with the server's pid (`{epcap_packet, Pid, ...}').
@@ -41,22 +48,55 @@
 new(DLT, Unit, Records) -> {epcap_batch, DLT, Unit, Records}.
 
 %% @doc Fold over a batch's packets, in order (see {@link epcap:fold/3}).
+%%
+%% `Fun' takes either the packet as a tuple, `{packet, DLT, Time, Len,
+%% Packet}' with `Time' in the capture's `time_unit', or its fields as four
+%% arguments, `Fun(Time, Len, Packet, Acc)': then no tuple is built for a
+%% packet and `Time' is always an integer, microseconds since the epoch
+%% (nanoseconds with `{time_unit, nanosecond}'). The batch's link type is
+%% {@link link_type/1}.
 %% ```
 %% B = epcap_batch:new(1, microsecond, epcap_batch:record(1, 2, 60, <<"ab">>)),
 %% [{packet, 1, 1000002, 60, <<"ab">>}] =
-%%     epcap_batch:fold(fun(P, Acc) -> [P | Acc] end, [], B).
+%%     epcap_batch:fold(fun(P, Acc) -> [P | Acc] end, [], B),
+%% [{1000002, 60, <<"ab">>}] =
+%%     epcap_batch:fold(fun(T, L, P, Acc) -> [{T, L, P} | Acc] end, [], B).
 %% '''
--spec fold(fun((packet(), Acc) -> Acc), Acc, batch()) -> Acc.
+-spec fold(fold_fun(Acc), Acc, batch()) -> Acc.
+fold(Fun, Acc, {epcap_batch, _, Unit, Bin}) when is_function(Fun, 4) ->
+    fold_fields(Fun, Acc, scale(Unit), Bin);
 fold(Fun, Acc, {epcap_batch, DLT, timestamp, Bin}) -> fold_ts(Fun, Acc, DLT, Bin);
-fold(Fun, Acc, {epcap_batch, DLT, microsecond, Bin}) ->
-    fold_int(Fun, Acc, DLT, 1000000, Bin);
-fold(Fun, Acc, {epcap_batch, DLT, nanosecond, Bin}) ->
-    fold_int(Fun, Acc, DLT, 1000000000, Bin).
+fold(Fun, Acc, {epcap_batch, DLT, Unit, Bin}) ->
+    fold_int(Fun, Acc, DLT, scale(Unit), Bin).
 
-%% @doc Apply `Fun' to every packet of a batch, in order.
--spec foreach(fun((packet()) -> term()), batch()) -> ok.
+%% @doc Apply `Fun' to every packet of a batch, in order: `Fun(Packet)'
+%% with the packet as a tuple, or `Fun(Time, Len, Packet)' (as in
+%% {@link fold/3}).
+-spec foreach(fun((packet()) -> term())
+              | fun((non_neg_integer(), non_neg_integer(), binary()) -> term()),
+              batch()) -> ok.
+foreach(Fun, Batch) when is_function(Fun, 3) ->
+    fold(fun(T, L, P, ok) -> _ = Fun(T, L, P), ok end, ok, Batch);
 foreach(Fun, Batch) ->
     fold(fun(P, ok) -> _ = Fun(P), ok end, ok, Batch).
+
+%% @doc The link type (DLT) of a batch's packets.
+-spec link_type(batch()) -> non_neg_integer().
+link_type({epcap_batch, DLT, _, _}) -> DLT.
+
+%% @doc The time unit of a batch's packet tuples (option `time_unit').
+-spec time_unit(batch()) -> time_unit().
+time_unit({epcap_batch, _, Unit, _}) -> Unit.
+
+%% A record's fraction is in microseconds unless the capture asked for
+%% nanoseconds (the port's -n).
+scale(nanosecond) -> 1000000000;
+scale(_) -> 1000000.
+
+fold_fields(Fun, Acc, Scale, ?RECORD(Sec, Frac, CapLen, Len, Pkt, Rest)) ->
+    fold_fields(Fun, Fun(Sec * Scale + Frac, Len, Pkt, Acc), Scale, Rest);
+fold_fields(_Fun, Acc, _Scale, _) ->
+    Acc.
 
 %% One loop per time unit: no per-packet branch on the unit.
 fold_ts(Fun, Acc, DLT, ?RECORD(Sec, Frac, CapLen, Len, Pkt, Rest)) ->
@@ -102,16 +142,12 @@ record_size(<<?HEADER(_, _, CapLen, _), _/binary>>) -> ?WIRE_PKT_HDR + CapLen.
 %% 64 bytes or less (`doc/protocol.md', "Copying").
 -spec forward(binary(), pid(), non_neg_integer(), time_unit(), tag()) -> ok.
 forward(Records, Owner, DLT, timestamp, untagged) -> send_ts(Records, Owner, DLT);
-forward(Records, Owner, DLT, microsecond, untagged) ->
-    send_int(Records, Owner, DLT, 1000000);
-forward(Records, Owner, DLT, nanosecond, untagged) ->
-    send_int(Records, Owner, DLT, 1000000000);
+forward(Records, Owner, DLT, Unit, untagged) ->
+    send_int(Records, Owner, DLT, scale(Unit));
 forward(Records, Owner, DLT, timestamp, {tagged, Pid}) ->
     send_ts_tagged(Records, Owner, Pid, DLT);
-forward(Records, Owner, DLT, microsecond, {tagged, Pid}) ->
-    send_int_tagged(Records, Owner, Pid, DLT, 1000000);
-forward(Records, Owner, DLT, nanosecond, {tagged, Pid}) ->
-    send_int_tagged(Records, Owner, Pid, DLT, 1000000000).
+forward(Records, Owner, DLT, Unit, {tagged, Pid}) ->
+    send_int_tagged(Records, Owner, Pid, DLT, scale(Unit)).
 
 send_ts(?RECORD(Sec, Frac, CapLen, Len, Pkt, Rest), Owner, DLT) ->
     Owner ! {packet, DLT, {Sec div 1000000, Sec rem 1000000, Frac}, Len, Pkt},

@@ -54,3 +54,38 @@ forward_test() ->
                   {epcap_packet, Me, 1, {1700, 1, 1}, 101, <<1>>},
                   {epcap_packet, Me, 1, {1700, 2, 2}, 102, <<2, 2>>}],
                  [receive M -> M after 100 -> none end || _ <- lists:seq(1, 4)]).
+
+%% The four-argument fold gives the fields of the tuple form, with the
+%% time as an integer in every unit (timestamp: microseconds), and the
+%% same packets in the same order.
+fold_fields_test() ->
+    Bin = iolist_to_binary(recs(4)),
+    [begin
+         B = epcap_batch:new(1, Unit, Bin),
+         Fields = lists:reverse(epcap_batch:fold(fun(T, L, P, A) -> [{T, L, P} | A] end, [], B)),
+         Tuples = lists:reverse(epcap_batch:fold(fun(P, A) -> [P | A] end, [], B)),
+         ?assertEqual(4, length(Fields)),
+         [?assertEqual({Scale * (1700000000 + I) + I, 100 + I, binary:copy(<<I>>, I)},
+                       lists:nth(I, Fields)) || I <- lists:seq(1, 4)],
+         [?assertEqual({L, P}, {L2, P2})
+          || {{_, L, P}, {packet, 1, _, L2, P2}} <- lists:zip(Fields, Tuples)]
+     end || {Unit, Scale} <- [{timestamp, 1000000}, {microsecond, 1000000},
+                              {nanosecond, 1000000000}]],
+    ?assertEqual(7, epcap:fold(fun(_, _, _, A) -> A + 1 end, 3, epcap_batch:new(1, timestamp, Bin))),
+    ?assertEqual(0, epcap:fold(fun(_, _, _, A) -> A + 1 end, 0, epcap_batch:new(1, timestamp, <<>>))).
+
+%% A record cut short ends the fold in both forms: whole packets only.
+fold_fields_cut_test() ->
+    Bin = iolist_to_binary(recs(3)),
+    Cut = epcap_batch:new(1, microsecond, binary:part(Bin, 0, byte_size(Bin) - 1)),
+    ?assertEqual(2, epcap_batch:fold(fun(_, _, _, A) -> A + 1 end, 0, Cut)),
+    ?assertEqual(2, epcap_batch:fold(fun(_, A) -> A + 1 end, 0, Cut)).
+
+foreach_fields_test() ->
+    B = epcap_batch:new(228, nanosecond, iolist_to_binary(recs(3))),
+    Self = self(),
+    ok = epcap:foreach(fun(T, L, P) -> Self ! {T, L, P} end, B),
+    ?assertEqual(lists:reverse(epcap:fold(fun(T, L, P, A) -> [{T, L, P} | A] end, [], B)),
+                 [receive M -> M after 100 -> none end || _ <- lists:seq(1, 3)]),
+    ?assertEqual(228, epcap:link_type(B)),
+    ?assertEqual(nanosecond, epcap_batch:time_unit(B)).
