@@ -2,6 +2,9 @@
 
 #include <errno.h>
 #include <stdio.h>
+#ifdef __GLIBC__
+#include <stdio_ext.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -170,6 +173,11 @@ static int open_file(const struct options *o, struct capture *c,
         (void)fclose(fp);
         return ep_fail(e, "file", "%s: cannot set a read buffer", o->file);
     }
+    /* libpcap freads every record twice (header, then data); only this
+     * thread ever touches fp, so glibc's per-call stream lock is waste. */
+#ifdef __GLIBC__
+    (void)__fsetlocking(fp, FSETLOCKING_BYCALLER);
+#endif
     /* On success the handle owns fp (pcap_close closes it); on failure
      * the caller still does. */
     c->p = pcap_fopen_offline_with_tstamp_precision(fp, prec, errbuf);
