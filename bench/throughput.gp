@@ -12,6 +12,7 @@ set format y "%.1s%c"
 set yrange [0:*]
 set grid ytics
 plot "results/throughput.dat" using 2:xtic(1) title "epcap per-packet", \
-     ""                       using 3 title "epcap batched", \
-     ""                       using 4 title "epcap batched, 256 KiB owner heap", \
-     ""                       using 5 title "tcpdump -w /dev/null"
+     ""                       using 3 title "epcap batched, fold/4 (default heap)", \
+     ""                       using 4 title "epcap batched, tuple fold (default heap)", \
+     ""                       using 5 title "epcap batched, fold/4, 256 KiB owner heap", \
+     ""                       using 6 title "tcpdump -w /dev/null"
