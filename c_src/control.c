@@ -10,37 +10,43 @@ static uint32_t get32(const uint8_t *p)
            (uint32_t)p[3];
 }
 
+static const struct ctl_rule rules[CTL_TYPE_END] = {
+    [CTL_INJECT] = {"inject", 1, CTL_INJECT_MAX, false},
+    [CTL_STATS] = {"stats", 0, 0, false},
+    [CTL_FILTER] = {"filter", 0, CTL_FILTER_MAX, true},
+    [CTL_CREDIT] = {"credit", 4, 4, false},
+};
+
+const struct ctl_rule *ctl_rule_of(unsigned tag)
+{
+    if (tag >= CTL_TYPE_END || rules[tag].name == NULL)
+        return NULL;
+    return &rules[tag];
+}
+
 int ctl_decode(const uint8_t *frame, size_t len, struct ctl_msg *m,
                struct ep_error *e)
 {
+    const struct ctl_rule *r;
+
     if (len == 0)
         return ep_fail(e, "protocol", "empty control frame");
+    r = ctl_rule_of(frame[0]);
+    if (r == NULL)
+        return ep_fail(e, "protocol", "unknown control tag %u",
+                       (unsigned)frame[0]);
     m->type = (enum ctl_type)frame[0];
     m->body = frame + 1;
     m->len = len - 1;
     m->credit = 0;
-    switch (frame[0]) {
-    case CTL_INJECT:
-        if (m->len == 0 || m->len > CTL_INJECT_MAX)
-            return ep_fail(e, "protocol", "inject: bad frame size %zu", m->len);
-        return 0;
-    case CTL_STATS:
-        if (m->len != 0)
-            return ep_fail(e, "protocol", "stats: unexpected body");
-        return 0;
-    case CTL_FILTER:
-        if (m->len > CTL_FILTER_MAX || memchr(m->body, 0, m->len) != NULL)
-            return ep_fail(e, "protocol", "filter: bad body");
-        return 0;
-    case CTL_CREDIT:
-        if (m->len != 4)
-            return ep_fail(e, "protocol", "credit: body of %zu bytes", m->len);
+    if (m->len < r->min || m->len > r->max)
+        return ep_fail(e, "protocol", "%s: body of %zu bytes (%zu..%zu)",
+                       r->name, m->len, r->min, r->max);
+    if (r->text && memchr(m->body, 0, m->len) != NULL)
+        return ep_fail(e, "protocol", "%s: NUL in the body", r->name);
+    if (m->type == CTL_CREDIT)
         m->credit = get32(m->body);
-        return 0;
-    default:
-        return ep_fail(e, "protocol", "unknown control tag %u",
-                       (unsigned)frame[0]);
-    }
+    return 0;
 }
 
 void ctl_reader_init(struct ctl_reader *r)

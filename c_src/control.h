@@ -3,6 +3,7 @@
 #ifndef EPCAP_CONTROL_H
 #define EPCAP_CONTROL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -13,6 +14,7 @@ enum ctl_type {
     CTL_STATS = 2,  /* body: empty */
     CTL_FILTER = 3, /* body: the BPF expression, no NUL, 0..CTL_FILTER_MAX */
     CTL_CREDIT = 4, /* body: 4-byte big-endian packet count to add */
+    CTL_TYPE_END    /* one past the last type */
 };
 
 #define CTL_INJECT_MAX 65535
@@ -28,9 +30,20 @@ struct ctl_msg {
     uint32_t credit; /* CTL_CREDIT only */
 };
 
-/* Decode one frame body (tag + payload, without the length prefix).
- * Returns 0, or -1 with e = {protocol, ...} for an unknown tag or a body
- * of the wrong size. */
+/* What a message of one type may be: its body's size bounds, and whether
+ * the body is text (no NUL). One table in control.c, as OpenSSH's monitor
+ * keeps one; NULL for a tag that is not a type. */
+struct ctl_rule {
+    const char *name;
+    size_t min, max;
+    bool text;
+};
+
+const struct ctl_rule *ctl_rule_of(unsigned tag);
+
+/* Decode one frame body (tag + payload, without the length prefix) by the
+ * table. Returns 0, or -1 with e = {protocol, ...} for an unknown tag or a
+ * body outside its type's bounds. */
 int ctl_decode(const uint8_t *frame, size_t len, struct ctl_msg *m,
                struct ep_error *e);
 

@@ -22,9 +22,19 @@ struct loop {
     bool inject;
     int in;
     int out;
-    size_t snaplen;  /* the largest record libpcap will hand us */
-    int write_errno; /* set by the pcap callback when stdout fails */
-    long hold_ns;    /* from the last offer: when to offer again, or -1 */
+    size_t snaplen;         /* the largest record libpcap will hand us */
+    int write_errno;        /* set by the pcap callback when stdout fails */
+    uint32_t failed_caplen; /* the record it failed on */
+    long hold_ns; /* from the last offer: when to offer again, or -1 */
+};
+
+/* What one step of the loop came to; run() maps each to a loop_end in one
+ * place. */
+enum step {
+    STEP_GO,       /* go on */
+    STEP_FILE_END, /* the savefile ended, every packet sent */
+    STEP_GONE,     /* the Erlang side closed its end: nobody to tell */
+    STEP_FAILED,   /* e is filled, to be reported */
 };
 
 static void on_packet(u_char *user, const struct pcap_pkthdr *h,
@@ -37,6 +47,7 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *h,
     if (wire_batch_add(&l->batch, (uint64_t)h->ts.tv_sec,
                        (uint32_t)h->ts.tv_usec, h->caplen, h->len, bytes) < 0) {
         l->write_errno = errno;
+        l->failed_caplen = h->caplen;
         pcap_breakloop(l->cap->p);
     }
 }
@@ -76,45 +87,108 @@ static int reply_filter(struct loop *l, const struct ctl_msg *m)
     return wire_send_result(l->out, "filter", NULL);
 }
 
-/* One handler per control message type (doc/protocol.md). A reply is a
- * whole frame of its own: first finish any batch in flight. */
+/* One handler per control message type (doc/protocol.md); the sizes each
+ * may have are checked by control.c's table before a handler runs. A
+ * handler returns 0, or -1 when writing its reply failed. */
+typedef int (*ctl_handler)(struct loop *l, const struct ctl_msg *m);
+
+static int on_inject(struct loop *l, const struct ctl_msg *m)
+{
+    return reply_inject(l, m);
+}
+
+static int on_stats(struct loop *l, const struct ctl_msg *m)
+{
+    (void)m;
+    return reply_stats(l);
+}
+
+static int on_filter(struct loop *l, const struct ctl_msg *m)
+{
+    return reply_filter(l, m);
+}
+
+static int on_credit(struct loop *l, const struct ctl_msg *m)
+{
+    credit_grant(&l->credit, m->credit);
+    return 0;
+}
+
+/* Indexed by enum ctl_type. Whether a message answers: a reply is a
+ * whole frame of its own, so any batch in flight is finished first. */
+static const struct {
+    ctl_handler handle;
+    bool replies;
+} handlers[CTL_TYPE_END] = {
+    [CTL_INJECT] = {on_inject, true},
+    [CTL_STATS] = {on_stats, true},
+    [CTL_FILTER] = {on_filter, true},
+    [CTL_CREDIT] = {on_credit, false},
+};
+
+/* ctl_decode admits only the types of control.c's table, each of which
+ * has a handler here; anything else is the protocol broken. */
+static bool handled(const struct ctl_msg *m)
+{
+    return (unsigned)m->type < CTL_TYPE_END && handlers[m->type].handle != NULL;
+}
+
 static int handle(struct loop *l, const struct ctl_msg *m)
 {
-    if (m->type != CTL_CREDIT && wire_batch_flush(&l->batch) < 0)
+    if (handlers[m->type].replies && wire_batch_flush(&l->batch) < 0)
         return -1;
-    switch (m->type) {
-    case CTL_INJECT: return reply_inject(l, m);
-    case CTL_STATS: return reply_stats(l);
-    case CTL_FILTER: return reply_filter(l, m);
-    case CTL_CREDIT: credit_grant(&l->credit, m->credit); return 0;
-    }
-    return -1;
+    return handlers[m->type].handle(l, m);
 }
 
 /* A write error: EPIPE means the Erlang side is gone, which is no error
- * to report (nobody is left to read it). Returns -2 for that, else -1. */
-static int write_failed(struct ep_error *e)
+ * to report (nobody is left to read it). */
+static enum step write_failed(struct ep_error *e)
 {
     if (errno == EPIPE)
-        return -2;
-    return ep_fail_errno(e, "write", "write");
+        return STEP_GONE;
+    (void)ep_fail_errno(e, "write", "write");
+    return STEP_FAILED;
 }
 
-/* Returns 1 to go on, 0 at EOF, -1 with e filled, -2 when gone. */
-static int read_control(struct loop *l, struct ep_error *e)
+static enum step failed(int rc)
+{
+    (void)rc; /* ep_fail's -1: e is filled */
+    return STEP_FAILED;
+}
+
+/* The control channel: every whole message that has arrived. Its end is
+ * the Erlang side's end. */
+static enum step read_control(struct loop *l, struct ep_error *e)
 {
     struct ctl_msg m;
     long n = ctl_reader_fill(&l->rd, l->in);
     int rc;
 
     if (n == 0)
-        return 0;
+        return STEP_GONE;
     if (n < 0 && errno != EAGAIN)
-        return ep_fail_errno(e, "control", "read");
-    while ((rc = ctl_reader_next(&l->rd, &m, e)) > 0)
+        return failed(ep_fail_errno(e, "control", "read"));
+    while ((rc = ctl_reader_next(&l->rd, &m, e)) > 0) {
+        if (!handled(&m))
+            return failed(ep_fail(e, "protocol", "no handler for tag %u",
+                                  (unsigned)m.type));
         if (handle(l, &m) < 0)
             return write_failed(e);
-    return rc < 0 ? -1 : 1;
+    }
+    return rc < 0 ? STEP_FAILED : STEP_GO;
+}
+
+/* The pcap callback stopped on a failed write. A record too large for any
+ * frame leaves everything before it sent (wire.h), and is said so. */
+static enum step record_failed(const struct loop *l, struct ep_error *e)
+{
+    if (l->write_errno == EMSGSIZE)
+        return failed(ep_fail(e, "record_too_large",
+                              "a record of %u bytes: a frame carries at "
+                              "most %zu",
+                              (unsigned)l->failed_caplen, WIRE_FRAME_CAP));
+    errno = l->write_errno;
+    return write_failed(e);
 }
 
 /* Reads what libpcap has ready now, one pcap_dispatch after another until
@@ -122,9 +196,9 @@ static int read_control(struct loop *l, struct ep_error *e)
  * loop offers next (wire.h says when it goes). Nothing waits for packets
  * that have not arrived: under load this makes fewer, larger batches, idle
  * each packet goes at once.
- * Returns 1 to go on, 0 at the end of a savefile, -1 with e filled, -2
- * when the Erlang side is gone. */
-static int read_packets(struct loop *l, struct ep_error *e)
+ * Every whole packet read, even those before a truncated record or a
+ * failure, reaches the owner ahead of the error or eof. */
+static enum step read_packets(struct loop *l, struct ep_error *e)
 {
     uint32_t total = 0, quota;
     int n = 0;
@@ -140,25 +214,21 @@ static int read_packets(struct loop *l, struct ep_error *e)
         if (n <= 0 || l->write_errno != 0)
             break;
     }
-    if (l->write_errno != 0) {
-        errno = l->write_errno;
-        return write_failed(e);
-    }
+    if (l->write_errno != 0)
+        return record_failed(l, e);
     if (n < 0 || (n == 0 && quota > 0 && !l->cap->live)) {
-        /* The end: every whole packet, even those read before a truncated
-         * record, reaches the owner ahead of the error or eof. */
         if (wire_batch_flush(&l->batch) < 0)
             return write_failed(e);
         if (n < 0)
-            return ep_fail(e, l->cap->live ? "capture" : "file", "%s",
-                           pcap_geterr(l->cap->p));
-        return 0;
+            return failed(ep_fail(e, l->cap->live ? "capture" : "file", "%s",
+                                  pcap_geterr(l->cap->p)));
+        return STEP_FILE_END;
     }
-    return 1;
+    return STEP_GO;
 }
 
-static int wait_events(struct loop *l, bool *ctl_ready, bool *pcap_ready,
-                       bool *out_ready, struct ep_error *e)
+static enum step wait_events(struct loop *l, bool *ctl_ready, bool *pcap_ready,
+                             bool *out_ready, struct ep_error *e)
 {
     bool pending = wire_batch_pending(&l->batch);
     bool want = credit_quota(&l->credit, 1) > 0 &&
@@ -190,53 +260,54 @@ static int wait_events(struct loop *l, bool *ctl_ready, bool *pcap_ready,
         n = ppoll(fds, nfds, tsp, NULL);
     } while (n < 0 && errno == EINTR);
     if (n < 0)
-        return ep_fail_errno(e, "poll", "ppoll");
+        return failed(ep_fail_errno(e, "poll", "ppoll"));
     *ctl_ready = fds[0].revents != 0;
     /* The VM's end closed: there is nobody left to send anything to. */
-    if (fds[1].revents & (POLLERR | POLLHUP)) {
-        errno = EPIPE;
-        return -2;
-    }
+    if (fds[1].revents & (POLLERR | POLLHUP))
+        return STEP_GONE;
     *out_ready = (fds[1].revents & POLLOUT) != 0;
     /* A savefile is always readable; a live handle on a required-timeout
      * platform must be read when poll times out, too. */
     *pcap_ready = want && (!l->cap->live || n == 0 || fds[2].revents != 0);
-    return 0;
+    return STEP_GO;
+}
+
+/* One iteration: wait, then serve what is ready. */
+static enum step step(struct loop *l, struct ep_error *e)
+{
+    bool ctl_ready = false, pcap_ready = false, out_ready = false;
+    enum step st = wait_events(l, &ctl_ready, &pcap_ready, &out_ready, e);
+
+    if (st != STEP_GO)
+        return st;
+    if (out_ready && wire_batch_on_writable(&l->batch) < 0)
+        return write_failed(e);
+    if (ctl_ready && (st = read_control(l, e)) != STEP_GO)
+        return st;
+    if (pcap_ready && (st = read_packets(l, e)) != STEP_GO)
+        return st;
+    /* Once an iteration: what was read, what the pipe took, or the end of
+     * a hold-back (wire.h) may each let a batch go. */
+    if (wire_batch_offer(&l->batch, &l->hold_ns) < 0)
+        return write_failed(e);
+    return STEP_GO;
 }
 
 static enum loop_end run(struct loop *l, struct ep_error *e)
 {
-    for (;;) {
-        bool ctl_ready = false, pcap_ready = false, out_ready = false;
-        int rc;
+    enum step st = step(l, e);
 
-        rc = wait_events(l, &ctl_ready, &pcap_ready, &out_ready, e);
-        if (rc < 0)
-            return rc == -1 ? LOOP_ERROR : LOOP_STDIN_EOF;
-        if (out_ready && wire_batch_on_writable(&l->batch) < 0) {
-            rc = write_failed(e);
-            return rc == -1 ? LOOP_ERROR : LOOP_STDIN_EOF;
-        }
-        if (ctl_ready) {
-            rc = read_control(l, e);
-            if (rc <= 0)
-                return rc == -1 ? LOOP_ERROR : LOOP_STDIN_EOF;
-        }
-        if (pcap_ready) {
-            rc = read_packets(l, e);
-            if (rc < 0)
-                return rc == -1 ? LOOP_ERROR : LOOP_STDIN_EOF;
-            if (rc == 0)
-                return wire_send_atom(l->out, "eof") < 0 ? LOOP_STDIN_EOF
-                                                         : LOOP_FILE_EOF;
-        }
-        /* Once an iteration: what was read, what the pipe took, or the
-         * end of a hold-back (wire.h) may each let a batch go. */
-        if (wire_batch_offer(&l->batch, &l->hold_ns) < 0) {
-            rc = write_failed(e);
-            return rc == -1 ? LOOP_ERROR : LOOP_STDIN_EOF;
-        }
+    while (st == STEP_GO)
+        st = step(l, e);
+    switch (st) {
+    case STEP_FILE_END:
+        return wire_send_atom(l->out, "eof") < 0 ? LOOP_STDIN_EOF
+                                                 : LOOP_FILE_EOF;
+    case STEP_FAILED: return LOOP_ERROR;
+    case STEP_GO:
+    case STEP_GONE: break;
     }
+    return LOOP_STDIN_EOF;
 }
 
 static int set_nonblocking(int fd)

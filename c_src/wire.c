@@ -240,26 +240,56 @@ int wire_batch_flush(struct wire_batch *b)
     return drain_out(b);
 }
 
+static void put_record_header(uint8_t *p, uint64_t sec, uint32_t frac,
+                              uint32_t caplen, uint32_t len)
+{
+    put64(p, sec);
+    put32(p + 8, frac);
+    put32(p + 12, caplen);
+    put32(p + 16, len);
+}
+
+/* Some link types (D-Bus, USBPcap) carry records larger than any snaplen
+ * a batch buffer is sized for. Such a record is rare: it is written
+ * straight from libpcap's buffer, in order, after whatever gathered. */
+static int add_alone(struct wire_batch *b, uint64_t sec, uint32_t frac,
+                     uint32_t caplen, uint32_t len, const uint8_t *data)
+{
+    uint8_t hdr[WIRE_BATCH_HDR + WIRE_PKT_HDR];
+    struct iovec iov[2];
+
+    if (wire_batch_flush(b) < 0)
+        return -1;
+    if (WIRE_BATCH_HDR - 4 + WIRE_PKT_HDR + (size_t)caplen > WIRE_FRAME_CAP) {
+        errno = EMSGSIZE;
+        return -1;
+    }
+    put32(hdr, (uint32_t)(WIRE_BATCH_HDR - 4 + WIRE_PKT_HDR + caplen));
+    hdr[4] = WIRE_TAG_BATCH;
+    put32(hdr + 5, 1);
+    put_record_header(hdr + WIRE_BATCH_HDR, sec, frac, caplen, len);
+    iov[0].iov_base = hdr;
+    iov[0].iov_len = sizeof(hdr);
+    iov[1].iov_base = (void *)data; /* writev does not write to it */
+    iov[1].iov_len = caplen;
+    return write_all(b->fd, iov, caplen > 0 ? 2 : 1);
+}
+
 int wire_batch_add(struct wire_batch *b, uint64_t sec, uint32_t frac,
                    uint32_t caplen, uint32_t len, const uint8_t *data)
 {
     struct wire_buf *w;
     uint8_t *p;
 
-    if (WIRE_BATCH_HDR + WIRE_PKT_HDR + (size_t)caplen > b->cap) {
-        errno = EMSGSIZE;
-        return -1;
-    }
+    if (WIRE_BATCH_HDR + WIRE_PKT_HDR + (size_t)caplen > b->cap)
+        return add_alone(b, sec, frac, caplen, len, data);
     /* Both buffers full: only now does the capture wait for the VM. */
     if (b->cur->len + WIRE_PKT_HDR + caplen > b->cap &&
         (drain_out(b) < 0 || seal(b) < 0))
         return -1;
     w = b->cur;
     p = w->buf + w->len;
-    put64(p, sec);
-    put32(p + 8, frac);
-    put32(p + 12, caplen);
-    put32(p + 16, len);
+    put_record_header(p, sec, frac, caplen, len);
     memcpy(p + WIRE_PKT_HDR, data, caplen);
     w->len += WIRE_PKT_HDR + caplen;
     w->count++;

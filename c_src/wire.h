@@ -16,6 +16,10 @@
 
 #define WIRE_PKT_HDR     20 /* sec:64, frac:32, caplen:32, len:32 */
 #define WIRE_BATCH_BYTES ((size_t)256 * 1024)
+/* The largest frame the Erlang side accepts (its length prefix included in
+ * nothing: the prefix counts tag and body). A record too large for a batch
+ * buffer travels alone in a batch of one, up to this. */
+#define WIRE_FRAME_CAP ((size_t)1024 * 1024)
 
 /* Two buffers: one filling while the other is in flight, so that while
  * the VM is slow to read, packets keep leaving the kernel's ring and gather
@@ -41,7 +45,10 @@ int wire_batch_init(struct wire_batch *b, int fd, size_t max_caplen);
 void wire_batch_free(struct wire_batch *b);
 
 /* Appends a record. Waits for the pipe only when both buffers are full.
- * Returns 0 or -1 with errno from write(2). */
+ * A record larger than a buffer goes out at once in a batch of its own,
+ * after everything gathered before it. Returns 0, or -1 with errno from
+ * write(2), or EMSGSIZE for a record that no frame can carry (more than
+ * WIRE_FRAME_CAP): what came before it has then been sent. */
 int wire_batch_add(struct wire_batch *b, uint64_t sec, uint32_t frac,
                    uint32_t caplen, uint32_t len, const uint8_t *data);
 

@@ -10,6 +10,9 @@
 -define(WIRE_PKT_HDR, 20).
 %% A batch's size bound; a single larger record travels alone.
 -define(WIRE_BATCH_BYTES, 262144).
+%% The largest frame (its length prefix's value) the port sends: a record
+%% larger than a frame can carry ends the capture with record_too_large.
+-define(WIRE_FRAME_CAP, 1048576).
 
 %% Erlang -> port: control message tags (c_src/control.h, enum ctl_type).
 -define(CTL_INJECT, 1).
@@ -26,10 +29,10 @@
 -define(EPCAP_ENV_MAX, 16).
 
 %% Erlang-side limits (no C twin).
-%% The largest message the server accepts from the port: a full batch plus
-%% one record of the largest snaplen, with room to spare. A length prefix
-%% above it is {protocol, {frame_too_large, N}}, and nothing is reserved.
--define(EPCAP_FRAME_CAP, 1048576).
+%% The largest message the server accepts from the port: the port's own
+%% bound. A length prefix above it is {protocol, {frame_too_large, N}},
+%% and nothing is reserved.
+-define(EPCAP_FRAME_CAP, ?WIRE_FRAME_CAP).
 %% {buffer, N}: above 256 MiB a capture's kernel ring costs seconds to set
 %% up and that much RAM (issue 15, defect 8).
 -define(EPCAP_BUFFER_MAX, 268435456).

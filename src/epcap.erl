@@ -100,7 +100,7 @@
     | {inject, string()} | {stats, string()} | {orphan, string()}
     | {prctl, string()} | {signal, string()} | {poll, string()}
     | {write, string()} | {control, string()} | {enomem, string()}
-    | {fcntl, string()} | {fanout, string()}.
+    | {fcntl, string()} | {fanout, string()} | {record_too_large, string()}.
 
 -define(START_TIMEOUT, 30000).
 
@@ -366,7 +366,7 @@ error_reasons() ->
      env, exec_not_found, port_not_found, no_such_user, no_such_group, chroot,
      privdrop, restrict, capture, pcap, port_exit, protocol, closed, timeout,
      inject, stats, orphan, prctl, signal, poll, write, control, enomem, fcntl,
-     fanout].
+     fanout, record_too_large].
 
 %% @doc Every atom the port program may send. Control terms are decoded
 %% with `binary_to_term(T, [safe])', so a port cannot create atoms: these

@@ -54,7 +54,7 @@ erl_defines() ->
 shared() ->
     Wire = [D || {N, _} = D <- c_defines("wire.h"),
                  lists:prefix("WIRE_TAG_", N) orelse N =:= "WIRE_PKT_HDR"
-                     orelse N =:= "WIRE_BATCH_BYTES"],
+                     orelse N =:= "WIRE_BATCH_BYTES" orelse N =:= "WIRE_FRAME_CAP"],
     Ctl = c_enum("control.h", "ctl_type")
         ++ [D || {N, _} = D <- c_defines("control.h"), lists:prefix("CTL_", N)],
     Opts = [D || {N, _} = D <- c_defines("options.h"), lists:prefix("EPCAP_", N)],

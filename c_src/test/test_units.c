@@ -342,6 +342,86 @@ static void control_reader(void)
     CHECK(ctl_reader_next(&r, &m, &e) == -1);
 }
 
+/* Every type of the table, at min-1, min, max and max+1 (where they
+ * exist), and every tag that is not a type. */
+static void control_table_bounds(void)
+{
+    static uint8_t frame[1 + CTL_INJECT_MAX + 1];
+    struct ep_error e;
+    struct ctl_msg m;
+    unsigned tag;
+
+    for (tag = 0; tag < 256; tag++) {
+        const struct ctl_rule *r = ctl_rule_of(tag);
+
+        memset(frame, 'a', sizeof(frame));
+        frame[0] = (uint8_t)tag;
+        if (r == NULL) {
+            CHECK(tag == 0 || tag >= CTL_TYPE_END);
+            CHECK(ctl_decode(frame, 1, &m, &e) == -1 &&
+                  strcmp(e.reason, "protocol") == 0);
+            continue;
+        }
+        CHECK(r->max < sizeof(frame) - 1);
+        if (r->min > 0)
+            CHECK(ctl_decode(frame, 1 + r->min - 1, &m, &e) == -1 &&
+                  strstr(e.msg, r->name) != NULL);
+        CHECK(ctl_decode(frame, 1 + r->min, &m, &e) == 0 && m.type == tag &&
+              m.len == r->min);
+        CHECK(ctl_decode(frame, 1 + r->max, &m, &e) == 0 && m.len == r->max);
+        CHECK(ctl_decode(frame, 1 + r->max + 1, &m, &e) == -1 &&
+              strcmp(e.reason, "protocol") == 0);
+    }
+    CHECK(ctl_rule_of(CTL_INJECT)->min == 1 &&
+          ctl_rule_of(CTL_INJECT)->max == CTL_INJECT_MAX);
+    CHECK(ctl_rule_of(CTL_STATS)->max == 0);
+    CHECK(ctl_rule_of(CTL_FILTER)->max == CTL_FILTER_MAX &&
+          ctl_rule_of(CTL_FILTER)->text);
+    CHECK(ctl_rule_of(CTL_CREDIT)->min == 4 &&
+          ctl_rule_of(CTL_CREDIT)->max == 4);
+}
+
+/* A record larger than a batch buffer leaves after what gathered before
+ * it, alone, whole; one larger than a frame can carry is EMSGSIZE, with
+ * what came before already sent (issue 15, defect 1). */
+static void encoder_large_records(void)
+{
+    static uint8_t big[WIRE_FRAME_CAP];
+    static uint8_t out[2 * WIRE_FRAME_CAP];
+    struct wire_batch b;
+    size_t have = 0, big_len = 300000;
+    int fds[2];
+    ssize_t n;
+    const uint8_t small[2] = {1, 2};
+
+    memset(big, 0xb6, sizeof(big));
+    CHECK(pipe(fds) == 0);
+    (void)fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
+    CHECK(wire_batch_init(&b, fds[1], 262144) == 0);
+    CHECK(wire_batch_add(&b, 1, 1, 2, 2, small) == 0);
+    CHECK(wire_batch_add(&b, 2, 2, (uint32_t)big_len, 400000, big) == 0);
+    CHECK(wire_batch_add(&b, 3, 3, 2, 2, small) == 0);
+    CHECK(wire_batch_flush(&b) == 0);
+    /* too large for any frame: refused, nothing new written */
+    errno = 0;
+    CHECK(wire_batch_add(&b, 4, 4, (uint32_t)WIRE_FRAME_CAP, 5, big) == -1 &&
+          errno == EMSGSIZE);
+    CHECK(close(fds[1]) == 0);
+    while ((n = read(fds[0], out + have, sizeof(out) - have)) > 0)
+        have += (size_t)n;
+    CHECK(close(fds[0]) == 0);
+    /* three frames: [small], [big], [small] */
+    CHECK(have == 3 * 9 + 3 * 20 + 2 + big_len + 2);
+    CHECK(be32(out) == 9 - 4 + 20 + 2 && be32(out + 5) == 1);
+    CHECK(be32(out + 31) == 9 - 4 + 20 + big_len && out[35] == WIRE_TAG_BATCH);
+    CHECK(be32(out + 36) == 1);
+    CHECK(be32(out + 40 + 12) == big_len && be32(out + 40 + 16) == 400000);
+    CHECK(out[60] == 0xb6 && out[60 + big_len - 1] == 0xb6);
+    CHECK(be32(out + 60 + big_len + 5) == 1);
+    CHECK(out[have - 1] == 2 && out[have - 2] == 1);
+    wire_batch_free(&b);
+}
+
 static void credit_never_negative(void)
 {
     struct credit c;
@@ -374,6 +454,8 @@ int main(void)
     RUN(encoder_terms);
     RUN(control_decode);
     RUN(control_reader);
+    RUN(control_table_bounds);
+    RUN(encoder_large_records);
     RUN(credit_never_negative);
     CTEST_END("c_units");
 }
