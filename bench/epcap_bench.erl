@@ -45,6 +45,7 @@ main([Which | Args]) ->
               "live" -> fun live_bench/1;
               "slow" -> fun slow_owner/1;
               "latency" -> fun latency/1;
+              "imm" -> fun imm_bench/1;
               _ -> fun unknown/1
           end,
     Status = try Fun(Settings) of
@@ -352,6 +353,67 @@ live_bench(S) ->
 
 %% Capture with epcap while the frames are replayed; the counts once the
 %% owner has seen everything that was captured.
+%% @doc Immediate mode against `tcpdump --immediate-mode', both with a
+%% 64 MiB buffer (issue 16, goal 2): `count' 64-byte frames replayed at top
+%% speed into a veth, `runs' interleaved rounds (default 5). Per round and
+%% in all: each capture's loss and epcap's loss as a fraction of tcpdump's.
+%% The epcap rows: per-packet and batched with the defaults (the port's
+%% raised priority), and per-packet with `{priority, normal}'.
+-spec imm_bench(map()) -> ok.
+imm_bench(S) ->
+    Runs = get(runs, S, 5),
+    Count = get(count, S, 200000),
+    need_root(),
+    Tcpdump = find("tcpdump"),
+    _ = find("tcpreplay"),
+    Frames = gen(work_dir(), "imm64", Count, ["-m", "fixed", "-l", "64"]),
+    Out = open_results("imm"),
+    say(Out, "# immediate mode, 64 MiB buffers: ~b x 64-byte frames, tcpreplay --topspeed, "
+        "~b interleaved rounds~n", [Count, Runs]),
+    say(Out, "~ts~n", [machine()]),
+    Buffer = {buffer, 64 * 1024 * 1024},
+    Configs = [{"epcap per-packet", fun(V) -> live_epcap(V, Frames, [Buffer]) end},
+               {"epcap batch", fun(V) -> live_epcap(V, Frames, [{deliver, batch}, Buffer]) end},
+               {"epcap per-packet, priority normal",
+                fun(V) -> live_epcap(V, Frames, [{priority, normal}, Buffer]) end},
+               {"tcpdump --immediate-mode -B 65536",
+                fun(V) -> live_tcpdump(V, Frames, Tcpdump, ["--immediate-mode", "-B", "65536"]) end}],
+    Lost = fun(#{sent := Sent, received := Recv}) -> Sent - Recv end,
+    Rounds =
+        with_veth(
+          fun(Veth) ->
+                  [begin
+                       R = [{Name, F(Veth)} || {Name, F} <- Configs],
+                       {_, Tcp} = lists:last(R),
+                       [say(Out, "round ~b ~-36s sent ~7b  received ~7b  lost ~6b  "
+                            "(replay ~s pkt/s)  ~s~n",
+                            [Run, Name, Sent, Recv, Lost(M), fmt(Pps), ratio(Lost(M), Lost(Tcp))])
+                        || {Name, #{sent := Sent, received := Recv, pps := Pps} = M} <- R],
+                       R
+                   end || Run <- lists:seq(1, Runs)]
+          end),
+    say(Out, "~n", []),
+    {TcpName, _} = lists:last(Configs),
+    TcpLost = [Lost(M) || R <- Rounds, {N, M} <- R, N =:= TcpName],
+    [begin
+         L = [Lost(M) || R <- Rounds, {N, M} <- R, N =:= Name],
+         Ratios = [ratio_value(A, B) || {A, B} <- lists:zip(L, TcpLost)],
+         say(Out, "~-36s lost median ~b (min ~b, max ~b); per round / tcpdump's: ~s; "
+             "median ~s~n",
+             [Name, round(median(L)), lists:min(L), lists:max(L),
+              lists:join(" ", [io_lib:format("~.2f", [X]) || X <- Ratios]),
+              ratio(median(L), median(TcpLost))])
+     end || {Name, _} <- Configs],
+    close_results(Out),
+    ok = file:delete(Frames),
+    ok.
+
+ratio(_, 0) -> "(tcpdump lost 0)";
+ratio(A, B) -> io_lib:format("~.2fx tcpdump's loss", [A / B]).
+
+ratio_value(A, 0) -> float(A);
+ratio_value(A, B) -> A / B.
+
 live_epcap(#{capture := If} = Veth, Frames, Options) ->
     Self = self(),
     Owner = spawn_link(

@@ -36,6 +36,7 @@ struct options {
     bool inject;
     bool list_interfaces;
     bool query_privilege; /* -Q: print privcheck's answer, exit */
+    bool normal_priority; /* -N: a live capture keeps the VM's priority */
     bool help;
     int verbose;
     struct fanout_spec fanout; /* -F: a PACKET_FANOUT group to join */

@@ -34,14 +34,14 @@ defaults() ->
       cluster_id => undefined, cpu_affinity => undefined, exec => default,
       progname => default, user => undefined, group => undefined,
       chroot => undefined, active => true, deliver => packet, tagged => false,
-      fanout => undefined, given => []}.
+      fanout => undefined, priority => raised, given => []}.
 
 %% @doc The options that only mean something on a live capture: with
 %% `{file, _}' each is `{error, {badarg, {conflict, {file, Key}}}}'. A
 %% snaplen is one: libpcap does not cut a file's records to it.
 -spec live_only() -> [atom()].
 live_only() ->
-    [interface, promiscuous, monitor, buffer, timeout, inject, direction, snaplen].
+    [interface, promiscuous, monitor, buffer, timeout, inject, direction, snaplen, priority].
 
 %% @doc Validate a list of options.
 %% ```
@@ -106,6 +106,8 @@ option({timeout, T}) when is_integer(T), T > 0, T =< ?EPCAP_TIMEOUT_MAX -> {ok, 
 option({timeout, T}) -> ?BAD(timeout, T);
 option({direction, D}) when D =:= in; D =:= out; D =:= inout -> {ok, direction, D};
 option({direction, D}) -> ?BAD(direction, D);
+option({priority, P}) when P =:= raised; P =:= normal -> {ok, priority, P};
+option({priority, P}) -> ?BAD(priority, P);
 option({time_unit, U}) when U =:= timestamp; U =:= microsecond; U =:= nanosecond ->
     {ok, time_unit, U};
 option({time_unit, U}) -> ?BAD(time_unit, U);
@@ -259,6 +261,7 @@ args(O) ->
        flag("-P", maps:get(promiscuous, O)),
        flag("-M", maps:get(monitor, O)),
        flag("-I", maps:get(inject, O)),
+       flag("-N", maps:get(priority, O) =:= normal),
        lists:duplicate(maps:get(verbose, O), "-v"),
        opt_arg("-u", maps:get(user, O)),
        opt_arg("-g", maps:get(group, O)),

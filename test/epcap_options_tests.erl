@@ -76,3 +76,17 @@ filter_size_test() ->
     ?assertMatch({ok, _}, epcap_options:check_filter(lists:duplicate(8192, $a))),
     ?assertEqual(error, epcap_options:check_filter(lists:duplicate(8193, $a))),
     ?assertEqual(error, epcap_options:check_filter([0])).
+
+%% A live capture's port raises its priority unless told not to (-N); on a
+%% file the option means nothing, so it is a conflict.
+priority_test() ->
+    {ok, D} = epcap_options:validate([{interface, "lo"}]),
+    ?assertNot(lists:member("-N", epcap_options:args(D))),
+    {ok, N} = epcap_options:validate([{interface, "lo"}, {priority, normal}]),
+    ?assert(lists:member("-N", epcap_options:args(N))),
+    {ok, R} = epcap_options:validate([{interface, "lo"}, {priority, raised}]),
+    ?assertNot(lists:member("-N", epcap_options:args(R))),
+    ?assertEqual({error, {badarg, {priority, high}}},
+                 epcap_options:validate([{priority, high}])),
+    ?assertEqual({error, {badarg, {conflict, {file, priority}}}},
+                 epcap_options:validate([{file, "a.pcap"}, {priority, normal}])).
