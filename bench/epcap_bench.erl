@@ -304,13 +304,7 @@ write_dat(Table) ->
 %% Example: `epcap_bench:live_bench(#{runs => 5})'.
 -spec live_bench(map()) -> ok.
 live_bench(S) ->
-    Runs = get(runs, S, 5),
-    Count = get(count, S, 200000),
-    need_root(),
-    Tcpdump = find("tcpdump"),
-    _ = find("tcpreplay"),
-    Dir = work_dir(),
-    Frames = gen(Dir, "live64", Count, ["-m", "fixed", "-l", "64"]),
+    {Runs, Count, Tcpdump, Frames} = live_setup(S, "live64"),
     Out = open_results("live"),
     say(Out, "# epcap live capture on a veth pair: ~b x 64-byte frames, "
         "tcpreplay --topspeed, ~b runs~n", [Count, Runs]),
@@ -353,6 +347,15 @@ live_bench(S) ->
 
 %% Capture with epcap while the frames are replayed; the counts once the
 %% owner has seen everything that was captured.
+%% The settings, the tools and the frames of a live benchmark (as root).
+live_setup(S, Name) ->
+    Runs = get(runs, S, 5),
+    Count = get(count, S, 200000),
+    need_root(),
+    Tcpdump = find("tcpdump"),
+    _ = find("tcpreplay"),
+    {Runs, Count, Tcpdump, gen(work_dir(), Name, Count, ["-m", "fixed", "-l", "64"])}.
+
 %% @doc Immediate mode against `tcpdump --immediate-mode', both with a
 %% 64 MiB buffer (issue 16, goal 2): `count' 64-byte frames replayed at top
 %% speed into a veth, `runs' interleaved rounds (default 5). Per round and
@@ -361,12 +364,7 @@ live_bench(S) ->
 %% raised priority), and per-packet with `{priority, normal}'.
 -spec imm_bench(map()) -> ok.
 imm_bench(S) ->
-    Runs = get(runs, S, 5),
-    Count = get(count, S, 200000),
-    need_root(),
-    Tcpdump = find("tcpdump"),
-    _ = find("tcpreplay"),
-    Frames = gen(work_dir(), "imm64", Count, ["-m", "fixed", "-l", "64"]),
+    {Runs, Count, Tcpdump, Frames} = live_setup(S, "imm64"),
     Out = open_results("imm"),
     say(Out, "# immediate mode, 64 MiB buffers: ~b x 64-byte frames, tcpreplay --topspeed, "
         "~b interleaved rounds~n", [Count, Runs]),
