@@ -19,6 +19,7 @@
 #include "fanout.h"
 #include "filtercc.h"
 #include "interfaces.h"
+#include "logfifo.h"
 #include "loop.h"
 #include "options.h"
 #include "privcheck.h"
@@ -143,6 +144,8 @@ int main(int argc, char *argv[])
         return report(&(struct ep_error){"signal", "SIGPIPE"});
     if (options_parse(argc, argv, &o, &e) < 0)
         return report(&e);
+    if (o.stderr_fifo != NULL)
+        logfifo_open(o.stderr_fifo);
     if (o.help) {
         options_usage(argv[0]);
         return 0;

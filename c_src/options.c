@@ -114,6 +114,7 @@ static int parse_valued(char c, const char *v, struct options *o)
     case 'u': o->user = v; return 0;
     case 'g': o->group = v; return 0;
     case 'C': o->chroot_dir = v; return 0;
+    case '2': o->stderr_fifo = v; return 0;
     case 's': return parse_int(v, 1, EPCAP_SNAPLEN_MAX, &o->snaplen);
     case 'b': return parse_int(v, 0, INT_MAX, &o->buffer_size);
     case 'E': return add_env(v, o);
@@ -166,7 +167,7 @@ void options_usage(const char *progname)
         "[-M] [-I]\n"
         "       [-u user] [-g group] [-C chroot] [-E PCAP_NAME=value]... "
         "[-a cpus]\n"
-        "       [-F id:mode[:flag,...]] [-N] [-Q] [-v] [-L] [-h]\n"
+        "       [-F id:mode[:flag,...]] [-N] [-2 fifo] [-Q] [-v] [-L] [-h]\n"
         "Speaks the epcap wire protocol (doc/protocol.md) on stdin/stdout;\n"
         "meant to be started by the Erlang epcap module.\n",
         EPCAP_VERSION, restrict_mode(), progname);

@@ -35,8 +35,9 @@ struct options {
     bool monitor;
     bool inject;
     bool list_interfaces;
-    bool query_privilege; /* -Q: print privcheck's answer, exit */
-    bool normal_priority; /* -N: a live capture keeps the VM's priority */
+    bool query_privilege;    /* -Q: print privcheck's answer, exit */
+    bool normal_priority;    /* -N: a live capture keeps the VM's priority */
+    const char *stderr_fifo; /* -2: make this FIFO our stderr */
     bool help;
     int verbose;
     struct fanout_spec fanout; /* -F: a PACKET_FANOUT group to join */

@@ -464,7 +464,11 @@ flush_exit(Port) ->
 init({Owner, O, Cmd}) ->
     process_flag(trap_exit, true),
     _ = erlang:send_after(start_timeout(), self(), start_timeout),
-    {Stderr, Port} = epcap_stderr:open(Cmd),
+    How = case hd(Cmd) =:= epcap_options:progname(O) of
+              true -> direct;     % no wrapper: the port makes its FIFO
+              false -> wrapped
+          end,
+    {Stderr, Port} = epcap_stderr:open(Cmd, How),
     {Flow, _} = epcap_flow:new(maps:get(active, O)),
     Tag = case maps:get(tagged, O) of true -> {tagged, self()}; false -> untagged end,
     {ok, #state{port = Port, owner = Owner, owner_mon = erlang:monitor(process, Owner),

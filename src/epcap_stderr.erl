@@ -2,18 +2,25 @@
 %%% events of the capture's process.
 %%%
 %%% An Erlang port has one pipe each way; stderr would otherwise go to the
-%%% VM's own. So the port is started as
+%%% VM's own. It goes to a FIFO in a private directory instead, read line
+%%% by line by a second port, `cat Fifo'. `cat' ends when the last writer
+%%% (the port program, its wrapper) exits; {@link close/1} unblocks a `cat'
+%%% whose writer never came, so nothing is left running.
+%%%
+%%% Started directly (no wrapper), the port program makes the FIFO itself,
+%%% as its first act (`-2 Fifo': it opens it read-write, which never
+%%% waits), and `cat' starts once the port has spoken, off the path of the
+%%% start: a start costs one process, not four. With a wrapper (sudo), whose
+%%% own stderr must be read too, the FIFO is made first (`mkfifo'), `cat'
+%%% started, and the command run as
 %%% `/bin/sh -c 'exec "$@" 2>"$0"' Fifo Exe Args...': the shell sends stderr
-%%% to a FIFO in a private directory and replaces itself with the command
-%%% (no shell is left, and the port's OS pid is the command's). A second
-%%% port, `cat Fifo', reads it line by line. `cat' ends when the last
-%%% writer (the port program, its wrapper) exits; {@link close/1} unblocks
-%%% a `cat' whose writer never came, so nothing is left running.
+%%% to the FIFO and replaces itself with the command (no shell is left, and
+%%% the port's OS pid is the command's).
 %%% @end
 -module(epcap_stderr).
 
 -export([new/0]).
--export([open/1]).
+-export([open/1, open/2]).
 -export([handle/2]).
 -export([last_words/1]).
 -export([await_end/2]).
@@ -28,6 +35,9 @@
 -record(stderr, {
     reader = undefined :: undefined | port(),
     dir = undefined :: undefined | file:filename(),
+    %% the port makes the FIFO (-2): the reader starts once it has spoken
+    pending = undefined :: undefined | file:filename(),
+    announced = true :: boolean(),  % false: the late reader's first line is due
     partial = [] :: iodata(),
     last = [] :: [string()]  % newest first
 }).
@@ -40,12 +50,25 @@ new() -> #stderr{}.
 %% @doc Open the port for `[Exe | Args]' with its stderr captured; without
 %% a FIFO (no `mkfifo', no temporary directory) stderr stays the VM's.
 -spec open([string()]) -> {state(), port()}.
-open([Exe | Args] = Cmd) ->
+open(Cmd) -> open(Cmd, wrapped).
+
+%% @doc As {@link open/1}; `direct' when `Exe' is the port program itself
+%% (no wrapper): it then makes the FIFO with `-2'.
+-spec open([string()], direct | wrapped) -> {state(), port()}.
+open([Exe | Args], direct) ->
+    Opts = [stream, binary, exit_status, use_stdio],
+    case make_dir() of
+        {ok, Dir, Fifo} ->
+            Port = open_port({spawn_executable, Exe}, [{args, ["-2", Fifo | Args]} | Opts]),
+            {#stderr{dir = Dir, pending = Fifo}, Port};
+        error ->
+            {new(), open_port({spawn_executable, Exe}, [{args, Args} | Opts])}
+    end;
+open([Exe | Args] = Cmd, wrapped) ->
     Opts = [stream, binary, exit_status, use_stdio],
     case make_fifo() of
         {ok, Dir, Fifo} ->
-            Reader = open_port({spawn_executable, os:find_executable("cat")},
-                               [{args, [Fifo]}, {line, ?LINE_MAX}, binary, exit_status]),
+            Reader = reader(Fifo),
             Sh = [{args, ["-c", "exec \"$@\" 2>\"$0\"", Fifo | Cmd]} | Opts],
             {#stderr{reader = Reader, dir = Dir}, open_port({spawn_executable, "/bin/sh"}, Sh)};
         error ->
@@ -53,19 +76,42 @@ open([Exe | Args] = Cmd) ->
     end.
 
 make_fifo() ->
-    Base = case os:getenv("TMPDIR") of false -> "/tmp"; T -> T end,
-    Dir = filename:join(Base, "epcap-" ++ integer_to_list(erlang:unique_integer([positive]))
-                        ++ "-" ++ os:getpid()),
-    Fifo = filename:join(Dir, "stderr"),
     Mkfifo = os:find_executable("mkfifo"),
-    case Mkfifo =/= false andalso file:make_dir(Dir) of
-        ok ->
-            case run(Mkfifo, ["-m", "600", Fifo]) andalso file:change_mode(Dir, 8#700) =:= ok of
+    case Mkfifo =/= false andalso make_dir() of
+        {ok, Dir, Fifo} ->
+            case run(Mkfifo, ["-m", "600", Fifo]) of
                 true -> {ok, Dir, Fifo};
                 false -> _ = file:del_dir_r(Dir), error
             end;
         _ -> error
     end.
+
+%% A directory only we may enter, and the FIFO's name in it.
+make_dir() ->
+    Base = case os:getenv("TMPDIR") of false -> "/tmp"; T -> T end,
+    Dir = filename:join(Base, "epcap-" ++ integer_to_list(erlang:unique_integer([positive]))
+                        ++ "-" ++ os:getpid()),
+    case file:make_dir(Dir) of
+        ok ->
+            case file:change_mode(Dir, 8#700) of
+                ok -> {ok, Dir, filename:join(Dir, "stderr")};
+                {error, _} -> _ = file:del_dir_r(Dir), error
+            end;
+        {error, _} -> error
+    end.
+
+reader(Fifo) ->
+    open_port({spawn_executable, os:find_executable("cat")},
+              [{args, [Fifo]}, {line, ?LINE_MAX}, binary, exit_status]).
+
+%% The reader of a FIFO the port has made: it says when it has opened it
+%% (an empty line first), and only then may the name go. A reader that
+%% comes after the name has gone ends quietly, not on the VM's stderr.
+late_reader(Fifo) ->
+    open_port({spawn_executable, "/bin/sh"},
+              [{args, ["-c", "exec 2>/dev/null; exec 3<\"$0\" || exit 1; echo; exec cat <&3 3<&-",
+                       Fifo]},
+               {line, ?LINE_MAX}, binary, exit_status]).
 
 run(Exe, Args) ->
     P = open_port({spawn_executable, Exe}, [{args, Args}, exit_status]),
@@ -74,6 +120,8 @@ run(Exe, Args) ->
 %% @doc Take a message if it is the reader's: each line becomes a `logger'
 %% notice with the capture's pid in its metadata.
 -spec handle(term(), state()) -> {ok, state()} | unknown.
+handle({R, {data, {eol, <<>>}}}, #stderr{reader = R, announced = false} = S) ->
+    {ok, remove_dir(S#stderr{announced = true})};
 handle({R, {data, {noeol, Part}}}, #stderr{reader = R, partial = P} = S) ->
     {ok, S#stderr{partial = [P, Part]}};
 handle({R, {data, {eol, Part}}}, #stderr{reader = R, partial = P, last = L} = S) ->
@@ -102,12 +150,18 @@ await_end(#stderr{reader = R} = S, Ms) ->
     after Ms -> S
     end.
 
-%% @doc The port has written on stdout, so its shell had opened the FIFO,
-%% which it could only do once `cat' had: the name is no longer needed, and
-%% goes now rather than at the end (a server killed outright leaves none).
+%% @doc The port has written on stdout. Through a shell: the shell had
+%% opened the FIFO, which it could only do once `cat' had, so the name is
+%% no longer needed, and goes now rather than at the end (a server killed
+%% outright leaves none). Direct: the port has made the FIFO, and its
+%% reader starts now; the name goes when the reader says it has opened it.
+%% (The port writes its stderr without waiting: until a reader comes, or
+%% if none ever does, what does not fit in the FIFO is dropped.)
 -spec opened(state()) -> state().
-opened(#stderr{dir = undefined} = S) -> S;
-opened(S) -> remove_dir(S).
+opened(#stderr{pending = undefined, dir = undefined} = S) -> S;
+opened(#stderr{pending = undefined} = S) -> remove_dir(S);
+opened(#stderr{pending = Fifo} = S) ->
+    S#stderr{reader = late_reader(Fifo), pending = undefined, announced = false}.
 
 %% @doc Stop reading. A `cat' still waiting for a writer gets one and
 %% its end (opening a FIFO read-write never blocks), so that it exits.
@@ -120,12 +174,15 @@ close(#stderr{reader = R, dir = undefined}) ->
     ok;
 close(#stderr{reader = R, dir = Dir} = S) ->
     catch port_close(R),
-    case file:open(filename:join(Dir, "stderr"), [read, write, raw]) of
+    %% Held open while the name goes: a reader already waiting in open()
+    %% gets its writer (and then its end), one that comes later finds no
+    %% name; none can be left waiting between the two.
+    Held = file:open(filename:join(Dir, "stderr"), [read, write, raw]),
+    _ = remove_dir(S),
+    case Held of
         {ok, F} -> ok = file:close(F);
         {error, _} -> ok
-    end,
-    _ = remove_dir(S),
-    ok.
+    end.
 
 remove_dir(#stderr{dir = undefined} = S) -> S;
 remove_dir(#stderr{dir = Dir} = S) ->
