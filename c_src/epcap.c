@@ -144,6 +144,8 @@ int main(int argc, char *argv[])
         return report(&(struct ep_error){"signal", "SIGPIPE"});
     if (options_parse(argc, argv, &o, &e) < 0)
         return report(&e);
+    if (o.relay_fifo != NULL)
+        return logfifo_relay(o.relay_fifo);
     if (o.stderr_fifo != NULL)
         logfifo_open(o.stderr_fifo);
     if (o.help) {

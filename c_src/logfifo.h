@@ -10,4 +10,11 @@
  * to capture. Call first, before anything may write to stderr. */
 void logfifo_open(const char *path);
 
+/* -R PATH: the reader of such a FIFO, for the Erlang side: an empty line
+ * once it is open (the name may go then), then every byte written to it,
+ * until the last writer has gone. Never waits for a writer to come: a
+ * FIFO whose port has already exited ends the relay at once. Returns the
+ * exit status. */
+int logfifo_relay(const char *path);
+
 #endif

@@ -115,6 +115,7 @@ static int parse_valued(char c, const char *v, struct options *o)
     case 'g': o->group = v; return 0;
     case 'C': o->chroot_dir = v; return 0;
     case '2': o->stderr_fifo = v; return 0;
+    case 'R': o->relay_fifo = v; return 0;
     case 's': return parse_int(v, 1, EPCAP_SNAPLEN_MAX, &o->snaplen);
     case 'b': return parse_int(v, 0, INT_MAX, &o->buffer_size);
     case 'E': return add_env(v, o);
@@ -167,7 +168,9 @@ void options_usage(const char *progname)
         "[-M] [-I]\n"
         "       [-u user] [-g group] [-C chroot] [-E PCAP_NAME=value]... "
         "[-a cpus]\n"
-        "       [-F id:mode[:flag,...]] [-N] [-2 fifo] [-Q] [-v] [-L] [-h]\n"
+        "       [-F id:mode[:flag,...]] [-N] [-2 fifo] [-R fifo] [-Q] [-v] "
+        "[-L] "
+        "[-h]\n"
         "Speaks the epcap wire protocol (doc/protocol.md) on stdin/stdout;\n"
         "meant to be started by the Erlang epcap module.\n",
         EPCAP_VERSION, restrict_mode(), progname);

@@ -38,6 +38,7 @@ struct options {
     bool query_privilege;    /* -Q: print privcheck's answer, exit */
     bool normal_priority;    /* -N: a live capture keeps the VM's priority */
     const char *stderr_fifo; /* -2: make this FIFO our stderr */
+    const char *relay_fifo;  /* -R: relay this FIFO to stdout, nothing else */
     bool help;
     int verbose;
     struct fanout_spec fanout; /* -F: a PACKET_FANOUT group to join */

@@ -8,8 +8,9 @@
 %%% whose writer never came, so nothing is left running.
 %%%
 %%% Started directly (no wrapper), the port program makes the FIFO itself,
-%%% as its first act (`-2 Fifo': it opens it read-write, which never
-%%% waits), and `cat' starts once the port has spoken, off the path of the
+%%% as its first act (`-2 Fifo': it opens it read-write and non-blocking,
+%%% which never waits), and its reader, the port program again as a relay
+%%% (`-R Fifo'), starts once the port has spoken, off the path of the
 %%% start: a start costs one process, not four. With a wrapper (sudo), whose
 %%% own stderr must be read too, the FIFO is made first (`mkfifo'), `cat'
 %%% started, and the command run as
@@ -38,6 +39,7 @@
     %% the port makes the FIFO (-2): the reader starts once it has spoken
     pending = undefined :: undefined | file:filename(),
     announced = true :: boolean(),  % false: the late reader's first line is due
+    prog = undefined :: undefined | file:filename(),  % the port program (direct)
     partial = [] :: iodata(),
     last = [] :: [string()]  % newest first
 }).
@@ -60,7 +62,7 @@ open([Exe | Args], direct) ->
     case make_dir() of
         {ok, Dir, Fifo} ->
             Port = open_port({spawn_executable, Exe}, [{args, ["-2", Fifo | Args]} | Opts]),
-            {#stderr{dir = Dir, pending = Fifo}, Port};
+            {#stderr{dir = Dir, pending = Fifo, prog = Exe}, Port};
         error ->
             {new(), open_port({spawn_executable, Exe}, [{args, Args} | Opts])}
     end;
@@ -104,14 +106,14 @@ reader(Fifo) ->
     open_port({spawn_executable, os:find_executable("cat")},
               [{args, [Fifo]}, {line, ?LINE_MAX}, binary, exit_status]).
 
-%% The reader of a FIFO the port has made: it says when it has opened it
-%% (an empty line first), and only then may the name go. A reader that
-%% comes after the name has gone ends quietly, not on the VM's stderr.
-late_reader(Fifo) ->
-    open_port({spawn_executable, "/bin/sh"},
-              [{args, ["-c", "exec 2>/dev/null; exec 3<\"$0\" || exit 1; echo; exec cat <&3 3<&-",
-                       Fifo]},
-               {line, ?LINE_MAX}, binary, exit_status]).
+%% The reader of a FIFO the port has made: the port program itself, as a
+%% relay (`-R'). It opens the FIFO without waiting for a writer (a port
+%% that has already exited ends it at once: nothing waits for ever), says
+%% when it has opened it (an empty line first; only then may the name go),
+%% then copies the port's stderr until the port has gone.
+late_reader(Prog, Fifo) ->
+    open_port({spawn_executable, Prog},
+              [{args, ["-R", Fifo]}, {line, ?LINE_MAX}, binary, exit_status]).
 
 run(Exe, Args) ->
     P = open_port({spawn_executable, Exe}, [{args, Args}, exit_status]),
@@ -160,8 +162,8 @@ await_end(#stderr{reader = R} = S, Ms) ->
 -spec opened(state()) -> state().
 opened(#stderr{pending = undefined, dir = undefined} = S) -> S;
 opened(#stderr{pending = undefined} = S) -> remove_dir(S);
-opened(#stderr{pending = Fifo} = S) ->
-    S#stderr{reader = late_reader(Fifo), pending = undefined, announced = false}.
+opened(#stderr{pending = Fifo, prog = Prog} = S) ->
+    S#stderr{reader = late_reader(Prog, Fifo), pending = undefined, announced = false}.
 
 %% @doc Stop reading. A `cat' still waiting for a writer gets one and
 %% its end (opening a FIFO read-write never blocks), so that it exits.

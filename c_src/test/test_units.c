@@ -2,13 +2,17 @@
  * control-frame decoder and credit. */
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <ei.h>
 
 #include "control.h"
+#include "logfifo.h"
 #include "credit.h"
 #include "ctest.h"
 #include "options.h"
@@ -422,6 +426,28 @@ static void encoder_large_records(void)
     wire_batch_free(&b);
 }
 
+/* The stderr FIFO's relay never waits for a writer: a FIFO whose port has
+ * gone (or never came) ends it at once, and it removes the name and its
+ * directory once open. A relay that waited would outlive a killed VM. */
+static void logfifo_relay_no_writer(void)
+{
+    char dir[] = "/tmp/epcap-unit-XXXXXX";
+    char path[64];
+    int saved = dup(STDOUT_FILENO), null = open("/dev/null", O_WRONLY);
+
+    CHECK(mkdtemp(dir) != NULL);
+    (void)snprintf(path, sizeof(path), "%s/stderr", dir);
+    CHECK(mkfifo(path, 0600) == 0);
+    CHECK(saved >= 0 && null >= 0 && dup2(null, STDOUT_FILENO) >= 0);
+    alarm(5); /* a relay that waits fails the run instead of hanging it */
+    CHECK(logfifo_relay(path) == 0);
+    alarm(0);
+    CHECK(dup2(saved, STDOUT_FILENO) >= 0);
+    CHECK(access(path, F_OK) < 0 && access(dir, F_OK) < 0);
+    (void)close(saved);
+    (void)close(null);
+}
+
 static void credit_never_negative(void)
 {
     struct credit c;
@@ -456,6 +482,7 @@ int main(void)
     RUN(control_reader);
     RUN(control_table_bounds);
     RUN(encoder_large_records);
+    RUN(logfifo_relay_no_writer);
     RUN(credit_never_negative);
     CTEST_END("c_units");
 }
