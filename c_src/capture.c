@@ -196,18 +196,32 @@ static int open_file(const struct options *o, struct capture *c,
 
 int capture_open(const struct options *o, struct capture *c, struct ep_error *e)
 {
-    const struct timeval *tv;
-
     memset(c, 0, sizeof(*c));
     c->fd = -1;
     if ((o->file ? open_file(o, c, e) : open_live(o, c, e)) < 0)
         return -1;
     c->dlt = pcap_datalink(c->p);
-    c->poll_ms = -1;
-    tv = c->live ? pcap_get_required_select_timeout(c->p) : NULL;
-    if (tv != NULL)
-        c->poll_ms = (int)(tv->tv_sec * 1000 + tv->tv_usec / 1000);
     return 0;
+}
+
+/* Asked before every poll, not once: libpcap changes it while running.
+ * When the device reports ENETDOWN, Linux libpcap only notes it and asks
+ * to be called again within 1 ms to see whether the device is gone; a
+ * loop that kept the value from the start would never call it again (no
+ * descriptor event comes from a device that has gone) and the capture
+ * would never end with "The interface disappeared". */
+int capture_poll_ms(const struct capture *c)
+{
+    const struct timeval *tv;
+    long ms;
+
+    if (!c->live)
+        return -1;
+    tv = pcap_get_required_select_timeout(c->p);
+    if (tv == NULL)
+        return -1;
+    ms = (long)tv->tv_sec * 1000 + (tv->tv_usec + 999) / 1000;
+    return ms > 60000 ? 60000 : ms < 1 ? 1 : (int)ms;
 }
 
 int capture_setfilter(struct capture *c, const char *filter, struct ep_error *e)

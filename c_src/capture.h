@@ -15,7 +15,6 @@ struct capture {
     int fd; /* selectable fd of a live handle, -1 for a savefile */
     bool live;
     bpf_u_int32 netmask;
-    int poll_ms;    /* -1, or the longest poll libpcap allows between reads */
     char *file_buf; /* stdio buffer of a savefile; freed after pcap_close */
 };
 
@@ -30,6 +29,10 @@ int capture_open(const struct options *o, struct capture *c,
  * stays in force. Exits the process if stdin hangs up meanwhile. */
 int capture_setfilter(struct capture *c, const char *filter,
                       struct ep_error *e);
+
+/* The longest a poll may wait before libpcap must be called again, even
+ * with no event on its descriptor: -1 (no limit) or milliseconds. */
+int capture_poll_ms(const struct capture *c);
 
 void capture_close(struct capture *c);
 

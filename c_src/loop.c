@@ -237,7 +237,7 @@ static enum step wait_events(struct loop *l, bool *ctl_ready, bool *pcap_ready,
                             {.fd = l->out, .events = pending ? POLLOUT : 0},
                             {.fd = l->cap->fd, .events = POLLIN}};
     nfds_t nfds = want && l->cap->live ? 3 : 2;
-    int timeout_ms = !want ? -1 : l->cap->live ? l->cap->poll_ms : 0;
+    int timeout_ms = !want ? -1 : l->cap->live ? capture_poll_ms(l->cap) : 0;
     struct timespec ts = {0, 0};
     const struct timespec *tsp = NULL; /* forever */
     int n;

@@ -175,7 +175,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     c.dlt = pcap_datalink(c.p);
     c.fd = -1;
-    c.poll_ms = -1;
     /* credit for everything: the loop reads it before any packet */
     check(write(in[1], credit, sizeof(credit)) == (ssize_t)sizeof(credit));
     end = loop_run(&c, false, in[0], outp[1], &e);
