@@ -165,6 +165,14 @@ static uint32_t frame_count(int fd)
 /* What gathers waits while the VM has not read the previous batch, or for
  * WIRE_HOLD_NS after it left unless WIRE_HOLD_BYTES have gathered; a
  * packet after a quiet spell leaves at once. */
+static long long now_ns(void)
+{
+    struct timespec ts;
+
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
 static void encoder_holds(void)
 {
     int fds[2];
@@ -172,23 +180,36 @@ static void encoder_holds(void)
     static uint8_t pkt[1500];
     long hold;
 
-    CHECK(pipe(fds) == 0);
-    (void)fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
-    CHECK(wire_batch_init(&b, fds[1], 65535) == 0);
-    CHECK(wire_batch_offer(&b, &hold) == 0);
-    CHECK(hold == -1); /* nothing gathered */
+    /* "Right after a batch left" means within WIRE_HOLD_NS (100 us) of it:
+     * a test process preempted for longer in between (a busy CI host) has
+     * not tested the hold, so that attempt starts again. */
+    for (int attempt = 0;; attempt++) {
+        long long left;
 
-    /* quiet before: at once */
-    CHECK(wire_batch_add(&b, 1, 0, 60, 60, pkt) == 0);
-    CHECK(wire_batch_offer(&b, &hold) == 0);
-    CHECK(hold == -1);
-    CHECK(!wire_batch_waiting(&b));
-    CHECK(frame_count(fds[0]) == 1);
+        CHECK(pipe(fds) == 0);
+        (void)fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
+        CHECK(wire_batch_init(&b, fds[1], 65535) == 0);
+        CHECK(wire_batch_offer(&b, &hold) == 0);
+        CHECK(hold == -1); /* nothing gathered */
 
-    /* right after a batch left: held, for at most WIRE_HOLD_NS */
-    CHECK(wire_batch_add(&b, 2, 0, 60, 60, pkt) == 0);
-    CHECK(wire_batch_add(&b, 3, 0, 60, 60, pkt) == 0);
-    CHECK(wire_batch_offer(&b, &hold) == 0);
+        /* quiet before: at once */
+        CHECK(wire_batch_add(&b, 1, 0, 60, 60, pkt) == 0);
+        CHECK(wire_batch_offer(&b, &hold) == 0);
+        left = now_ns();
+        CHECK(hold == -1);
+        CHECK(!wire_batch_waiting(&b));
+        CHECK(frame_count(fds[0]) == 1);
+
+        /* right after a batch left: held, for at most WIRE_HOLD_NS */
+        CHECK(wire_batch_add(&b, 2, 0, 60, 60, pkt) == 0);
+        CHECK(wire_batch_add(&b, 3, 0, 60, 60, pkt) == 0);
+        CHECK(wire_batch_offer(&b, &hold) == 0);
+        if (now_ns() - left < (long long)WIRE_HOLD_NS / 2 || attempt == 50)
+            break;
+        wire_batch_free(&b);
+        close(fds[0]);
+        close(fds[1]);
+    }
     CHECK(wire_batch_waiting(&b));
     CHECK(hold > 0 && hold <= (long)WIRE_HOLD_NS);
     CHECK(frame_count(fds[0]) == 0);
