@@ -26,7 +26,21 @@ struct loop {
     int write_errno;        /* set by the pcap callback when stdout fails */
     uint32_t failed_caplen; /* the record it failed on */
     long hold_ns; /* from the last offer: when to offer again, or -1 */
+    struct wire_port_counts counts; /* batches: from the encoder, at stats */
 };
+
+/* Why the loop is not reading the capture while it sleeps: what it then
+ * waits for is what the kernel's ring fills during (stats/1 tells it). */
+enum stall { STALL_NONE, STALL_CREDIT, STALL_PIPE };
+
+static uint64_t mono_us(void)
+{
+    struct timespec ts;
+
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+        return 0; /* then a wait counts as none, never as garbage */
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 /* What one step of the loop came to; run() maps each to a loop_end in one
  * place. */
@@ -69,10 +83,13 @@ static int reply_inject(struct loop *l, const struct ctl_msg *m)
 static int reply_stats(struct loop *l)
 {
     struct pcap_stat st;
+    struct wire_port_counts c = l->counts;
 
     if (pcap_stats(l->cap->p, &st) < 0)
         return wire_send_result(l->out, "stats", pcap_geterr(l->cap->p));
-    return wire_send_stats(l->out, st.ps_recv, st.ps_drop, st.ps_ifdrop);
+    c.batches = l->batch.frames;
+    c.pipe_wait_us += l->batch.blocked_us;
+    return wire_send_stats(l->out, st.ps_recv, st.ps_drop, st.ps_ifdrop, &c);
 }
 
 static int reply_filter(struct loop *l, const struct ctl_msg *m)
@@ -214,6 +231,8 @@ static enum step read_packets(struct loop *l, struct ep_error *e)
         if (n <= 0 || l->write_errno != 0)
             break;
     }
+    if (total > 0)
+        l->counts.reads++;
     if (l->write_errno != 0)
         return record_failed(l, e);
     if (n < 0 || (n == 0 && quota > 0 && !l->cap->live)) {
@@ -256,11 +275,26 @@ static enum step wait_events(struct loop *l, bool *ctl_ready, bool *pcap_ready,
         ts.tv_nsec = hold;
         tsp = &ts;
     }
+    enum stall stall = want                               ? STALL_NONE
+                       : credit_quota(&l->credit, 1) == 0 ? STALL_CREDIT
+                                                          : STALL_PIPE;
+    uint64_t slept = stall == STALL_NONE ? 0 : mono_us();
+
     do {
         n = ppoll(fds, nfds, tsp, NULL);
     } while (n < 0 && errno == EINTR);
     if (n < 0)
         return failed(ep_fail_errno(e, "poll", "ppoll"));
+    l->counts.wakeups++;
+    if (stall != STALL_NONE) {
+        uint64_t now = mono_us();
+        uint64_t us = now > slept && slept != 0 ? now - slept : 0;
+
+        if (stall == STALL_CREDIT)
+            l->counts.credit_wait_us += us;
+        else
+            l->counts.pipe_wait_us += us;
+    }
     *ctl_ready = fds[0].revents != 0;
     /* The VM's end closed: there is nobody left to send anything to. */
     if (fds[1].revents & (POLLERR | POLLHUP))

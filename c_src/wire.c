@@ -97,6 +97,9 @@ int wire_batch_init(struct wire_batch *b, int fd, size_t max_caplen)
     b->cap = need > WIRE_BATCH_BYTES ? need : WIRE_BATCH_BYTES;
     b->fd = fd;
     b->sent = 0;
+    b->sealed_ns = 0; /* long ago: the first batch leaves at once */
+    b->frames = 0;
+    b->blocked_us = 0;
     b->bufs[0].buf = malloc(b->cap);
     b->bufs[1].buf = malloc(b->cap);
     if (b->bufs[0].buf == NULL || b->bufs[1].buf == NULL) {
@@ -163,6 +166,7 @@ static int seal(struct wire_batch *b)
     struct wire_buf *w = b->cur;
 
     b->sealed_ns = now_ns();
+    b->frames++;
     put32(w->buf, (uint32_t)(w->len - 4));
     w->buf[4] = WIRE_TAG_BATCH;
     put32(w->buf + 5, w->count);
@@ -175,9 +179,19 @@ static int seal(struct wire_batch *b)
 
 static int drain_out(struct wire_batch *b)
 {
-    while (wire_batch_pending(b))
-        if (push(b) < 0 || (wire_batch_pending(b) && wait_writable(b->fd) < 0))
+    while (wire_batch_pending(b)) {
+        if (push(b) < 0)
             return -1;
+        if (wire_batch_pending(b)) {
+            uint64_t t0 = now_ns(), t1;
+            int rc = wait_writable(b->fd);
+
+            t1 = now_ns();
+            b->blocked_us += t1 > t0 && t0 != 0 ? (t1 - t0) / 1000u : 0;
+            if (rc < 0)
+                return -1;
+        }
+    }
     return 0;
 }
 
@@ -272,6 +286,7 @@ static int add_alone(struct wire_batch *b, uint64_t sec, uint32_t frac,
     iov[0].iov_len = sizeof(hdr);
     iov[1].iov_base = (void *)data; /* writev does not write to it */
     iov[1].iov_len = caplen;
+    b->frames++;
     return write_all(b->fd, iov, caplen > 0 ? 2 : 1);
 }
 
@@ -369,16 +384,23 @@ int wire_send_result(int fd, const char *tag, const char *msg)
     return term_finish(fd, &x, ok);
 }
 
-int wire_send_stats(int fd, uint64_t recv, uint64_t drop, uint64_t ifdrop)
+int wire_send_stats(int fd, uint64_t recv, uint64_t drop, uint64_t ifdrop,
+                    const struct wire_port_counts *c)
 {
     ei_x_buff x;
 
     if (ei_x_new_with_version(&x) < 0)
         return -1;
-    int ok = ei_x_encode_tuple_header(&x, 4) == 0 &&
+    int ok = ei_x_encode_tuple_header(&x, 5) == 0 &&
              ei_x_encode_atom(&x, "stats") == 0 &&
              ei_x_encode_ulonglong(&x, recv) == 0 &&
              ei_x_encode_ulonglong(&x, drop) == 0 &&
-             ei_x_encode_ulonglong(&x, ifdrop) == 0;
+             ei_x_encode_ulonglong(&x, ifdrop) == 0 &&
+             ei_x_encode_tuple_header(&x, 5) == 0 &&
+             ei_x_encode_ulonglong(&x, c->wakeups) == 0 &&
+             ei_x_encode_ulonglong(&x, c->reads) == 0 &&
+             ei_x_encode_ulonglong(&x, c->batches) == 0 &&
+             ei_x_encode_ulonglong(&x, c->credit_wait_us) == 0 &&
+             ei_x_encode_ulonglong(&x, c->pipe_wait_us) == 0;
     return term_finish(fd, &x, ok);
 }

@@ -37,7 +37,9 @@ struct wire_batch {
     size_t sent;
     size_t cap;
     int fd;
-    uint64_t sealed_ns; /* CLOCK_MONOTONIC of the last batch sent */
+    uint64_t sealed_ns;  /* CLOCK_MONOTONIC of the last batch sent */
+    uint64_t frames;     /* batches handed to the pipe, for stats */
+    uint64_t blocked_us; /* waited for the pipe inside add/flush */
 };
 
 /* max_caplen: the largest record body to expect (the snaplen). */
@@ -95,8 +97,21 @@ int wire_send_atom(int fd, const char *atom);
 int wire_send_error(int fd, const struct ep_error *e);
 /* {Tag, ok} or {Tag, {error, Msg}} when msg != NULL */
 int wire_send_result(int fd, const char *tag, const char *msg);
-/* {stats, Received, Dropped, IfDropped} */
-int wire_send_stats(int fd, uint64_t recv, uint64_t drop, uint64_t ifdrop);
+/* What the port itself counts, for telling where a live capture loses
+ * frames: the kernel's ring overflows while the port waits for the owner's
+ * credit, for the VM to read the pipe, or for the CPU. */
+struct wire_port_counts {
+    uint64_t wakeups;        /* returns from poll */
+    uint64_t reads;          /* wake-ups that read at least one packet */
+    uint64_t batches;        /* batch frames sent */
+    uint64_t credit_wait_us; /* asleep with the owner's credit spent */
+    uint64_t pipe_wait_us;   /* asleep with both batch buffers full */
+};
+
+/* {stats, Received, Dropped, IfDropped,
+ *  {Wakeups, Reads, Batches, CreditWaitUs, PipeWaitUs}} */
+int wire_send_stats(int fd, uint64_t recv, uint64_t drop, uint64_t ifdrop,
+                    const struct wire_port_counts *c);
 /* Sends x's buffer as a term frame. */
 int wire_send_term(int fd, const ei_x_buff *x);
 

@@ -56,7 +56,7 @@
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2,
          format_status/1]).
 
--export_type([option/0, reason/0, packet/0, batch/0, time/0, owner/0]).
+-export_type([option/0, reason/0, packet/0, batch/0, time/0, owner/0, stats/0]).
 
 -include("../include/epcap_protocol.hrl").
 
@@ -67,6 +67,12 @@
 -type active() :: epcap_flow:active().
 %% A process, as gen_server names one: resolved once, at start.
 -type owner() :: pid() | atom() | {global, term()} | {via, module(), term()}.
+%% What stats/1 gives (see there).
+-type stats() :: #{received := non_neg_integer(), dropped := non_neg_integer(),
+                   if_dropped := non_neg_integer(), wakeups := non_neg_integer(),
+                   reads := non_neg_integer(), batches := non_neg_integer(),
+                   credit_wait_us := non_neg_integer(),
+                   pipe_wait_us := non_neg_integer()}.
 -type option() ::
     {interface, iodata()} | {filter, iodata()}
     | promiscuous | {promiscuous, boolean()}
@@ -229,12 +235,25 @@ send(Pid, Data) ->
         error:badarg -> {error, {badarg, {packet, Data}}}
     end.
 
-%% @doc Capture statistics from pcap_stats(3PCAP).
-%% A file capture has none: `{error, {stats, Msg}}'.
--spec stats(pid()) -> {ok, #{received := non_neg_integer(),
-                             dropped := non_neg_integer(),
-                             if_dropped := non_neg_integer()}}
-                      | {error, reason()}.
+%% @doc Capture statistics: pcap_stats(3PCAP)'s counts, and the port's
+%% own, which tell where a live capture loses frames. A frame is lost only
+%% in the kernel's ring (`dropped'); the ring fills while the port does
+%% not read it, and the port's counts say why:
+%% <ul>
+%% <li>`received', `dropped', `if_dropped': pcap_stats(3PCAP).</li>
+%% <li>`wakeups': times the port woke up; `reads': wake-ups that read at
+%%     least one packet (`received' / `reads' is the packets a read).</li>
+%% <li>`batches': messages that carried packets to the VM.</li>
+%% <li>`credit_wait_us': microseconds the port slept because the owner
+%%     had taken no more packets (a passive or slow owner, see
+%%     `{active, N}').</li>
+%% <li>`pipe_wait_us': microseconds it slept because the VM had not read
+%%     what it sent (a busy VM).</li>
+%% </ul>
+%% Frames dropped while both waits stayed small were lost while the port
+%% was off the CPU or busy. A file capture has no statistics:
+%% `{error, {stats, Msg}}'.
+-spec stats(pid()) -> {ok, stats()} | {error, reason()}.
 stats(Pid) -> call(Pid, stats).
 
 %% @doc Replace the BPF filter of a running capture. A filter that does not
@@ -631,8 +650,10 @@ control({error, Reason}, S) ->
     fail(Reason, S);
 control({Tag, _} = Reply, S) when Tag =:= send; Tag =:= filter ->
     reply(Tag, result(Reply), S);
-control({stats, Recv, Drop, IfDrop}, S) ->
-    reply(stats, {ok, #{received => Recv, dropped => Drop, if_dropped => IfDrop}}, S);
+control({stats, Recv, Drop, IfDrop, {Wakeups, Reads, Batches, CreditUs, PipeUs}}, S) ->
+    reply(stats, {ok, #{received => Recv, dropped => Drop, if_dropped => IfDrop,
+                        wakeups => Wakeups, reads => Reads, batches => Batches,
+                        credit_wait_us => CreditUs, pipe_wait_us => PipeUs}}, S);
 control({stats, {error, Msg}}, S) ->
     reply(stats, {error, {stats, Msg}}, S);
 control(Other, S) ->

@@ -39,8 +39,7 @@
 -type member() :: #{node => node(), owner => pid(), options => [epcap:option()]}.
 -type group_option() :: epcap:option() | {owner, pid()} | {owners, [pid(), ...]}
                       | {nodes, [node(), ...]}.
--type counts() :: #{received := non_neg_integer(), dropped := non_neg_integer(),
-                    if_dropped := non_neg_integer()}.
+-type counts() :: epcap:stats().
 
 %% @doc Start a group without a link to the caller; see {@link start_link/2}.
 -spec start(pos_integer() | [member(), ...], [group_option()]) ->
@@ -97,9 +96,10 @@ members(G) ->
                                total := counts()}}.
 stats(G) ->
     Each = [{I, member_stats(P)} || {I, P} <- members(G)],
-    Zero = #{received => 0, dropped => 0, if_dropped => 0},
+    Zero = #{received => 0, dropped => 0, if_dropped => 0, wakeups => 0, reads => 0,
+             batches => 0, credit_wait_us => 0, pipe_wait_us => 0},
     Total = lists:foldl(fun({_, #{} = C}, Acc) ->
-                                maps:map(fun(K, V) -> V + maps:get(K, C) end, Acc);
+                                maps:map(fun(K, V) -> V + maps:get(K, C, 0) end, Acc);
                            (_, Acc) -> Acc
                         end, Zero, Each),
     {ok, #{members => Each, total => Total}}.

@@ -310,6 +310,36 @@ static void encoder_terms(void)
     close(fds[1]);
 }
 
+/* stats: pcap's three counts, then the port's five, in their order. */
+static void encoder_stats(void)
+{
+    int fds[2];
+    uint8_t out[512];
+    const struct wire_port_counts c = {7, 6, 5, 4000000000ull, 3};
+    const unsigned long long want[] = {1, 2, 3, 7, 6, 5, 4000000000ull, 3};
+    unsigned long long v;
+    int idx = 0, arity = 0;
+    char atom[MAXATOMLEN];
+    size_t n;
+
+    CHECK(pipe(fds) == 0);
+    CHECK(wire_send_stats(fds[1], 1, 2, 3, &c) == 0);
+    n = drain(fds[0], out, sizeof(out));
+    CHECK(n > 5 && be32(out) == n - 4 && out[4] == WIRE_TAG_TERM);
+    const char *t = (const char *)out + 5;
+    CHECK(ei_decode_version(t, &idx, NULL) == 0);
+    CHECK(ei_decode_tuple_header(t, &idx, &arity) == 0 && arity == 5);
+    CHECK(ei_decode_atom(t, &idx, atom) == 0 && strcmp(atom, "stats") == 0);
+    for (size_t i = 0; i < 8; i++) {
+        if (i == 3)
+            CHECK(ei_decode_tuple_header(t, &idx, &arity) == 0 && arity == 5);
+        CHECK(ei_decode_ulonglong(t, &idx, &v) == 0 && v == want[i]);
+    }
+    CHECK((size_t)idx == n - 5); /* nothing after */
+    close(fds[0]);
+    close(fds[1]);
+}
+
 static void control_decode(void)
 {
     struct ctl_msg m;
@@ -499,6 +529,7 @@ int main(void)
     RUN(encoder_flushes_when_full);
     RUN(encoder_holds);
     RUN(encoder_terms);
+    RUN(encoder_stats);
     RUN(control_decode);
     RUN(control_reader);
     RUN(control_table_bounds);
