@@ -386,9 +386,9 @@ imm_bench(S) ->
                        %% kernel: what pcap_stats says the ring dropped; the rest of
                        %% the loss happened before the socket (the veth, tcpreplay)
                        [say(Out, "round ~b ~-36s sent ~7b  received ~7b  lost ~6b  "
-                            "kernel-dropped ~6b  (replay ~s pkt/s)  ~s~n",
+                            "kernel-dropped ~6b  (replay ~s pkt/s)  ~s~s~n",
                             [Run, Name, Sent, Recv, Lost(M), Drop, fmt(Pps),
-                             ratio(Lost(M), Lost(Tcp))])
+                             ratio(Lost(M), Lost(Tcp)), port_counts(M)])
                         || {Name, #{sent := Sent, received := Recv, dropped := Drop,
                                     pps := Pps} = M} <- R],
                        R
@@ -428,13 +428,22 @@ live_epcap(#{capture := If} = Veth, Frames, Options) ->
     Pid = receive {started, Owner, P} -> P after 30000 -> error(start_timeout) end,
     {Sent, Pps} = replay(Veth, Frames, ["--topspeed"]),
     Received = settle(Owner),
-    {ok, #{dropped := Drop, if_dropped := IfDrop, received := PcapRecv}} =
+    {ok, #{dropped := Drop, if_dropped := IfDrop, received := PcapRecv} = Stats} =
         epcap:stats(Pid),
     ok = epcap:stop(Pid),
     unlink(Owner),
     exit(Owner, kill),
     #{sent => Sent, received => Received, dropped => Drop, if_dropped => IfDrop,
-      pcap_received => PcapRecv, pps => Pps}.
+      pcap_received => PcapRecv, pps => Pps, port => Stats}.
+
+%% Where the port's time went while the ring filled (epcap:stats/1).
+port_counts(#{port := #{wakeups := W, reads := Rd, batches := B, received := R,
+                        credit_wait_us := C, pipe_wait_us := P}}) ->
+    io_lib:format("  port: ~b wake-ups, ~b reads (~b pkt/read), ~b batches, "
+                  "asleep for credit ~b ms, for the pipe ~b ms",
+                  [W, Rd, R div max(1, Rd), B, C div 1000, P div 1000]);
+port_counts(_) ->
+    "".
 
 live_count(Pid, N) ->
     receive

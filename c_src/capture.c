@@ -188,6 +188,9 @@ static int open_file(const struct options *o, struct capture *c,
     if (o->direction != DIRECTION_INOUT &&
         set_direction(c->p, o->direction, e) < 0)
         return -1;
+    /* A direction is libpcap's to apply: then it reads every record. */
+    if (o->direction == DIRECTION_INOUT)
+        savefile_init(&c->sf, c->p, fp, o->nano != 0);
     c->netmask = PCAP_NETMASK_UNKNOWN;
     c->fd = -1;
     c->live = false;
@@ -224,6 +227,29 @@ int capture_poll_ms(const struct capture *c)
     return ms > 60000 ? 60000 : ms < 1 ? 1 : (int)ms;
 }
 
+int capture_dispatch(struct capture *c, int max, pcap_handler cb, u_char *user,
+                     const int *stop)
+{
+    if (c->sf.active) {
+        int n = savefile_dispatch(&c->sf, max, cb, user, stop);
+
+        if (n < 0) {
+            (void)snprintf(c->err, sizeof(c->err), "savefile: seek: %s",
+                           strerror(errno));
+            return -1;
+        }
+        /* n == 0 with the file handed back: libpcap reads on now */
+        if (n > 0 || c->sf.active)
+            return n;
+    }
+    return pcap_dispatch(c->p, max, cb, user);
+}
+
+const char *capture_geterr(struct capture *c)
+{
+    return c->err[0] != '\0' ? c->err : pcap_geterr(c->p);
+}
+
 int capture_setfilter(struct capture *c, const char *filter, struct ep_error *e)
 {
     struct bpf_program prog;
@@ -232,6 +258,11 @@ int capture_setfilter(struct capture *c, const char *filter, struct ep_error *e)
     /* Bounded, and stdin EOF still ends us meanwhile (filtercc.h). */
     if (filtercc_compile(c->p, filter, c->netmask, STDIN_FILENO, &prog, e) < 0)
         return -1;
+    /* Only libpcap runs a filter: the file is its to read from here. */
+    if (savefile_handover(&c->sf) != 0) {
+        filtercc_free(&prog);
+        return ep_fail_errno(e, "file", "seek");
+    }
     rc = pcap_setfilter(c->p, &prog);
     filtercc_free(&prog);
     if (rc < 0)
@@ -244,6 +275,7 @@ void capture_close(struct capture *c)
     if (c->p != NULL)
         pcap_close(c->p);
     c->p = NULL;
+    savefile_free(&c->sf);
     free(c->file_buf); /* only once the stream using it is closed */
     c->file_buf = NULL;
 }

@@ -8,6 +8,7 @@
 
 #include "errors.h"
 #include "options.h"
+#include "savefile.h"
 
 struct capture {
     pcap_t *p;
@@ -15,7 +16,9 @@ struct capture {
     int fd; /* selectable fd of a live handle, -1 for a savefile */
     bool live;
     bpf_u_int32 netmask;
-    char *file_buf; /* stdio buffer of a savefile; freed after pcap_close */
+    char *file_buf;     /* stdio buffer of a savefile; freed after pcap_close */
+    struct savefile sf; /* a savefile's records, while it reads them */
+    char err[96];       /* what failed outside libpcap (capture_geterr) */
 };
 
 /* Opens the handle only: the filter is set after the privilege drop
@@ -29,6 +32,15 @@ int capture_open(const struct options *o, struct capture *c,
  * stays in force. Exits the process if stdin hangs up meanwhile. */
 int capture_setfilter(struct capture *c, const char *filter,
                       struct ep_error *e);
+
+/* pcap_dispatch(3PCAP), through savefile.h's reader while it has the
+ * file. *stop: set by cb to end the call early (cb may also call
+ * pcap_breakloop). -1: capture_geterr says why. */
+int capture_dispatch(struct capture *c, int max, pcap_handler cb, u_char *user,
+                     const int *stop);
+
+/* The message of the last capture_dispatch or libpcap failure. */
+const char *capture_geterr(struct capture *c);
 
 /* The longest a poll may wait before libpcap must be called again, even
  * with no event on its descriptor: -1 (no limit) or milliseconds. */

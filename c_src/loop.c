@@ -222,8 +222,8 @@ static enum step read_packets(struct loop *l, struct ep_error *e)
 
     while ((quota = credit_quota(&l->credit, DISPATCH_MAX - total)) > 0 &&
            wire_batch_has_room(&l->batch, l->snaplen)) {
-        n = pcap_dispatch(l->cap->p, (int)quota, on_packet,
-                          (u_char *)(void *)l);
+        n = capture_dispatch(l->cap, (int)quota, on_packet, (u_char *)(void *)l,
+                             &l->write_errno);
         if (n > 0) {
             credit_take(&l->credit, (uint32_t)n);
             total += (uint32_t)n;
@@ -240,7 +240,7 @@ static enum step read_packets(struct loop *l, struct ep_error *e)
             return write_failed(e);
         if (n < 0)
             return failed(ep_fail(e, l->cap->live ? "capture" : "file", "%s",
-                                  pcap_geterr(l->cap->p)));
+                                  capture_geterr(l->cap)));
         return STEP_FILE_END;
     }
     return STEP_GO;

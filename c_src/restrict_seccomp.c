@@ -113,6 +113,11 @@ static void rules_stdio(struct builder *b)
      * breakloop eventfd it polls beside a live socket. No new fd can be
      * had (open/socket are denied), so read is left open to all fds. */
     RULE(b, SCMP_ACT_ALLOW, read);
+    /* savefile.c: a savefile's records at an offset (read is open to all
+     * fds already; this reads no more), and giving the rest back to
+     * libpcap's stream (fseeko) */
+    RULE(b, SCMP_ACT_ALLOW, pread64);
+    RULE(b, SCMP_ACT_ALLOW, lseek);
     /* wire.c: frames to the port on fd 1; diagnostics on fd 2 */
     RULE_IF(b, SCMP_ACT_ALLOW, write, ARG_EQ(0, 1));
     RULE_IF(b, SCMP_ACT_ALLOW, write, ARG_EQ(0, 2));

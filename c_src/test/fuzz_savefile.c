@@ -1,8 +1,10 @@
 /* libFuzzer harness for the read loop against libpcap's savefile parser:
- * the input is a pcap or pcapng file (fmemopen'd), read by loop_run() just
- * as the port reads a {file, F} capture, with credit for everything. What
- * the loop writes is decoded independently and compared with a second,
- * plain pcap_next_ex() pass over the same bytes.
+ * the input is a pcap or pcapng file (in a memfd, a regular file, so that
+ * savefile.c's reader takes what it can and hands the rest to libpcap),
+ * read by loop_run() just as the port reads a {file, F} capture, with
+ * credit for everything. What the loop writes is decoded independently
+ * and compared with a second, plain pcap_next_ex() pass over the same
+ * bytes (fmemopen'd: libpcap alone).
  *
  * Checks, beyond ASan/UBSan:
  *   - the loop ends: eof (and then the last frame is the eof term) or an
@@ -13,6 +15,7 @@
  *     its records). */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +51,26 @@ static void put32(uint8_t *p, uint32_t v)
     p[1] = (uint8_t)(v >> 16);
     p[2] = (uint8_t)(v >> 8);
     p[3] = (uint8_t)v;
+}
+
+/* The input as the port opens a file: a regular file's stream. */
+static pcap_t *open_file(const uint8_t *data, size_t size, FILE **fpp)
+{
+    char errbuf[PCAP_ERRBUF_SIZE];
+    int fd = memfd_create("fuzz_savefile", MFD_CLOEXEC);
+    FILE *fp;
+    pcap_t *p;
+
+    check(fd >= 0);
+    check(write(fd, data, size) == (ssize_t)size);
+    check(lseek(fd, 0, SEEK_SET) == 0);
+    fp = fdopen(fd, "rb");
+    check(fp != NULL);
+    p = pcap_fopen_offline(fp, errbuf);
+    if (p == NULL)
+        (void)fclose(fp);
+    *fpp = fp;
+    return p;
 }
 
 static pcap_t *open_mem(uint8_t *copy, size_t size)
@@ -153,6 +176,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const uint8_t credit[9] = {0, 0, 0, 5, 4, 0xff, 0xff, 0xff, 0xff};
     uint8_t *copy;
+    FILE *fp = NULL;
     struct capture c;
     struct ep_error e;
     enum loop_end end;
@@ -168,17 +192,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check(copy != NULL);
     memcpy(copy, data, size);
     memset(&c, 0, sizeof(c));
-    c.p = open_mem(copy, size);
+    c.p = open_file(data, size, &fp);
     if (c.p == NULL) {
         free(copy);
         return 0; /* not a savefile: capture_open reports it, no loop */
     }
+    savefile_init(&c.sf, c.p, fp, false);
     c.dlt = pcap_datalink(c.p);
     c.fd = -1;
     /* credit for everything: the loop reads it before any packet */
     check(write(in[1], credit, sizeof(credit)) == (ssize_t)sizeof(credit));
     end = loop_run(&c, false, in[0], outp[1], &e);
-    pcap_close(c.p);
+    capture_close(&c);
     while ((n = read(outp[0], out + have, sizeof(out) - have)) > 0)
         have += (size_t)n;
     check(n < 0 && errno == EAGAIN);
