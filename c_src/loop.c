@@ -321,9 +321,18 @@ static enum step step(struct loop *l, struct ep_error *e)
     if (pcap_ready && (st = read_packets(l, e)) != STEP_GO)
         return st;
     /* Once an iteration: what was read, what the pipe took, or the end of
-     * a hold-back (wire.h) may each let a batch go. */
-    if (wire_batch_offer(&l->batch, &l->hold_ns) < 0)
+     * a hold-back (wire.h) may each let a batch go. With the owner's
+     * credit spent nothing more can join what has gathered until the owner
+     * has taken it: holding it back would only wake the port every
+     * WIRE_HOLD_NS to look again while the VM is behind (32 file captures
+     * in one VM made 2.4 M context switches that way). */
+    if (credit_quota(&l->credit, 1) == 0) {
+        l->hold_ns = -1;
+        if (wire_batch_release(&l->batch) < 0)
+            return write_failed(e);
+    } else if (wire_batch_offer(&l->batch, &l->hold_ns) < 0) {
         return write_failed(e);
+    }
     return STEP_GO;
 }
 

@@ -233,6 +233,11 @@ int wire_batch_offer(struct wire_batch *b, long *hold_ns)
     return seal(b);
 }
 
+int wire_batch_release(struct wire_batch *b)
+{
+    return wire_batch_waiting(b) ? seal(b) : 0;
+}
+
 bool wire_batch_waiting(const struct wire_batch *b)
 {
     return !wire_batch_pending(b) && b->cur->count > 0;

@@ -71,6 +71,10 @@ int wire_batch_offer(struct wire_batch *b, long *hold_ns);
 #define WIRE_HOLD_NS    100000u /* 100 us */
 #define WIRE_HOLD_BYTES ((size_t)64 * 1024)
 
+/* Sends what has gathered now, without holding it back (when no more
+ * can join it); never blocks. 0, or -1 with errno from write(2). */
+int wire_batch_release(struct wire_batch *b);
+
 /* Records gathered and nothing in flight: the caller must offer again. */
 bool wire_batch_waiting(const struct wire_batch *b);
 
