@@ -428,20 +428,36 @@ live_epcap(#{capture := If} = Veth, Frames, Options) ->
     Pid = receive {started, Owner, P} -> P after 30000 -> error(start_timeout) end,
     {Sent, Pps} = replay(Veth, Frames, ["--topspeed"]),
     Received = settle(Owner),
-    {ok, #{dropped := Drop, if_dropped := IfDrop, received := PcapRecv} = Stats} =
+    {ok, #{dropped := Drop, if_dropped := IfDrop, received := PcapRecv} = Stats0} =
         epcap:stats(Pid),
+    Stats = maps:merge(Stats0, switches(Pid)),
     ok = epcap:stop(Pid),
     unlink(Owner),
     exit(Owner, kill),
     #{sent => Sent, received => Received, dropped => Drop, if_dropped => IfDrop,
       pcap_received => PcapRecv, pps => Pps, port => Stats}.
 
+%% The port program's context switches so far (/proc): voluntary ones are
+%% its sleeps, involuntary ones the times the kernel took its CPU away.
+switches(Pid) ->
+    {ok, #{os_pid := OsPid}} = epcap:info(Pid),
+    Status = os:cmd("cat /proc/" ++ integer_to_list(OsPid) ++ "/status"),
+    Get = fun(Key) ->
+                  case re:run(Status, Key ++ ":\\s+(\\d+)", [multiline, {capture, all_but_first, list}]) of
+                      {match, [V]} -> list_to_integer(V);
+                      nomatch -> -1
+                  end
+          end,
+    #{voluntary => Get("^voluntary_ctxt_switches"),
+      involuntary => Get("nonvoluntary_ctxt_switches")}.
+
 %% Where the port's time went while the ring filled (epcap:stats/1).
 port_counts(#{port := #{wakeups := W, reads := Rd, batches := B, received := R,
-                        credit_wait_us := C, pipe_wait_us := P}}) ->
+                        credit_wait_us := C, pipe_wait_us := P} = M}) ->
     io_lib:format("  port: ~b wake-ups, ~b reads (~b pkt/read), ~b batches, "
-                  "asleep for credit ~b ms, for the pipe ~b ms",
-                  [W, Rd, R div max(1, Rd), B, C div 1000, P div 1000]);
+                  "asleep for credit ~b ms, for the pipe ~b ms; preempted ~b times",
+                  [W, Rd, R div max(1, Rd), B, C div 1000, P div 1000,
+                   maps:get(involuntary, M, -1)]);
 port_counts(_) ->
     "".
 
@@ -484,7 +500,7 @@ live_tcpdump(#{capture := If} = Veth, Frames, Tcpdump, Extra) ->
     Text = wait_exit(Port, <<>>, 30000),
     Num = fun(What) ->
                   case re:run(Text, "(\\d+) packets? " ++ What,
-                              [{capture, all_but_first, list}]) of
+                              [multiline, {capture, all_but_first, list}]) of
                       {match, [V]} -> list_to_integer(V);
                       nomatch -> error({tcpdump_output, What, Text})
                   end
@@ -519,17 +535,17 @@ replay(#{ns := Ns, sender := If}, Frames, Opts) ->
     {Status, Text} = run(find("ip"), ["netns", "exec", Ns, find("tcpreplay"),
                                       "-q" | Opts] ++ ["-i", If, Frames]),
     Status =:= 0 orelse error({tcpreplay, Status, Text}),
-    Sent = case re:run(Text, "Actual: (\\d+) packets", [{capture, all_but_first, list}]) of
+    Sent = case re:run(Text, "Actual: (\\d+) packets", [multiline, {capture, all_but_first, list}]) of
                {match, [N]} -> list_to_integer(N);
                nomatch -> error({tcpreplay_output, Text})
            end,
     Pps = case re:run(Text, "Rated: [0-9.]+ Bps, [0-9.]+ Mbps, ([0-9.]+) pps",
-                      [{capture, all_but_first, list}]) of
+                      [multiline, {capture, all_but_first, list}]) of
               {match, [P]} -> to_float(P);
               nomatch -> 0.0
           end,
     Failed = case re:run(Text, "Failed packets:\\s+(\\d+)",
-                         [{capture, all_but_first, list}]) of
+                         [multiline, {capture, all_but_first, list}]) of
                  {match, [F]} -> list_to_integer(F);
                  nomatch -> 0
              end,
@@ -982,7 +998,7 @@ gen(Dir, Name, Count, Args) ->
 
 machine() ->
     Cpu = case re:run(os:cmd("grep -m1 'model name' /proc/cpuinfo"),
-                      ":\\s*(.*)", [{capture, all_but_first, list}]) of
+                      ":\\s*(.*)", [multiline, {capture, all_but_first, list}]) of
               {match, [M]} -> M;
               nomatch -> "unknown CPU"
           end,
