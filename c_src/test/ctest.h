@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 static int ctest_passed;
 static int ctest_failed;
@@ -39,5 +40,18 @@ static int ctest_case_failed;
                ctest_failed);                                                  \
         return ctest_failed ? EXIT_FAILURE : EXIT_SUCCESS;                     \
     } while (0)
+
+/* Makes `path' (a mkstemp(3) template) the name of a new empty file, for a
+ * test program's scratch data; the program cannot run without it. */
+static inline void ctest_tmpfile(char *path)
+{
+    int fd = mkstemp(path);
+
+    if (fd < 0) {
+        perror("mkstemp");
+        exit(EXIT_FAILURE);
+    }
+    (void)close(fd);
+}
 
 #endif

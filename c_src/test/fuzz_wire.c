@@ -139,7 +139,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         i += 4;
         if (op % 5 == 0) {
-            check(wire_batch_offer(&b, &hold) == 0);
+            /* an offer, or a release (the loop's, once credit is spent) */
+            check((kind & 1 ? wire_batch_release(&b)
+                            : wire_batch_offer(&b, &hold)) == 0);
             continue;
         }
         if (op % 5 == 1) {

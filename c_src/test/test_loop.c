@@ -153,13 +153,7 @@ static void spent_credit_sends_and_sleeps(void)
 
 int main(void)
 {
-    int fd = mkstemp(path);
-
-    if (fd < 0) {
-        perror("mkstemp");
-        return EXIT_FAILURE;
-    }
-    (void)close(fd);
+    ctest_tmpfile(path);
     RUN(spent_credit_sends_and_sleeps);
     (void)unlink(path);
     CTEST_END("test_loop");

@@ -367,13 +367,7 @@ static void filter_midway(void)
 
 int main(void)
 {
-    int fd = mkstemp(path);
-
-    if (fd < 0) {
-        perror("mkstemp");
-        return EXIT_FAILURE;
-    }
-    (void)close(fd);
+    ctest_tmpfile(path);
     RUN(bundled);
     RUN(orders_and_units);
     RUN(handovers);
