@@ -27,8 +27,11 @@
 -export([await_end/2]).
 -export([opened/1]).
 -export([close/1]).
+-export([sweep/2]).
 
 -export_type([state/0]).
+
+-include_lib("kernel/include/file.hrl").
 
 -define(LINE_MAX, 1024).
 -define(KEEP, 8).  % lines kept for a start error's reason
@@ -96,11 +99,56 @@ make_dir() ->
     case file:make_dir(Dir) of
         ok ->
             case file:change_mode(Dir, 8#700) of
-                ok -> {ok, Dir, filename:join(Dir, "stderr")};
+                ok ->
+                    _ = persistent_term:get({?MODULE, swept}, false) orelse
+                        begin
+                            persistent_term:put({?MODULE, swept}, true),
+                            sweep(Base, Dir)
+                        end,
+                    {ok, Dir, filename:join(Dir, "stderr")};
                 {error, _} -> _ = file:del_dir_r(Dir), error
             end;
         {error, _} -> error
     end.
+
+%% @private A VM killed outright (or a server killed before its reader
+%% started) leaves its directory and FIFO behind: nothing of it runs, but
+%% the name stays. The first directory a VM makes (`Ours', in `Base')
+%% clears those of VMs that are gone: `epcap-N-OsPid' with no process
+%% OsPid (Linux: /proc), a real directory (not a link) owned by the user
+%% who owns `Ours'.
+-spec sweep(file:filename(), file:filename()) -> ok.
+sweep(Base, Ours) ->
+    case {os:type(), file:read_link_info(Ours)} of
+        {{unix, linux}, {ok, #file_info{uid = Uid}}} -> sweep(Base, Uid, os:getpid());
+        _ -> ok
+    end.
+
+sweep(Base, Uid, Me) ->
+    Names = case file:list_dir(Base) of {ok, Ns} -> Ns; {error, _} -> [] end,
+    Stale = [filename:join(Base, Name)
+             || Name <- Names, OsPid <- [stale_pid(Name)], OsPid =/= false, OsPid =/= Me,
+                not filelib:is_dir("/proc/" ++ OsPid)],
+    lists:foreach(fun(Dir) ->
+                          case file:read_link_info(Dir) of
+                              {ok, #file_info{type = directory, uid = Uid}} ->
+                                  _ = file:del_dir_r(Dir),
+                                  ok;
+                              _ -> ok
+                          end
+                  end, Stale).
+
+%% The VM's OS pid in one of our directory names, or false.
+stale_pid("epcap-" ++ Rest) ->
+    case string:split(Rest, "-") of
+        [N, P] when N =/= [], P =/= [] ->
+            case lists:all(fun(C) -> C >= $0 andalso C =< $9 end, N ++ P) of
+                true -> P;
+                false -> false
+            end;
+        _ -> false
+    end;
+stale_pid(_) -> false.
 
 reader(Fifo) ->
     open_port({spawn_executable, os:find_executable("cat")},

@@ -29,7 +29,7 @@ groups() ->
       [owner_exit_stops_port, server_kill_stops_port, stop_is_idempotent,
        start_link_error_does_not_crash, info_reports_ready, tagged_messages,
        named_owners, controlling_process_moves, wrapper_stderr_in_error,
-       stderr_to_logger, unexpected_messages_logged,
+       stderr_to_logger, stale_stderr_dirs_swept, unexpected_messages_logged,
        %% here, not with the files: it changes the VM's working directory
        dash_is_a_file_name]}].
 
@@ -865,6 +865,30 @@ script(Config, Name, Body) ->
     ok = file:write_file(Path, ["#!/bin/sh\n", Body]),
     ok = file:change_mode(Path, 8#755),
     Path.
+
+stale_stderr_dirs_swept() ->
+    [{doc, "Ensure that the stderr directories of VMs that are gone are removed, "
+      "and nothing else: not a live VM's, not a link, not another name"}].
+stale_stderr_dirs_swept(Config) ->
+    Base = filename:join(?config(priv_dir, Config), "tmp"),
+    ok = file:make_dir(Base),
+    %% a pid that was a process a moment ago and is gone now
+    Dead = string:trim(os:cmd("sh -c 'echo $$'")),
+    Me = os:getpid(),
+    D = fun(Name) -> filename:join(Base, Name) end,
+    ok = file:make_dir(D("epcap-7-" ++ Dead)),
+    "" = os:cmd("mkfifo " ++ D("epcap-7-" ++ Dead) ++ "/stderr"),
+    ok = file:make_dir(D("epcap-8-" ++ Me)),
+    ok = file:make_dir(D("target")),
+    ok = file:write_file(D("target/keep"), <<"x">>),
+    ok = file:make_symlink(D("target"), D("epcap-9-" ++ Dead)),
+    ok = file:make_dir(D("epcap-x-" ++ Dead)),
+    ok = file:make_dir(D("ours-" ++ Me)),
+    ok = epcap_stderr:sweep(Base, D("ours-" ++ Me)),
+    {ok, Left} = file:list_dir(Base),
+    ?assertEqual(lists:sort(["epcap-8-" ++ Me, "epcap-9-" ++ Dead, "epcap-x-" ++ Dead,
+                             "ours-" ++ Me, "target"]), lists:sort(Left)),
+    ?assert(filelib:is_regular(D("target/keep"))).
 
 stderr_to_logger() ->
     [{doc, "Ensure that what the port's wrapper writes on stderr arrives as "
