@@ -100,10 +100,12 @@ make_dir() ->
         ok ->
             case file:change_mode(Dir, 8#700) of
                 ok ->
+                    %% off the start's path: the first sweep can take tens of
+                    %% milliseconds (a large $TMPDIR, modules still to load)
                     _ = persistent_term:get({?MODULE, swept}, false) orelse
                         begin
                             persistent_term:put({?MODULE, swept}, true),
-                            sweep(Base, Dir)
+                            spawn(fun() -> sweep(Base, Dir) end)
                         end,
                     {ok, Dir, filename:join(Dir, "stderr")};
                 {error, _} -> _ = file:del_dir_r(Dir), error
@@ -128,7 +130,7 @@ sweep(Base, Uid, Me) ->
     Names = case file:list_dir(Base) of {ok, Ns} -> Ns; {error, _} -> [] end,
     Stale = [filename:join(Base, Name)
              || Name <- Names, OsPid <- [stale_pid(Name)], OsPid =/= false, OsPid =/= Me,
-                not filelib:is_dir("/proc/" ++ OsPid)],
+                element(1, file:read_file_info("/proc/" ++ OsPid)) =:= error],
     lists:foreach(fun(Dir) ->
                           case file:read_link_info(Dir) of
                               {ok, #file_info{type = directory, uid = Uid}} ->
@@ -138,17 +140,18 @@ sweep(Base, Uid, Me) ->
                           end
                   end, Stale).
 
-%% The VM's OS pid in one of our directory names, or false.
+%% The VM's OS pid in one of our directory names (`epcap-N-OsPid', both
+%% numbers), or false. Plain list code: nothing here may need a module
+%% loaded (this runs beside a capture's start).
 stale_pid("epcap-" ++ Rest) ->
-    case string:split(Rest, "-") of
-        [N, P] when N =/= [], P =/= [] ->
-            case lists:all(fun(C) -> C >= $0 andalso C =< $9 end, N ++ P) of
-                true -> P;
-                false -> false
-            end;
+    case lists:splitwith(fun is_digit/1, Rest) of
+        {[_ | _], [$- | P]} when P =/= [] ->
+            lists:all(fun is_digit/1, P) andalso P;
         _ -> false
     end;
 stale_pid(_) -> false.
+
+is_digit(C) -> C >= $0 andalso C =< $9.
 
 reader(Fifo) ->
     open_port({spawn_executable, os:find_executable("cat")},
