@@ -195,9 +195,11 @@ ns_to(timestamp, Ns) ->
 %%====================================================================
 
 tmp_file(Name) ->
-    Dir = filename:join(["/tmp", "epcap_file_tests." ++ os:getpid()]),
+    Dir = scratch_dir(),
     ok = filelib:ensure_dir(filename:join(Dir, "x")),
     filename:join(Dir, Name).
+
+scratch_dir() -> filename:join(["/tmp", "epcap_file_tests." ++ os:getpid()]).
 
 native() ->
     case <<1:16/native>> of
@@ -486,3 +488,10 @@ round_trip(File, Prec, Unit) ->
                _ -> fun(T) -> T div 1000 * 1000 end
            end,
     ?assertEqual([{Keep(T), L, B} || {T, L, B} <- Recs], Back).
+
+%% Last in the module, so the last of its tests to run (EUnit keeps the
+%% order of definition): the scratch directory goes, instead of staying in
+%% /tmp after every run.
+zz_scratch_removed_test() ->
+    ok = file:del_dir_r(scratch_dir()),
+    ?assertNot(filelib:is_dir(scratch_dir())).
