@@ -33,26 +33,28 @@ static uint16_t get16(const uint8_t *p, bool swap)
     return swap ? __builtin_bswap16(v) : v;
 }
 
-/* Link types whose records libpcap hands over exactly as stored, in any
- * byte order: no pseudo-header in the writer's byte order that libpcap
- * would rewrite (as it does for USB or NFLOG captures). Any other goes to
- * libpcap. */
-static bool plain_link_type(int dlt)
+/* Link types whose records libpcap hands over exactly as stored: no field
+ * in the writer's byte order that libpcap would rewrite (as it does for
+ * USB or NFLOG captures, and for SocketCAN in Linux cooked captures: the
+ * CAN id of a file from a machine of the other byte order, test_savefile's
+ * cooked_can). Any other goes to libpcap. */
+static bool plain_link_type(int dlt, bool swap)
 {
     switch (dlt) {
     case DLT_EN10MB:
     case DLT_RAW:
-    case DLT_LINUX_SLL:
     case DLT_IEEE802_11:
     case DLT_IEEE802_11_RADIO:
 #ifdef DLT_IPV4
     case DLT_IPV4:
     case DLT_IPV6:
 #endif
+        return true;
+    case DLT_LINUX_SLL:
 #ifdef DLT_LINUX_SLL2
     case DLT_LINUX_SLL2:
 #endif
-        return true;
+        return !swap;
     default: return false;
     }
 }
@@ -95,12 +97,12 @@ void savefile_init(struct savefile *s, pcap_t *p, FILE *fp, bool nano)
     s->fd = fileno(fp);
     s->fp = fp;
     if (s->fd < 0 || fstat(s->fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-        snap <= 0 || !plain_link_type(pcap_datalink(p)))
+        snap <= 0)
         return;
     /* libpcap must have read the header and nothing more. */
     if (ftello(fp) != (off_t)FILE_HDR ||
         pread(s->fd, h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
-        !take_header(s, h, nano))
+        !take_header(s, h, nano) || !plain_link_type(pcap_datalink(p), s->swap))
         return;
     s->buf = malloc(SAVEFILE_CHUNK);
     if (s->buf == NULL)

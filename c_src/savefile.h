@@ -7,8 +7,9 @@
  * every record it does not fully understand back to libpcap: it seeks
  * libpcap's stream to that record and libpcap reads on from there, so
  * every oddity, truncation, error message and the end of the file are
- * libpcap's own. pcapng, old format versions, FIFOs and filters (the BPF
- * program is libpcap's) never take this path. */
+ * libpcap's own. pcapng, old format versions, FIFOs, filters (the BPF
+ * program is libpcap's) and link types whose records libpcap rewrites
+ * (savefile.c says which) never take this path. */
 #ifndef EPCAP_SAVEFILE_H
 #define EPCAP_SAVEFILE_H
 

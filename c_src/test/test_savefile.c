@@ -336,6 +336,43 @@ static void declined(void)
     free(f.b);
 }
 
+/* SocketCAN over Linux cooked captures (SLL, SLL2): the CAN id is in the
+ * writer's byte order, which libpcap may turn to ours. Both readers must
+ * agree, in either byte order. */
+static void cooked_can(void)
+{
+    static const struct {
+        uint32_t dlt;
+        size_t proto_at, hdr;
+    } kinds[] = {{113, 14, 16}, {276, 0, 20}};
+
+    for (size_t k = 0; k < 2; k++)
+        for (int swap = 0; swap < 2; swap++) {
+            struct pf f = fresh(swap == 1);
+
+            header(&f, 0xa1b2c3d4u, 65535, kinds[k].dlt);
+            for (uint32_t i = 0; i < 5; i++) {
+                size_t at;
+
+                p32(&f, 1700000000u + i);
+                p32(&f, i);
+                p32(&f, (uint32_t)kinds[k].hdr + 16);
+                p32(&f, (uint32_t)kinds[k].hdr + 16);
+                at = f.n;
+                memset(f.b + at, 0, kinds[k].hdr + 16);
+                f.b[at + kinds[k].proto_at] = 0x00; /* LINUX_SLL_P_CAN */
+                f.b[at + kinds[k].proto_at + 1] = 0x0c;
+                f.b[at + kinds[k].hdr] = 0x12; /* can_id, writer's order */
+                f.b[at + kinds[k].hdr + 1] = 0x34;
+                f.b[at + kinds[k].hdr + 4] = 8; /* length */
+                f.n += kinds[k].hdr + 16;
+            }
+            write_file(f.b, f.n);
+            same(false, swap ? 0 : 1, 0);
+            free(f.b);
+        }
+}
+
 /* A filter set while the file is being read: libpcap runs it, on the
  * records this reader has not handed out yet. */
 static void filter_midway(void)
@@ -373,6 +410,7 @@ int main(void)
     RUN(handovers);
     RUN(endings);
     RUN(declined);
+    RUN(cooked_can);
     RUN(filter_midway);
     (void)unlink(path);
     CTEST_END("test_savefile");
