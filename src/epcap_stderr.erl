@@ -100,17 +100,22 @@ make_dir() ->
         ok ->
             case file:change_mode(Dir, 8#700) of
                 ok ->
-                    %% off the start's path: the first sweep can take tens of
-                    %% milliseconds (a large $TMPDIR, modules still to load)
-                    _ = persistent_term:get({?MODULE, swept}, false) orelse
-                        begin
-                            persistent_term:put({?MODULE, swept}, true),
-                            spawn(fun() -> sweep(Base, Dir) end)
-                        end,
+                    sweep_once(Base, Dir),
                     {ok, Dir, filename:join(Dir, "stderr")};
                 {error, _} -> _ = file:del_dir_r(Dir), error
             end;
         {error, _} -> error
+    end.
+
+%% Once per VM, off the start's path: the first sweep can take tens of
+%% milliseconds (a large $TMPDIR, modules still to load).
+sweep_once(Base, Ours) ->
+    case persistent_term:get({?MODULE, swept}, false) of
+        true -> ok;
+        false ->
+            persistent_term:put({?MODULE, swept}, true),
+            _ = spawn(fun() -> sweep(Base, Ours) end),
+            ok
     end.
 
 %% @private A VM killed outright (or a server killed before its reader
