@@ -228,14 +228,20 @@ setcap_capture() ->
     Prog = filename:join(Dir, "epcap"),
     {ok, _} = file:copy(epcap_test_lib:progname(), Prog),
     ok = file:change_mode(Prog, 8#755),
-    try setcap_run(Prog)
+    %% The code too: the checkout may be where nobody cannot go (/root).
+    Ebin = filename:join(Dir, "ebin"),
+    ok = filelib:ensure_dir(filename:join(Ebin, "x")),
+    ok = file:change_mode(Ebin, 8#755),
+    Src = filename:dirname(code:which(epcap)),
+    [{ok, _} = file:copy(filename:join(Src, F), filename:join(Ebin, F))
+     || F <- element(2, file:list_dir(Src))],
+    try setcap_run(Prog, Ebin)
     after
-        file:delete(Prog), file:del_dir(Dir)
+        file:del_dir_r(Dir)
     end.
 
-setcap_run(Prog) ->
+setcap_run(Prog, Ebin) ->
     {0, _} = epcap_test_lib:cmd("setcap cap_net_raw,cap_net_admin=ep " ++ Prog),
-    Ebin = filename:dirname(code:which(epcap)),
     Script = lists:flatten(io_lib:format(
         "{ok, P} = epcap:start([{interface, \"lo\"}, {exec, \"\"}, {progname, \"~s\"},"
         " {filter, \"udp dst port 7301\"}]),"
