@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "filtercc.h"
+#include "ringwarm.h"
 #include "useropen.h"
 
 /* Linux keeps a ring block's timeout in 16 bits (ms): larger values wrap,
@@ -142,6 +143,9 @@ static int open_live(const struct options *o, struct capture *c,
     c->fd = pcap_get_selectable_fd(c->p);
     if (c->fd < 0)
         return ep_fail(e, "pcap", "%s: no selectable descriptor", dev);
+    /* Immediate mode's ring is read a frame a page apart: ringwarm.c. */
+    if (o->timeout_mode == TIMEOUT_IMMEDIATE)
+        (void)ringwarm(c->fd);
     c->live = true;
     return 0;
 }
