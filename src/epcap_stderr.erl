@@ -9,9 +9,9 @@
 %%%
 %%% Started directly (no wrapper), the port program makes the FIFO itself,
 %%% as its first act (`-2 Fifo': it opens it read-write and non-blocking,
-%%% which never waits), and its reader, the port program again as a relay
-%%% (`-R Fifo'), starts once the port has spoken, off the path of the
-%%% start: a start costs one process, not four. With a wrapper (sudo), whose
+%%% which never waits), and its reader, `epcap_relay Fifo' (or the port
+%%% program again, `-R Fifo'), starts once the port has spoken, off the
+%%% path of the start: a start costs one process, not four. With a wrapper (sudo), whose
 %%% own stderr must be read too, the FIFO is made first (`mkfifo'), `cat'
 %%% started, and the command run as
 %%% `/bin/sh -c 'exec "$@" 2>"$0"' Fifo Exe Args...': the shell sends stderr
@@ -168,8 +168,26 @@ reader(Fifo) ->
 %% when it has opened it (an empty line first; only then may the name go),
 %% then copies the port's stderr until the port has gone.
 late_reader(Prog, Fifo) ->
-    open_port({spawn_executable, Prog},
-              [{args, ["-R", Fifo]}, {line, ?LINE_MAX}, binary, exit_status]).
+    {Exe, Args} = case relay(Prog) of
+                      {ok, Relay} -> {Relay, [Fifo]};
+                      error -> {Prog, ["-R", Fifo]}
+                  end,
+    open_port({spawn_executable, Exe},
+              [{args, Args}, {line, ?LINE_MAX}, binary, exit_status]).
+
+%% The relay program next to the port program (`c_src/relay.c'): it loads
+%% libc alone, where the port program, which can relay too (`-R'), loads
+%% libpcap and a dozen libraries with it; its start was 6 ms of a
+%% capture's. A port program without one beside it (a copy, an older
+%% build) relays itself.
+relay(Prog) ->
+    Relay = filename:join(filename:dirname(Prog), "epcap_relay"),
+    case file:read_file_info(Relay) of
+        {ok, #file_info{type = regular, mode = Mode}} when Mode band 8#111 =/= 0 ->
+            {ok, Relay};
+        _ ->
+            error
+    end.
 
 run(Exe, Args) ->
     P = open_port({spawn_executable, Exe}, [{args, Args}, exit_status]),

@@ -29,7 +29,8 @@ groups() ->
       [owner_exit_stops_port, server_kill_stops_port, stop_is_idempotent,
        start_link_error_does_not_crash, info_reports_ready, tagged_messages,
        named_owners, controlling_process_moves, wrapper_stderr_in_error,
-       stderr_to_logger, stale_stderr_dirs_swept, unexpected_messages_logged,
+       stderr_to_logger, stderr_relay_program, stderr_relay_fallback,
+       stale_stderr_dirs_swept, unexpected_messages_logged,
        %% here, not with the files: it changes the VM's working directory
        dash_is_a_file_name]}].
 
@@ -909,6 +910,85 @@ stderr_to_logger(Config) ->
         end
     after
         logger:remove_handler(epcap_test_handler)
+    end.
+
+stderr_relay_program() ->
+    [{doc, "Ensure that a port started without a wrapper has its stderr read by "
+      "priv/epcap_relay (libc only, not the port program with its libraries), "
+      "that a line written there arrives as a logger event, and that the relay "
+      "ends with the capture"}].
+stderr_relay_program(Config) ->
+    Relay = filename:join(filename:dirname(epcap_test_lib:progname()), "epcap_relay"),
+    true = filelib:is_regular(Relay),
+    relayed(Config, epcap_test_lib:progname(), Relay).
+
+stderr_relay_fallback() ->
+    [{doc, "Ensure that a port program with no epcap_relay beside it (a copy) "
+      "reads its own stderr FIFO (-R), and the line still arrives"}].
+stderr_relay_fallback(Config) ->
+    Dir = filename:join(?config(priv_dir, Config), "lone"),
+    ok = filelib:ensure_dir(filename:join(Dir, "x")),
+    Copy = filename:join(Dir, "epcap"),
+    {ok, _} = file:copy(epcap_test_lib:progname(), Copy),
+    ok = file:change_mode(Copy, 8#755),
+    relayed(Config, Copy, Copy).
+
+%% A capture held open (passive), its reader found among the VM's ports by
+%% program, and a line written to the port's stderr (the FIFO, through
+%% /proc: root may open another process's descriptors) sent to logger.
+relayed(Config, Prog, Reader) ->
+    case epcap_test_lib:is_root() of
+        false -> {skip, "opening another process's stderr through /proc needs root"};
+        true -> relay_line(Prog, Reader, packets_file(Config, 2000))
+    end.
+
+%% More packets than a passive capture reads ahead: its port stays.
+relay_line(Prog, Reader, File) ->
+    ok = logger:add_handler(epcap_test_handler, ?MODULE, #{config => #{pid => self()}}),
+    try
+        {ok, Pid} = epcap:start([{progname, Prog}, {exec, ""},
+                                 {file, File}, {active, false}]),
+        {ok, #{os_pid := OsPid}} = epcap:info(Pid),
+        Port = wait_for_reader(Reader, OsPid, 100),
+        %% No other reader: not the port program relaying beside the relay.
+        [] = [P || P <- erlang:ports(), P =/= Port,
+                   {os_pid, O} <- [erlang:port_info(P, os_pid)], O =/= OsPid,
+                   {name, N} <- [erlang:port_info(P, name)],
+                   N =:= Reader orelse N =:= Prog],
+        ok = file:write_file("/proc/" ++ integer_to_list(OsPid) ++ "/fd/2",
+                             <<"a line for the relay\n">>),
+        receive
+            {logged, #{meta := #{capture := Pid}, msg := {Fmt, Args}}} ->
+                ?assertEqual("epcap port: a line for the relay",
+                             lists:flatten(io_lib:format(Fmt, Args)))
+        after 2000 -> ct:fail(no_log_event)
+        end,
+        Ref = erlang:monitor(port, Port),
+        ok = epcap:stop(Pid),
+        receive {'DOWN', Ref, port, Port, _} -> ok
+        after 2000 -> ct:fail({reader_left_running, Reader})
+        end
+    after
+        logger:remove_handler(epcap_test_handler)
+    end.
+
+packets_file(Config, N) ->
+    Path = filename:join(?config(priv_dir, Config), "packets.pcap"),
+    Header = <<16#a1b2c3d4:32/little, 2:16/little, 4:16/little, 0:32, 0:32,
+               65535:32/little, 1:32/little>>,
+    Recs = [<<I:32/little, 0:32, 60:32/little, 60:32/little, 0:480>> || I <- lists:seq(1, N)],
+    ok = file:write_file(Path, [Header | Recs]),
+    Path.
+
+%% The reader starts once the port has spoken: the VM's port that runs
+%% Reader and is not the capture's own port.
+wait_for_reader(Reader, _, 0) ->
+    ct:fail({no_reader, Reader});
+wait_for_reader(Reader, OsPid, N) ->
+    case [P || P <- erlang:ports(), {name, Name} <- [erlang:port_info(P, name)],
+               Name =:= Reader, {os_pid, O} <- [erlang:port_info(P, os_pid)], O =/= OsPid] of
+        [Port] -> Port;
+        [] -> timer:sleep(20), wait_for_reader(Reader, OsPid, N - 1)
     end.
 
 %% logger handler callback: events from epcap's port go to the test case.
