@@ -14,7 +14,7 @@
  * virtual machine with shadow paging it cost 11.7 us a page where
  * 64-byte frames arrive every 6.7 us at 150 k packets/s: the port fell
  * behind on the ring's first round and the kernel dropped hundreds of
- * frames at the start of every burst (bench/RESULTS.md, section 0.0).
+ * frames at the start of every burst (bench/RESULTS.md, section 0.00).
  * One sequential read of every page at start costs 1.3 ms for libpcap's
  * default ring and 37 ms for a 64 MiB buffer there, and nothing after. */
 

@@ -11,9 +11,9 @@
 %%% as its first act (`-2 Fifo': it opens it read-write and non-blocking,
 %%% which never waits), and its reader, `epcap_relay Fifo' (or the port
 %%% program again, `-R Fifo'), starts once the port has spoken, off the
-%%% path of the start: a start costs one process, not four. With a wrapper (sudo), whose
-%%% own stderr must be read too, the FIFO is made first (`mkfifo'), `cat'
-%%% started, and the command run as
+%%% path of the start: a start costs one process, not four. With a wrapper
+%%% (sudo), whose own stderr must be read too, the FIFO is made first
+%%% (`mkfifo'), `cat' started, and the command run as
 %%% `/bin/sh -c 'exec "$@" 2>"$0"' Fifo Exe Args...': the shell sends stderr
 %%% to the FIFO and replaces itself with the command (no shell is left, and
 %%% the port's OS pid is the command's).
