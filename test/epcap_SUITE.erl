@@ -699,7 +699,7 @@ owner_exit_stops_port(Config) ->
     ?assert(epcap_test_lib:port_alive(OsPid)),
     Owner ! stop,
     ?assert(epcap_test_lib:wait_gone(OsPid, 1000)),
-    ?assertNot(is_process_alive(Pid)).
+    ?assert(epcap_test_lib:wait_dead(Pid, 1000)).
 
 server_kill_stops_port() ->
     [{doc, "Ensure that when the epcap server is killed, the port exits "

@@ -7,7 +7,8 @@
 -export([progname/0, opts/1, data/1, is_root/0]).
 -export([netns_up/1, netns_down/1, ns_exec/2]).
 -export([udp_out/3, udp_in/3, ping_in/2]).
--export([collect/2, collect_until/2, flush/0, port_alive/1, wait_gone/2]).
+-export([collect/2, collect_until/2, flush/0, port_alive/1, wait_gone/2,
+         wait_dead/2]).
 -export([tcpdump/2, cmd/1, os_pid/1, test_net_n/0]).
 
 %% The port program's own pid, as it said in `ready' (wrappers such as
@@ -154,6 +155,14 @@ wait_gone(OsPid, Ms) ->
     case port_alive(OsPid) of
         false -> true;
         true -> timer:sleep(50), wait_gone(OsPid, Ms - 50)
+    end.
+
+%% Whether the process has exited within Ms. An owner is told of the end
+%% just before the server exits, so the server may still be alive then.
+wait_dead(Pid, Ms) ->
+    Ref = monitor(process, Pid),
+    receive {'DOWN', Ref, process, Pid, _} -> true
+    after Ms -> demonitor(Ref, [flush]), false
     end.
 
 %% tcpdump's view of a file: [{TimeString, OrigLen}] and its error line.
