@@ -16,16 +16,16 @@
 
 static void put32(uint8_t *p, uint32_t v)
 {
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
+    uint32_t be = __builtin_bswap32(v);
+
+    memcpy(p, &be, sizeof(be));
 }
 
 static void put64(uint8_t *p, uint64_t v)
 {
-    put32(p, (uint32_t)(v >> 32));
-    put32(p + 4, (uint32_t)v);
+    uint64_t be = __builtin_bswap64(v);
+
+    memcpy(p, &be, sizeof(be));
 }
 
 /* stdout is non-blocking in the event loop: where a whole frame must go out
