@@ -1,9 +1,10 @@
 /* epcap_relay FIFO: the reader of a port's stderr FIFO (logfifo.h), as a
- * program of its own. The port program can relay too (-R), but it loads
- * libpcap, and with it D-Bus, systemd and their compression and crypto
- * libraries: thirteen objects to map and relocate, 6 ms of a capture's
- * start on a machine where page faults are dear, for a loop of read and
- * write. This one loads libc only. */
+ * program of its own. The port program can relay too (-R), but it is a
+ * larger program, with libseccomp, and where libpcap is a shared library
+ * (PCAP_LINK=shared) D-Bus, systemd and their compression and crypto
+ * libraries with it: thirteen objects to map and relocate, 6 ms of a
+ * capture's start on a machine where page faults are dear, for a loop of
+ * read and write. This one loads libc only. */
 #include <signal.h>
 #include <stdio.h>
 #include <unistd.h>

@@ -176,10 +176,10 @@ late_reader(Prog, Fifo) ->
               [{args, Args}, {line, ?LINE_MAX}, binary, exit_status]).
 
 %% The relay program next to the port program (`c_src/relay.c'): it loads
-%% libc alone, where the port program, which can relay too (`-R'), loads
-%% libpcap and a dozen libraries with it; its start was 6 ms of a
-%% capture's. A port program without one beside it (a copy, an older
-%% build) relays itself.
+%% libc alone, where the port program, which can relay too (`-R'), is
+%% larger and loads libseccomp (and, linked with a shared libpcap, a dozen
+%% libraries: 6 ms of a capture's start). A port program without one
+%% beside it (a copy, an older build) relays itself.
 relay(Prog) ->
     Relay = filename:join(filename:dirname(Prog), "epcap_relay"),
     case file:read_file_info(Relay) of

@@ -16,7 +16,7 @@ all() ->
 
 mode_cases() ->
     [dropped_and_jailed, restriction_in_force, captures_and_injects_restricted,
-     setfilter_restricted, file_capture_restricted].
+     setfilter_restricted, file_capture_restricted, few_libraries].
 
 groups() ->
     [{seccomp, [], mode_cases()},
@@ -197,6 +197,37 @@ file_capture_restricted(Config) ->
     ok = epcap:setopts(Pid, [{active, true}]),
     {Pkts, eof} = collect_until(5000, []),
     ?assertEqual(2000, length(Pkts)).
+
+few_libraries() ->
+    [{doc, "Ensure that where the system has libpcap.a the port maps no "
+      "library but libc and libseccomp (libpcap.so would bring libdbus, "
+      "libsystemd and seven more into a process that starts as root), and "
+      "that a D-Bus capture fails with a clear error"}].
+few_libraries(Config) ->
+    case epcap_test_lib:cmd("cc -print-file-name=libpcap.a") of
+        {0, "/" ++ _} ->
+            File = many_packets(Config, 2000),
+            {ok, Pid} = epcap:start(opts(Config, [{file, File}, {active, false}])),
+            Maps = proc(epcap_test_lib:os_pid(Pid), "maps"),
+            Libs = lists:usort([filename:basename(F) || L <- string:lexemes(Maps, "\n"),
+                                                         [_, _, _, _, _, F | _] <-
+                                                             [string:lexemes(L, " ")],
+                                                         string:find(F, ".so") =/= nomatch]),
+            ct:log("mapped: ~p", [Libs]),
+            ok = epcap:stop(Pid),
+            ?assertEqual([], [L || L <- Libs, not allowed_lib(L)]),
+            ?assertMatch({error, {pcap, "dbus-system: " ++ _}},
+                         epcap:start(opts(Config, [{interface, "dbus-system"}]))),
+            {error, {pcap, Msg}} = epcap:start(opts(Config, [{interface, "dbus-session"}])),
+            ?assertNotEqual(nomatch, string:find(Msg, "built without D-Bus"));
+        Other ->
+            {skip, lists:flatten(io_lib:format("no libpcap.a here (~p): the port "
+                                               "links libpcap.so", [Other]))}
+    end.
+
+allowed_lib(L) ->
+    lists:any(fun(P) -> lists:prefix(P, L) end,
+              ["libc.so", "libc-", "ld-linux", "libseccomp.so"]).
 
 %% A pcap file of N 60-byte frames, in the case's private directory.
 many_packets(Config, N) ->
