@@ -7,7 +7,14 @@
 %%%     packets over the time from the first start to the last end) and
 %%%     the VM's peak `erlang:memory(total)' (sampled every 10 ms), per
 %%%     packet (the default delivery) and batched (`epcap:fold/3' with the
-%%%     four-argument fun);</li>
+%%%     four-argument fun); each delivery in a VM of its own (`peer'),
+%%%     started with the default flags;</li>
+%%% <li>where the CPU went in those runs (Linux `/proc'): the VM's CPU
+%%%     time and that of every other process (the port programs, mostly)
+%%%     per packet, how busy the machine's cores were, and the VM's page
+%%%     faults in a run. One capture's VM side runs on one scheduler; once
+%%%     the cores are busy, more captures add throughput only as the CPU
+%%%     a packet costs falls;</li>
 %%% <li>start-to-first-packet and start-to-end-of-file of a 12-packet
 %%%     file, over `starts' starts, one at a time;</li>
 %%% <li>memory of idle live captures (on `lo', a filter that matches
@@ -20,6 +27,7 @@
 -module(many_bench).
 
 -export([main/0, main/1]).
+-export([mode_runs/4]).
 
 -define(MB, (1024 * 1024)).
 
@@ -55,21 +63,21 @@ run(S) ->
     say(Out, "# OTP ~s, ~b schedulers, default VM flags and heaps, ~ts~n",
         [erlang:system_info(otp_release), erlang:system_info(schedulers_online),
          string:trim(os:cmd("date -u '+%Y-%m-%d %H:%M:%S UTC'"))]),
-    _ = concurrent(Big, 1, packet, Count),            % warm-up, not reported
-    Table = [{Mode, N, [concurrent(Big, N, Mode, Count) || _ <- lists:seq(1, Runs)]}
-             || Mode <- [packet, batch], N <- [1, 8, 32]],
+    Table = [{Mode, N, Results} || Mode <- [batch, packet],
+                                   {N, Results} <- in_fresh_vm(Big, Mode, Count, Runs)],
     say(Out, "~n## Concurrent file captures (total packets/s, median of ~b; VM peak memory)~n",
         [Runs]),
     [begin
-         Rates = [R || {R, _, _} <- Results],
-         Peaks = [P || {_, P, _} <- Results],
-         One = median([R || {R, _, _} <- proplists:get_value(1, [{N1, Rs} || {M1, N1, Rs} <- Table,
-                                                                             M1 =:= Mode])]),
+         Rates = [R || {R, _, _, _} <- Results],
+         Peaks = [P || {_, P, _, _} <- Results],
+         One = median([R || {R, _, _, _} <- proplists:get_value(1, [{N1, Rs} || {M1, N1, Rs} <- Table,
+                                                                                M1 =:= Mode])]),
          say(Out, "~-7s ~2b captures: ~8s pkt/s (min ~s, max ~s)  ~.2fx one capture  "
              "peak ~.1f MiB (+~.1f MiB)~n",
              [Mode, N, fmt(median(Rates)), fmt(lists:min(Rates)), fmt(lists:max(Rates)),
               median(Rates) / One, median(Peaks) / ?MB,
-              median([P - B || {_, P, B} <- Results]) / ?MB])
+              median([P - B || {_, P, B, _} <- Results]) / ?MB]),
+         cpu_line(Out, [C || {_, _, _, C} <- Results])
      end || {Mode, N, Results} <- Table],
     starts(Out, Small, Starts),
     idle(Out, Idle),
@@ -81,21 +89,104 @@ run(S) ->
 %% Concurrent captures
 %%--------------------------------------------------------------------
 
-%% {total packets/s, peak VM memory, VM memory before}.
+%% Each delivery runs in a VM of its own, started with the default flags:
+%% 32 per-packet owners leave the runtime's allocators in a state that
+%% made the batch runs after them 20-30 % slower (bench/RESULTS.md,
+%% section 0.0000), and the order of the modes must not decide their
+%% figures.
+in_fresh_vm(File, Mode, Count, Runs) ->
+    Ebin = filename:dirname(code:which(?MODULE)),
+    {ok, Peer, _} = peer:start_link(#{connection => standard_io, args => ["-pa", Ebin]}),
+    try
+        peer:call(Peer, ?MODULE, mode_runs, [File, Mode, Count, Runs], infinity)
+    after
+        peer:stop(Peer)
+    end.
+
+%% @private In the fresh VM: a warm-up, then `Runs' runs of 1, 8 and 32
+%% concurrent captures.
+-spec mode_runs(file:filename(), packet | batch, pos_integer(), pos_integer()) ->
+          [{pos_integer(), [tuple()]}].
+mode_runs(File, Mode, Count, Runs) ->
+    _ = concurrent(File, 1, Mode, Count),             % warm-up, not reported
+    [{N, [concurrent(File, N, Mode, Count) || _ <- lists:seq(1, Runs)]} || N <- [1, 8, 32]].
+
+%% {total packets/s, peak VM memory, VM memory before, CPU}.
 concurrent(File, N, Mode, Count) ->
     garbage_collect(),
     Before = erlang:memory(total),
     Sampler = spawn_link(fun() -> sample(Before) end),
     Self = self(),
+    Cpu0 = cpu_ticks(),
     T0 = erlang:monotonic_time(microsecond),
     Owners = [spawn_link(fun() -> Self ! {done, self(), own(File, Mode)} end)
               || _ <- lists:seq(1, N)],
     Got = [receive {done, O, C} -> C end || O <- Owners],
     T1 = erlang:monotonic_time(microsecond),
+    Cpu1 = cpu_ticks(),
     Sampler ! {stop, Self},
     Peak = receive {peak, P} -> P end,
     [Count = C || C <- Got],
-    {N * Count / ((T1 - T0) / 1.0e6), Peak, Before}.
+    {N * Count / ((T1 - T0) / 1.0e6), Peak, Before, cpu(Cpu0, Cpu1, N * Count, T1 - T0)}.
+
+%% The VM's CPU ticks (all its threads, user and system), the machine's
+%% busy ticks (all cores, all processes), the ticks the hypervisor took
+%% from this machine (steal) and the VM's page faults (minor), from /proc;
+%% `none' where there is no /proc.
+cpu_ticks() ->
+    try
+        {ok, Self} = file:read_file("/proc/" ++ os:getpid() ++ "/stat"),
+        [_, AfterName] = binary:split(Self, <<") ">>),
+        Fields = binary:split(AfterName, <<" ">>, [global]),
+        Vm = binary_to_integer(lists:nth(12, Fields)) + binary_to_integer(lists:nth(13, Fields)),
+        Faults = binary_to_integer(lists:nth(8, Fields)),
+        {ok, Stat} = file:read_file("/proc/stat"),
+        [<<"cpu">> | Ticks] = binary:split(hd(binary:split(Stat, <<"\n">>)), <<" ">>,
+                                           [global, trim_all]),
+        %% guest time is counted in user time already
+        [User, Nice, System, _Idle, _IoWait, Irq, SoftIrq, Steal | _] =
+            [binary_to_integer(T) || T <- Ticks],
+        {Vm, User + Nice + System + Irq + SoftIrq, Steal, Faults}
+    catch
+        _:_ -> none
+    end.
+
+%% {VM ns a packet, other processes' ns a packet, busy share of all
+%% cores, stolen share of all cores, VM page faults}, or none.
+cpu({Vm0, Busy0, Steal0, Faults0}, {Vm1, Busy1, Steal1, Faults1}, Packets, WallUs) ->
+    Hz = clock_ticks(),
+    Ns = fun(Ticks) -> Ticks * 1.0e9 / Hz / Packets end,
+    Share = fun(Ticks) -> Ticks / Hz / (WallUs / 1.0e6) / cores() end,
+    {Ns(Vm1 - Vm0), Ns((Busy1 - Busy0) - (Vm1 - Vm0)), Share(Busy1 - Busy0), Share(Steal1 - Steal0),
+     Faults1 - Faults0};
+cpu(_, _, _, _) ->
+    none.
+
+cores() ->
+    case erlang:system_info(logical_processors_available) of
+        N when is_integer(N) -> N;
+        _ -> erlang:system_info(schedulers_online)
+    end.
+
+clock_ticks() ->
+    case string:to_integer(os:cmd("getconf CLK_TCK")) of
+        {Hz, _} when is_integer(Hz), Hz > 0 -> Hz;
+        _ -> 100
+    end.
+
+cpu_line(Out, Cpus) ->
+    case [C || {_, _, _, _, _} = C <- Cpus] of
+        [] ->
+            ok;
+        Known ->
+            say(Out, "                     CPU a packet: VM ~b ns, other processes ~b ns; "
+                "cores busy ~b%, stolen by the host ~b%; VM page faults ~b~n",
+                [round(median([V || {V, _, _, _, _} <- Known])),
+                 round(median([O || {_, O, _, _, _} <- Known])),
+                 round(100 * median([B || {_, _, B, _, _} <- Known])),
+                 round(100 * median([St || {_, _, _, St, _} <- Known])),
+                 round(median([F || {_, _, _, _, F} <- Known]))])
+    end.
 
 own(File, Mode) ->
     {ok, Pid} = epcap:start([{file, File}, {deliver, Mode}]),
