@@ -90,10 +90,9 @@ run(S) ->
 %%--------------------------------------------------------------------
 
 %% Each delivery runs in a VM of its own, started with the default flags:
-%% 32 per-packet owners leave the runtime's allocators in a state that
-%% made the batch runs after them 20-30 % slower (bench/RESULTS.md,
-%% section 0.0000), and the order of the modes must not decide their
-%% figures.
+%% per-packet runs can leave the runtime's allocators in a page-fault mode
+%% (bench/RESULTS.md, section 1, "VM flags"), and the order of the modes
+%% must not decide their figures.
 in_fresh_vm(File, Mode, Count, Runs) ->
     Ebin = filename:dirname(code:which(?MODULE)),
     {ok, Peer, _} = peer:start_link(#{connection => standard_io, args => ["-pa", Ebin]}),
