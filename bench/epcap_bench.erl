@@ -20,6 +20,7 @@
 -export([main/1]).
 -export([file_bench/1, live_bench/1, slow_owner/1, latency/1]).
 -export([median/1, percentile/2]).
+-export([self_stat/0]).
 
 -define(MB, (1024 * 1024)).
 %% The heap a fast batch owner starts with (words; 256 KiB). With the
@@ -224,10 +225,16 @@ with_faults(Fun) ->
     {R, minor_faults() - F0}.
 
 minor_faults() ->
+    %% state ppid pgrp session tty tpgid flags minflt
+    binary_to_integer(lists:nth(8, self_stat())).
+
+%% The fields of /proc/self/stat after "pid (comm) " (proc(5): the
+%% first is the state, the 8th minflt, the 12th and 13th utime and stime).
+-spec self_stat() -> [binary()].
+self_stat() ->
     {ok, Stat} = file:read_file("/proc/self/stat"),
-    %% after "pid (comm) ": state ppid pgrp session tty tpgid flags minflt
     [_, Rest] = binary:split(Stat, <<") ">>),
-    binary_to_integer(lists:nth(8, binary:split(Rest, <<" ">>, [global]))).
+    binary:split(Rest, <<" ">>, [global]).
 
 count_packets(Pid, N, B) ->
     receive

@@ -134,9 +134,7 @@ concurrent(File, N, Mode, Count) ->
 %% `none' where there is no /proc.
 cpu_ticks() ->
     try
-        {ok, Self} = file:read_file("/proc/" ++ os:getpid() ++ "/stat"),
-        [_, AfterName] = binary:split(Self, <<") ">>),
-        Fields = binary:split(AfterName, <<" ">>, [global]),
+        Fields = epcap_bench:self_stat(),
         Vm = binary_to_integer(lists:nth(12, Fields)) + binary_to_integer(lists:nth(13, Fields)),
         Faults = binary_to_integer(lists:nth(8, Fields)),
         {ok, Stat} = file:read_file("/proc/stat"),
@@ -178,13 +176,11 @@ cpu_line(Out, Cpus) ->
         [] ->
             ok;
         Known ->
+            [Vm, Other, Busy, Stolen, Faults] =
+                [median([element(I, C) || C <- Known]) || I <- lists:seq(1, 5)],
             say(Out, "                     CPU a packet: VM ~b ns, other processes ~b ns; "
                 "cores busy ~b%, stolen by the host ~b%; VM page faults ~b~n",
-                [round(median([V || {V, _, _, _, _} <- Known])),
-                 round(median([O || {_, O, _, _, _} <- Known])),
-                 round(100 * median([B || {_, _, B, _, _} <- Known])),
-                 round(100 * median([St || {_, _, _, St, _} <- Known])),
-                 round(median([F || {_, _, _, _, F} <- Known]))])
+                [round(Vm), round(Other), round(100 * Busy), round(100 * Stolen), round(Faults)])
     end.
 
 own(File, Mode) ->
