@@ -370,8 +370,9 @@ live_setup(S, Name) ->
 %% and the captures are no longer offered the same rate), `runs'
 %% interleaved rounds (default 5). Per round and
 %% in all: each capture's loss and epcap's loss as a fraction of tcpdump's.
-%% The epcap rows: per-packet and batched with the defaults (the port's
-%% raised priority), and per-packet with `{priority, normal}'.
+%% The epcap rows: per-packet and batched with the defaults (the port
+%% real-time, `{priority, realtime}'), and per-packet with `{priority,
+%% raised}' (nice -10, the default before) and `{priority, normal}'.
 -spec imm_bench(map()) -> ok.
 imm_bench(S) ->
     {Runs, Count, Tcpdump, Frames} = live_setup(S, "imm64"),
@@ -387,6 +388,8 @@ imm_bench(S) ->
     Buffer = {buffer, 64 * 1024 * 1024},
     Configs = [{"epcap per-packet", fun(V) -> live_epcap(V, Frames, [Buffer]) end},
                {"epcap batch", fun(V) -> live_epcap(V, Frames, [{deliver, batch}, Buffer]) end},
+               {"epcap per-packet, priority raised",
+                fun(V) -> live_epcap(V, Frames, [{priority, raised}, Buffer]) end},
                {"epcap per-packet, priority normal",
                 fun(V) -> live_epcap(V, Frames, [{priority, normal}, Buffer]) end},
                {"tcpdump --immediate-mode -B 65536",

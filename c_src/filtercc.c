@@ -54,7 +54,10 @@ int filtercc_init(struct ep_error *e)
 
 static void limit(void)
 {
-    struct rlimit cpu = {FILTERCC_CPU_SECONDS, FILTERCC_CPU_SECONDS + 1};
+    /* Soft and hard alike: SIGKILL, not SIGXCPU, whose handler the child
+     * inherits from a real-time port (procenv.c), which would let the
+     * compile run on. */
+    struct rlimit cpu = {FILTERCC_CPU_SECONDS, FILTERCC_CPU_SECONDS};
 
 #ifdef __linux__
     /* An orphaned compile is of no use to anyone. */

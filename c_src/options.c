@@ -98,7 +98,8 @@ static int parse_flag(char c, struct options *o)
     case 'n': o->nano = true; return 0;
     case 'L': o->list_interfaces = true; return 0;
     case 'Q': o->query_privilege = true; return 0;
-    case 'N': o->normal_priority = true; return 0;
+    case 'N': o->priority = PRIORITY_NORMAL; return 0;
+    case 'T': o->priority = PRIORITY_REALTIME; return 0;
     case 'h': o->help = true; return 0;
     case 'v': o->verbose++; return 0;
     default: return 1;
@@ -168,7 +169,8 @@ void options_usage(const char *progname)
         "[-M] [-I]\n"
         "       [-u user] [-g group] [-C chroot] [-E PCAP_NAME=value]... "
         "[-a cpus]\n"
-        "       [-F id:mode[:flag,...]] [-N] [-2 fifo] [-R fifo] [-Q] [-v] "
+        "       [-F id:mode[:flag,...]] [-N | -T] [-2 fifo] [-R fifo] [-Q] "
+        "[-v] "
         "[-L] "
         "[-h]\n"
         "Speaks the epcap wire protocol (doc/protocol.md) on stdin/stdout;\n"

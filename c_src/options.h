@@ -15,6 +15,11 @@
 enum timeout_mode { TIMEOUT_IMMEDIATE, TIMEOUT_MS, TIMEOUT_INFINITY };
 enum direction { DIRECTION_INOUT, DIRECTION_IN, DIRECTION_OUT };
 
+/* How a live capture's port is scheduled (procenv.c): nice -10 (the port's
+ * own default), the VM's priority (-N), or SCHED_FIFO over nice -10 (-T,
+ * what the Erlang side asks for by default). */
+enum priority { PRIORITY_RAISED = 0, PRIORITY_NORMAL, PRIORITY_REALTIME };
+
 struct options {
     const char *interface; /* NULL: libpcap's first device */
     const char *filter;    /* NULL: everything */
@@ -36,7 +41,7 @@ struct options {
     bool inject;
     bool list_interfaces;
     bool query_privilege;    /* -Q: print privcheck's answer, exit */
-    bool normal_priority;    /* -N: a live capture keeps the VM's priority */
+    enum priority priority;  /* a live capture's: -N normal, -T realtime */
     const char *stderr_fifo; /* -2: make this FIFO our stderr */
     const char *relay_fifo;  /* -R: relay this FIFO to stdout, nothing else */
     bool help;

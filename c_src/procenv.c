@@ -1,9 +1,11 @@
 #include "procenv.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 #ifdef __linux__
 #include <sched.h>
 #endif
@@ -59,6 +61,78 @@ static void raise_priority(void)
         return; /* no other failure is possible for our own pid */
 }
 
+#ifdef __linux__
+#ifndef SCHED_RESET_ON_FORK
+#define SCHED_RESET_ON_FORK 0x40000000
+#endif
+
+/* RLIMIT_RTTIME's soft limit: the port has run that long at real-time
+ * priority without once waiting for anything. Under a flood that it cannot
+ * keep up with it never waits; it then takes the VM's and the traffic
+ * source's CPU without draining the ring any faster, so it goes back to
+ * nice -10 for good (unprivileged, it cannot come back). SIGXCPU comes from
+ * the kernel only, and the handler touches nothing but the scheduler. */
+static void on_rttime(int sig)
+{
+    static const char msg[] = "epcap: on the CPU too long without a pause "
+                              "(RLIMIT_RTTIME): real-time priority given up\n";
+    struct sched_param sp = {.sched_priority = 0};
+    int saved = errno;
+
+    (void)sig;
+    if (sched_setscheduler(0, SCHED_OTHER | SCHED_RESET_ON_FORK, &sp) == 0)
+        (void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+    errno = saved;
+}
+
+/* Children (the filter compiler, filtercc.c) start at SCHED_OTHER and nice
+ * 0: a minute-long compile must not run at the port's priority. */
+static void reset_children(void)
+{
+    struct sched_param sp = {.sched_priority = 0};
+
+    (void)sched_setscheduler(0, SCHED_OTHER | SCHED_RESET_ON_FORK, &sp);
+}
+
+int procenv_realtime(long rttime_us)
+{
+    struct sigaction sa;
+    struct rlimit rl = {(rlim_t)rttime_us, (rlim_t)rttime_us + 1000000};
+    struct sched_param sp = {.sched_priority = PROCENV_RT_PRIORITY};
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_rttime;
+    sa.sa_flags = SA_RESTART;
+    /* The limit and its handler first: the port is never real-time
+     * without them. The hard limit kills a port whose handler failed. */
+    if (sigemptyset(&sa.sa_mask) < 0 || sigaction(SIGXCPU, &sa, NULL) < 0 ||
+        setrlimit(RLIMIT_RTTIME, &rl) < 0)
+        return -1;
+    return sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &sp);
+}
+#else
+int procenv_realtime(long rttime_us)
+{
+    (void)rttime_us;
+    errno = ENOSYS;
+    return -1;
+}
+#endif
+
+/* What priority asks for, as far as the port may have it; never an error
+ * (see raise_priority). */
+static void set_priority(enum priority p)
+{
+    if (p == PRIORITY_NORMAL)
+        return;
+    raise_priority();
+    if (p == PRIORITY_REALTIME && procenv_realtime(PROCENV_RTTIME_US) == 0)
+        return;
+#ifdef __linux__
+    reset_children();
+#endif
+}
+
 int procenv_apply(const struct options *o, struct ep_error *e)
 {
     for (int i = 0; i < o->n_env; i++)
@@ -66,7 +140,7 @@ int procenv_apply(const struct options *o, struct ep_error *e)
             return -1;
     if (o->cpus.given && set_affinity(&o->cpus, e) < 0)
         return -1;
-    if (o->interface != NULL && !o->normal_priority)
-        raise_priority();
+    if (o->interface != NULL)
+        set_priority(o->priority);
     return 0;
 }

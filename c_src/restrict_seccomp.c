@@ -174,6 +174,10 @@ static void rules_process(struct builder *b)
     RULE(b, SCMP_ACT_ALLOW, getpid);
     RULE(b, SCMP_ACT_ALLOW, gettid);
     RULE_IF(b, SCMP_ACT_ALLOW, tgkill, ARG_EQ(0, getpid()), ARG_EQ(2, SIGABRT));
+    /* procenv.c: RLIMIT_RTTIME's SIGXCPU takes a real-time port back to
+     * the ordinary policy; no other policy and no other process */
+    RULE_IF(b, SCMP_ACT_ALLOW, sched_setscheduler, ARG_EQ(0, 0),
+            ARG_EQ(1, SCHED_NORMAL | SCHED_RESET_ON_FORK));
     /* timestamps when the vDSO is unavailable */
     RULE(b, SCMP_ACT_ALLOW, clock_gettime);
     RULE(b, SCMP_ACT_ALLOW, gettimeofday);

@@ -80,7 +80,7 @@
     | inject | {inject, boolean()}
     | {snaplen, 1..262144} | {buffer, 0..268435456}
     | {timeout, 0..65535 | infinity | immediate}
-    | {direction, in | out | inout} | {priority, raised | normal}
+    | {direction, in | out | inout} | {priority, realtime | raised | normal}
     | {time_unit, time_unit()}
     | {file, file:filename_all()}
     | verbose | {verbose, non_neg_integer()}
@@ -183,10 +183,14 @@ start_link(Options) -> start_link(self(), Options).
 %% `Ms' (at most 65535: Linux keeps 16 bits) waits up to Ms for a full
 %% buffer, `infinity' only when it fills.</li>
 %% <li>`{direction, inout}': or `in', `out'.</li>
-%% <li>`{priority, raised}': a live capture's port runs at a higher
-%% scheduling priority (nice -10) where it may set one (root), so that the
-%% kernel's ring is drained while the VM is busy; `normal' keeps the VM's
-%% (`bench/RESULTS.md', section 2).</li>
+%% <li>`{priority, realtime}': a live capture's port runs at the lowest
+%% real-time priority (`SCHED_FIFO' 1, over nice -10) where it may set one
+%% (root), so that the kernel's ring is drained while the VM or the
+%% traffic's source has the CPU; after 1 s on the CPU without a pause (a
+%% flood it cannot keep up with) it goes back to nice -10 for good, and its
+%% children (the filter compiler) never inherit it. `raised' is nice -10
+%% only, `normal' keeps the VM's (`bench/RESULTS.md', sections 0.00000 and
+%% 2).</li>
 %% <li>`{time_unit, timestamp}': Time as `{Mega, Sec, Micro}';
 %% `microsecond' / `nanosecond' as an integer (nanosecond asks libpcap for
 %% nanosecond precision).</li>

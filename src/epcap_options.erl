@@ -34,7 +34,7 @@ defaults() ->
       cluster_id => undefined, cpu_affinity => undefined, exec => default,
       progname => default, user => undefined, group => undefined,
       chroot => undefined, active => true, deliver => packet, tagged => false,
-      fanout => undefined, priority => raised, given => []}.
+      fanout => undefined, priority => realtime, given => []}.
 
 %% @doc The options that only mean something on a live capture: with
 %% `{file, _}' each is `{error, {badarg, {conflict, {file, Key}}}}'. A
@@ -106,7 +106,8 @@ option({timeout, T}) when is_integer(T), T > 0, T =< ?EPCAP_TIMEOUT_MAX -> {ok, 
 option({timeout, T}) -> ?BAD(timeout, T);
 option({direction, D}) when D =:= in; D =:= out; D =:= inout -> {ok, direction, D};
 option({direction, D}) -> ?BAD(direction, D);
-option({priority, P}) when P =:= raised; P =:= normal -> {ok, priority, P};
+option({priority, P}) when P =:= realtime; P =:= raised; P =:= normal ->
+    {ok, priority, P};
 option({priority, P}) -> ?BAD(priority, P);
 option({time_unit, U}) when U =:= timestamp; U =:= microsecond; U =:= nanosecond ->
     {ok, time_unit, U};
@@ -262,6 +263,8 @@ args(O) ->
        flag("-M", maps:get(monitor, O)),
        flag("-I", maps:get(inject, O)),
        flag("-N", maps:get(priority, O) =:= normal),
+       %% a file capture never changes its priority: no flag to show
+       flag("-T", maps:get(priority, O) =:= realtime andalso maps:get(file, O) =:= undefined),
        lists:duplicate(maps:get(verbose, O), "-v"),
        opt_arg("-u", maps:get(user, O)),
        opt_arg("-g", maps:get(group, O)),

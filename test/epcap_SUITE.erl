@@ -234,7 +234,7 @@ getopts_command_line(_Config) ->
     ["-n", "1", Prog | PortArgs] = Args,
     ?assertEqual("epcap", filename:basename(Prog)),
     ?assertEqual(["-i", "lo", "-f", "tcp", "-s", "65535", "-t", "immediate",
-                  "-n", "-P", "-E", "PCAP_A=B", "-E", "PCAP_PF_RING_CLUSTER_ID=7",
+                  "-n", "-P", "-T", "-E", "PCAP_A=B", "-E", "PCAP_PF_RING_CLUSTER_ID=7",
                   "-a", "0"], PortArgs),
     ?assertNot(lists:member("-C", epcap:getopts([{interface, "lo"}, {exec, ""}]))),
     ?assertEqual({error, {bad_option, {colour, red}}}, epcap:getopts([{colour, red}])).

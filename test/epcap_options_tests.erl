@@ -9,7 +9,7 @@ defaults_test() ->
     {ok, O} = v([]),
     ?assertMatch(#{snaplen := 65535, active := true, deliver := packet, tagged := false,
                    chroot := undefined, exec := default}, O),
-    ?assertEqual(["-s", "65535", "-t", "immediate"], epcap_options:args(O)).
+    ?assertEqual(["-s", "65535", "-t", "immediate", "-T"], epcap_options:args(O)).
 
 unknown_and_bad_values_test() ->
     ?assertEqual({error, {bad_option, bogus}}, v([bogus])),
@@ -54,7 +54,7 @@ args_test() ->
                  {chroot, "/var/empty"}, {env, "PCAP_A=1"}, {cluster_id, 3},
                  {cpu_affinity, "1,3"}]),
     ?assertEqual(["-i", "eth0", "-f", "tcp", "-s", "96", "-b", "4096", "-t", "10",
-                  "-d", "in", "-n", "-P", "-M", "-I", "-v", "-v", "-u", "u", "-g", "g",
+                  "-d", "in", "-n", "-P", "-M", "-I", "-T", "-v", "-v", "-u", "u", "-g", "g",
                   "-C", "/var/empty", "-E", "PCAP_A=1", "-E", "PCAP_PF_RING_CLUSTER_ID=3",
                   "-a", "1,3"], epcap_options:args(O)),
     {ok, F} = v([{file, "x.pcap"}]),
@@ -77,15 +77,18 @@ filter_size_test() ->
     ?assertEqual(error, epcap_options:check_filter(lists:duplicate(8193, $a))),
     ?assertEqual(error, epcap_options:check_filter([0])).
 
-%% A live capture's port raises its priority unless told not to (-N); on a
-%% file the option means nothing, so it is a conflict.
+%% A live capture's port is real-time unless told otherwise (-T): raised
+%% (neither flag) or normal (-N); on a file the option means nothing, so
+%% it is a conflict.
 priority_test() ->
-    {ok, D} = epcap_options:validate([{interface, "lo"}]),
-    ?assertNot(lists:member("-N", epcap_options:args(D))),
-    {ok, N} = epcap_options:validate([{interface, "lo"}, {priority, normal}]),
-    ?assert(lists:member("-N", epcap_options:args(N))),
-    {ok, R} = epcap_options:validate([{interface, "lo"}, {priority, raised}]),
-    ?assertNot(lists:member("-N", epcap_options:args(R))),
+    Flags = fun(Opts) ->
+                    {ok, O} = epcap_options:validate([{interface, "lo"} | Opts]),
+                    [F || F <- epcap_options:args(O), F =:= "-N" orelse F =:= "-T"]
+            end,
+    ?assertEqual(["-T"], Flags([])),
+    ?assertEqual(["-T"], Flags([{priority, realtime}])),
+    ?assertEqual([], Flags([{priority, raised}])),
+    ?assertEqual(["-N"], Flags([{priority, normal}])),
     ?assertEqual({error, {badarg, {priority, high}}},
                  epcap_options:validate([{priority, high}])),
     ?assertEqual({error, {badarg, {conflict, {file, priority}}}},

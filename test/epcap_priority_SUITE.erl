@@ -1,16 +1,22 @@
-%%% @doc Common Test suite: a live capture's port raises its scheduling
+%%% @doc Common Test suite: a live capture's port sets its scheduling
 %%% priority before it drops root, so that the kernel's ring is drained
-%%% while the VM is busy (bench/RESULTS.md, section 2); `{priority,
-%%% normal}' keeps the VM's. A file capture never changes it.
+%%% while the VM or the traffic's source has the CPU (bench/RESULTS.md,
+%%% sections 0.00000 and 2): by default SCHED_FIFO 1 over nice -10, with
+%%% RLIMIT_RTTIME at 1 s (2 s hard); `{priority, raised}' nice -10 only;
+%%% `{priority, normal}' keeps the VM's. A file capture never changes it.
 -module(epcap_priority_SUITE).
 
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
 
 -export([all/0, init_per_suite/1, end_per_suite/1]).
--export([live_raised/1, live_normal/1, file_unchanged/1]).
+-export([live_realtime/1, live_raised/1, live_normal/1, file_unchanged/1]).
 
-all() -> [live_raised, live_normal, file_unchanged].
+-define(SCHED_OTHER, 0).
+-define(SCHED_FIFO, 1).
+-define(QUIET, {filter, "ether src 02:ba:ad:00:00:01"}).
+
+all() -> [live_realtime, live_raised, live_normal, file_unchanged].
 
 init_per_suite(Config) ->
     case os:cmd("id -u") of
@@ -20,12 +26,21 @@ init_per_suite(Config) ->
 
 end_per_suite(_Config) -> ok.
 
+live_realtime(_Config) ->
+    {ok, Pid} = epcap:start([{interface, "lo"}, ?QUIET]),
+    Sched = sched_of(Pid),
+    Limit = rttime_of(Pid),
+    ok = epcap:stop(Pid),
+    ?assertEqual(#{policy => ?SCHED_FIFO, rt_priority => 1, nice => -10}, Sched),
+    ?assertEqual({1000000, 2000000}, Limit).
+
 live_raised(_Config) ->
-    ?assertEqual(-10, port_nice([{interface, "lo"}, {filter, "ether src 02:ba:ad:00:00:01"}])).
+    ?assertEqual(#{policy => ?SCHED_OTHER, rt_priority => 0, nice => -10},
+                 port_sched([{interface, "lo"}, {priority, raised}, ?QUIET])).
 
 live_normal(_Config) ->
-    ?assertEqual(vm_nice(), port_nice([{interface, "lo"}, {priority, normal},
-                                       {filter, "ether src 02:ba:ad:00:00:01"}])).
+    ?assertEqual(#{policy => ?SCHED_OTHER, rt_priority => 0, nice => vm_nice()},
+                 port_sched([{interface, "lo"}, {priority, normal}, ?QUIET])).
 
 file_unchanged(Config) ->
     %% More packets than the port reads ahead of a passive owner: it is
@@ -37,24 +52,37 @@ file_unchanged(Config) ->
     ok = file:write_file(File, [Header | [<<I:32/little, 0:32, 60:32/little, 60:32/little,
                                            0:480>> || I <- lists:seq(1, 2000)]]),
     {ok, Pid} = epcap:start([{file, File}, {active, false}]),
-    Nice = nice_of(Pid),
+    Sched = sched_of(Pid),
     ok = epcap:stop(Pid),
-    ?assertEqual(vm_nice(), Nice).
+    ?assertEqual(#{policy => ?SCHED_OTHER, rt_priority => 0, nice => vm_nice()}, Sched).
 
-port_nice(Options) ->
+port_sched(Options) ->
     {ok, Pid} = epcap:start(Options),
-    Nice = nice_of(Pid),
+    Sched = sched_of(Pid),
     ok = epcap:stop(Pid),
-    Nice.
+    Sched.
 
-nice_of(Pid) ->
+os_pid(Pid) ->
     {ok, #{os_pid := OsPid}} = epcap:info(Pid),
-    nice(integer_to_list(OsPid)).
+    integer_to_list(OsPid).
 
-vm_nice() -> nice(os:getpid()).
+sched_of(Pid) ->
+    F = stat_fields(os_pid(Pid)),
+    #{nice => lists:nth(17, F), rt_priority => lists:nth(38, F), policy => lists:nth(39, F)}.
 
-%% /proc/PID/stat: after "pid (comm) ", field 19 of the whole line is nice.
-nice(OsPid) ->
+vm_nice() -> lists:nth(17, stat_fields(os:getpid())).
+
+%% /proc/PID/stat after "pid (comm) ": field N of the whole line is
+%% element N - 2 (19 nice, 40 rt_priority, 41 policy).
+stat_fields(OsPid) ->
     {ok, Stat} = file:read_file("/proc/" ++ OsPid ++ "/stat"),
     [_, Rest] = binary:split(Stat, <<") ">>),
-    binary_to_integer(lists:nth(17, binary:split(Rest, <<" ">>, [global]))).
+    [case re:run(X, "^-?[0-9]+$") of nomatch -> X; _ -> binary_to_integer(X) end
+     || X <- binary:split(string:trim(Rest), <<" ">>, [global])].
+
+%% /proc/PID/limits: "Max realtime timeout  Soft  Hard  us".
+rttime_of(Pid) ->
+    {ok, Limits} = file:read_file("/proc/" ++ os_pid(Pid) ++ "/limits"),
+    {match, [Soft, Hard]} = re:run(Limits, "Max realtime timeout\\s+(\\S+)\\s+(\\S+)",
+                                   [{capture, all_but_first, list}]),
+    {list_to_integer(Soft), list_to_integer(Hard)}.

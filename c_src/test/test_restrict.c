@@ -26,6 +26,7 @@
 #include "ctest.h"
 #include "filtercc.h"
 #include "privdrop.h"
+#include "procenv.h"
 #include "restrict.h"
 
 #define PORT1 47801 /* the filter set before the sandbox */
@@ -38,7 +39,8 @@ static enum mode mode;
 static char tmpdir[64];
 static char savefile[96];
 static int nsaved;
-static pid_t test_pid; /* the (root) test process, parent of every child */
+static pid_t test_pid;   /* the (root) test process, parent of every child */
+static long realtime_us; /* > 0: spawn makes the child real-time with it */
 
 /* Outcome of a child: exited with a status, or killed by a signal. */
 struct outcome {
@@ -140,6 +142,10 @@ static int spawn(struct link *l, bool live, bool inject,
         _exit(101);
     struct restrict_ctx c = {live ? pcap_get_selectable_fd(p) : -1, inject,
                              live};
+    if (realtime_us > 0 &&
+        (procenv_realtime(realtime_us) != 0 ||
+         (sched_getscheduler(0) & ~SCHED_RESET_ON_FORK) != SCHED_FIFO))
+        _exit(103);
     if (sandbox(&c) != 0)
         _exit(102);
     child_failed = 0;
@@ -457,6 +463,45 @@ static void test_filter_compile_ends_on_eof(void)
     CHECK(ms < 1000);
 }
 
+/* Says it is running (a byte on stdout), then is busy until stdin
+ * closes, without ever waiting (poll with no timeout). */
+static void spin_body(pcap_t *p)
+{
+    struct pollfd pfd = {0, POLLIN, 0};
+
+    (void)p;
+    if (write(1, "s", 1) != 1)
+        _exit(4);
+    while (poll(&pfd, 1, 0) == 0)
+        ;
+    _exit(0);
+}
+
+/* A real-time port (spawn checks that it is) that runs past RLIMIT_RTTIME
+ * inside the sandbox: the SIGXCPU handler's sched_setscheduler is let
+ * through, and the port goes on at SCHED_OTHER (procenv.c). */
+static void test_realtime_gives_up_sandboxed(void)
+{
+    struct link l;
+    struct timespec pause = {0, 500 * 1000000L};
+    char c = 0;
+    int after = -1;
+
+    realtime_us = 100000;
+    CHECK(spawn(&l, false, false, spin_body) == 0);
+    realtime_us = 0;
+    if (read(l.from_child, &c, 1) == 1) {
+        (void)nanosleep(&pause, NULL);
+        after = sched_getscheduler(l.pid) & ~SCHED_RESET_ON_FORK;
+    }
+    struct outcome o = finish(&l);
+
+    fprintf(stderr, "  running: %c, then policy %d; exit %d signal %d\n",
+            c ? c : '-', after, o.exited, o.signo);
+    CHECK(c == 's' && after == SCHED_OTHER);
+    CHECK(o.exited == 0 && o.signo == 0);
+}
+
 static void test_allowed_path_savefile(void)
 {
     struct outcome o = run_sandboxed(false, false, savefile_body);
@@ -683,6 +728,38 @@ static void fionread_body(pcap_t *p)
     _exit(ioctl(1, FIONREAD, &unread) == 0 ? 0 : errno);
 }
 
+/* procenv.c's RLIMIT_RTTIME handler: back to SCHED_OTHER, for ourselves */
+static void sched_other_body(pcap_t *p)
+{
+    struct sched_param sp = {.sched_priority = 0};
+
+    (void)p;
+    _exit(sched_setscheduler(0, SCHED_OTHER | SCHED_RESET_ON_FORK, &sp) == 0
+              ? 0
+              : errno);
+}
+
+static void sched_fifo_body(pcap_t *p)
+{
+    struct sched_param sp = {.sched_priority = 1};
+
+    (void)p;
+    _exit(sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &sp) == 0
+              ? 0
+              : errno);
+}
+
+static void sched_parent_body(pcap_t *p)
+{
+    struct sched_param sp = {.sched_priority = 0};
+
+    (void)p;
+    _exit(sched_setscheduler(test_pid, SCHED_OTHER | SCHED_RESET_ON_FORK,
+                             &sp) == 0
+              ? 0
+              : errno);
+}
+
 /* A debug build traps instead: the handler names the call, exits 128+31. */
 #ifdef SANDBOX_DEBUG
 #define KILLED                                                                 \
@@ -734,6 +811,12 @@ static const struct {
     {"kill_parent", kill_body, true, {KILLED, ERR(EPERM), ERR(EPERM)}},
     /* stdout is a pipe, so without seccomp TIOCSTI gets ENOTTY */
     {"ioctl_tiocsti", tiocsti_body, true, {KILLED, ERR(ENOTTY), ERR(ENOTTY)}},
+    /* not forbidden: giving a real-time priority up (procenv.c) */
+    {"sched_other_allowed", sched_other_body, true, {OK, OK, OK}},
+    /* nobody has no RLIMIT_RTPRIO: the kernel refuses where seccomp
+     * does not kill first */
+    {"sched_fifo", sched_fifo_body, true, {KILLED, ERR(EPERM), ERR(EPERM)}},
+    {"sched_parent", sched_parent_body, true, {KILLED, ERR(EPERM), ERR(EPERM)}},
     /* not forbidden: the one ioctl the event loop makes on stdout */
     {"ioctl_fionread_stdout_allowed", fionread_body, true, {OK, OK, OK}},
     {"open_savefile",
@@ -797,6 +880,7 @@ int main(void)
     RUN(test_mode_name);
     RUN(test_allowed_path_live);
     RUN(test_allowed_path_savefile);
+    RUN(test_realtime_gives_up_sandboxed);
     /* rlimit mode: RLIMIT_NPROC 0 forbids the compile child, and a
      * run-time compile is unbounded there (doc/security.md). */
     if (mode != RLIMIT) {
