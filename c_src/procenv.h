@@ -9,12 +9,12 @@
 /* The nice value of a live capture's port, unless -N: see procenv.c. */
 #define PROCENV_LIVE_NICE (-10)
 /* With -T, a live capture's port runs SCHED_FIFO at this priority (the
- * lowest: above every ordinary process, below every real-time one), until
- * it has run PROCENV_RTTIME_US without waiting (RLIMIT_RTTIME); then it
- * goes back to nice -10. On a machine where the traffic's source shares a
- * CPU with the port, nice -10 still left the port waiting a whole
- * scheduler tick (4 ms) behind it, longer than a 64 MiB ring lasts at
- * 150 k packets/s (bench/RESULTS.md, section 0.00000). */
+ * lowest real-time one: above every ordinary process, below any other
+ * real-time priority), until it has run PROCENV_RTTIME_US without waiting
+ * (RLIMIT_RTTIME); then it goes back to nice -10. On a machine where the
+ * traffic's source shares a CPU with the port, nice -10 still left the port
+ * waiting a whole scheduler tick (4 ms) behind it, longer than a 64 MiB ring
+ * lasts at 150 k packets/s (bench/RESULTS.md, section 0.00000). */
 #define PROCENV_RT_PRIORITY 1
 #define PROCENV_RTTIME_US   1000000L
 
