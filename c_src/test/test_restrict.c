@@ -728,36 +728,34 @@ static void fionread_body(pcap_t *p)
     _exit(ioctl(1, FIONREAD, &unread) == 0 ? 0 : errno);
 }
 
+/* sched_setscheduler with reset-on-fork (as procenv.c asks): 0 or errno */
+static int set_policy(pid_t pid, int policy, int prio)
+{
+    struct sched_param sp = {.sched_priority = prio};
+
+    return sched_setscheduler(pid, policy | SCHED_RESET_ON_FORK, &sp) == 0
+               ? 0
+               : errno;
+}
+
 /* procenv.c's RLIMIT_RTTIME handler: back to SCHED_OTHER, for ourselves */
 static void sched_other_body(pcap_t *p)
 {
-    struct sched_param sp = {.sched_priority = 0};
-
     (void)p;
-    _exit(sched_setscheduler(0, SCHED_OTHER | SCHED_RESET_ON_FORK, &sp) == 0
-              ? 0
-              : errno);
+    _exit(set_policy(0, SCHED_OTHER, 0));
 }
 
 static void sched_fifo_body(pcap_t *p)
 {
-    struct sched_param sp = {.sched_priority = 1};
-
     (void)p;
-    _exit(sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &sp) == 0
-              ? 0
-              : errno);
+    _exit(set_policy(0, SCHED_FIFO, 1));
 }
 
+/* the pid was taken before the sandbox */
 static void sched_parent_body(pcap_t *p)
 {
-    struct sched_param sp = {.sched_priority = 0};
-
     (void)p;
-    _exit(sched_setscheduler(test_pid, SCHED_OTHER | SCHED_RESET_ON_FORK,
-                             &sp) == 0
-              ? 0
-              : errno);
+    _exit(set_policy(test_pid, SCHED_OTHER, 0));
 }
 
 /* A debug build traps instead: the handler names the call, exits 128+31. */
