@@ -66,6 +66,18 @@ static void raise_priority(void)
 #define SCHED_RESET_ON_FORK 0x40000000
 #endif
 
+/* Back to SCHED_OTHER at the nice value set before, children included:
+ * an unprivileged process may always lower its policy (and must keep
+ * reset-on-fork once set). Children (the filter compiler, filtercc.c)
+ * start at SCHED_OTHER and nice 0: a minute-long compile must not run at
+ * the port's priority. */
+static int to_ordinary(void)
+{
+    struct sched_param sp = {.sched_priority = 0};
+
+    return sched_setscheduler(0, SCHED_OTHER | SCHED_RESET_ON_FORK, &sp);
+}
+
 /* RLIMIT_RTTIME's soft limit: the port has run that long at real-time
  * priority without once waiting for anything. Under a flood that it cannot
  * keep up with it never waits; it then takes the VM's and the traffic
@@ -76,22 +88,12 @@ static void on_rttime(int sig)
 {
     static const char msg[] = "epcap: on the CPU too long without a pause "
                               "(RLIMIT_RTTIME): real-time priority given up\n";
-    struct sched_param sp = {.sched_priority = 0};
     int saved = errno;
 
     (void)sig;
-    if (sched_setscheduler(0, SCHED_OTHER | SCHED_RESET_ON_FORK, &sp) == 0)
+    if (to_ordinary() == 0)
         (void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
     errno = saved;
-}
-
-/* Children (the filter compiler, filtercc.c) start at SCHED_OTHER and nice
- * 0: a minute-long compile must not run at the port's priority. */
-static void reset_children(void)
-{
-    struct sched_param sp = {.sched_priority = 0};
-
-    (void)sched_setscheduler(0, SCHED_OTHER | SCHED_RESET_ON_FORK, &sp);
 }
 
 int procenv_realtime(long rttime_us)
@@ -129,7 +131,7 @@ static void set_priority(enum priority p)
     if (p == PRIORITY_REALTIME && procenv_realtime(PROCENV_RTTIME_US) == 0)
         return;
 #ifdef __linux__
-    reset_children();
+    (void)to_ordinary();
 #endif
 }
 
