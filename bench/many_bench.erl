@@ -8,7 +8,10 @@
 %%%     the VM's peak `erlang:memory(total)' (sampled every 10 ms), per
 %%%     packet (the default delivery) and batched (`epcap:fold/3' with the
 %%%     four-argument fun); each delivery in a VM of its own (`peer'),
-%%%     started with the default flags;</li>
+%%%     started with the default flags; then, as an experiment that is not
+%%%     epcap, `noport': the owner folds over chunks that a process of
+%%%     its own reads from the file, with no port program at all (what
+%%%     goal 3's ratio would be if the port cost nothing);</li>
 %%% <li>where the CPU went in those runs (Linux `/proc'): the VM's CPU
 %%%     time and that of every other process (the port programs, mostly)
 %%%     per packet, how busy the machine's cores were, and the VM's page
@@ -63,7 +66,7 @@ run(S) ->
     say(Out, "# OTP ~s, ~b schedulers, default VM flags and heaps, ~ts~n",
         [erlang:system_info(otp_release), erlang:system_info(schedulers_online),
          string:trim(os:cmd("date -u '+%Y-%m-%d %H:%M:%S UTC'"))]),
-    Table = [{Mode, N, Results} || Mode <- [batch, packet],
+    Table = [{Mode, N, Results} || Mode <- [batch, packet, noport],
                                    {N, Results} <- in_fresh_vm(Big, Mode, Count, Runs)],
     say(Out, "~n## Concurrent file captures (total packets/s, median of ~b; VM peak memory)~n",
         [Runs]),
@@ -104,7 +107,7 @@ in_fresh_vm(File, Mode, Count, Runs) ->
 
 %% @private In the fresh VM: a warm-up, then `Runs' runs of 1, 8 and 32
 %% concurrent captures.
--spec mode_runs(file:filename(), packet | batch, pos_integer(), pos_integer()) ->
+-spec mode_runs(file:filename(), packet | batch | noport, pos_integer(), pos_integer()) ->
           [{pos_integer(), [tuple()]}].
 mode_runs(File, Mode, Count, Runs) ->
     _ = concurrent(File, 1, Mode, Count),             % warm-up, not reported
@@ -183,6 +186,10 @@ cpu_line(Out, Cpus) ->
                 [round(Vm), round(Other), round(100 * Busy), round(100 * Stolen), round(Faults)])
     end.
 
+own(File, noport) ->
+    Self = self(),
+    Reader = spawn_link(fun() -> reader(File, Self) end),
+    count_chunks(Reader, 0);
 own(File, Mode) ->
     {ok, Pid} = epcap:start([{file, File}, {deliver, Mode}]),
     count(Pid, Mode, 0).
@@ -197,6 +204,66 @@ count(Pid, batch, N) ->
         {epcap_batch, Pid, B} -> count(Pid, batch, epcap:fold(fun(_, _, _, A) -> A + 1 end, N, B));
         {epcap, eof} -> N
     end.
+
+%% The experiment `noport': no port program at all. A process of the
+%% capture's reads the file itself, in 64 KiB reads (the size of the
+%% runtime's own reads of a port's pipe; 256 KiB reads allocate fresh
+%% pages every time here), and sends its whole records to the owner, two
+%% chunks ahead at most; the owner folds over the file's own records with
+%% the same fun as `batch'. No filter, no privilege drop, no sandbox: it
+%% says what goal 3's ratio would be if the port cost nothing.
+count_chunks(Reader, N) ->
+    receive
+        {chunk, Reader, little, Bin} ->
+            Reader ! more,
+            count_chunks(Reader, fold_le(fun(_, _, _, A) -> A + 1 end, N, Bin));
+        {chunk, Reader, big, Bin} ->
+            Reader ! more,
+            count_chunks(Reader, fold_be(fun(_, _, _, A) -> A + 1 end, N, Bin));
+        {eof, Reader} -> N
+    end.
+
+fold_le(Fun, Acc, <<Sec:32/little, Us:32/little, CapLen:32/little, Len:32/little,
+                    Pkt:CapLen/binary, Rest/binary>>) ->
+    fold_le(Fun, Fun(Sec * 1000000 + Us, Len, Pkt, Acc), Rest);
+fold_le(_, Acc, _) ->
+    Acc.
+
+fold_be(Fun, Acc, <<Sec:32, Us:32, CapLen:32, Len:32, Pkt:CapLen/binary, Rest/binary>>) ->
+    fold_be(Fun, Fun(Sec * 1000000 + Us, Len, Pkt, Acc), Rest);
+fold_be(_, Acc, _) ->
+    Acc.
+
+reader(File, Owner) ->
+    {ok, Fd} = file:open(File, [raw, binary, read]),
+    {ok, <<Magic:4/binary, _:20/binary>>} = file:read(Fd, 24),
+    Order = case Magic of
+                <<16#d4, 16#c3, 16#b2, 16#a1>> -> little;
+                <<16#a1, 16#b2, 16#c3, 16#d4>> -> big
+            end,
+    read_chunks(Fd, Owner, Order, <<>>, 2).
+
+read_chunks(Fd, Owner, Order, Left, 0) ->
+    receive more -> read_chunks(Fd, Owner, Order, Left, 1) end;
+read_chunks(Fd, Owner, Order, Left, Ahead) ->
+    case file:read(Fd, 65536) of
+        {ok, Bin} ->
+            All = <<Left/binary, Bin/binary>>,
+            Size = whole_size(Order, All, 0),
+            <<Whole:Size/binary, Rest/binary>> = All,
+            Owner ! {chunk, self(), Order, Whole},
+            read_chunks(Fd, Owner, Order, Rest, Ahead - 1);
+        eof ->
+            ok = file:close(Fd),
+            Owner ! {eof, self()}
+    end.
+
+whole_size(little, <<_:64, CapLen:32/little, _:32, _:CapLen/binary, Rest/binary>>, Size) ->
+    whole_size(little, Rest, Size + 16 + CapLen);
+whole_size(big, <<_:64, CapLen:32, _:32, _:CapLen/binary, Rest/binary>>, Size) ->
+    whole_size(big, Rest, Size + 16 + CapLen);
+whole_size(_, _, Size) ->
+    Size.
 
 sample(Peak) ->
     receive
