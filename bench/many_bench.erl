@@ -10,8 +10,8 @@
 %%%     four-argument fun); each delivery in a VM of its own (`peer'),
 %%%     started with the default flags; then, as an experiment that is not
 %%%     epcap, `noport': the owner folds over chunks that a process of
-%%%     its own reads from the file, with no port program at all (what
-%%%     goal 3's ratio would be if the port cost nothing);</li>
+%%%     its own reads from the file, with no port program at all (goal
+%%%     3's ratio with the VM reading the file itself);</li>
 %%% <li>where the CPU went in those runs (Linux `/proc'): the VM's CPU
 %%%     time and that of every other process (the port programs, mostly)
 %%%     per packet, how busy the machine's cores were, and the VM's page
@@ -211,7 +211,8 @@ count(Pid, batch, N) ->
 %% pages every time here), and sends its whole records to the owner, two
 %% chunks ahead at most; the owner folds over the file's own records with
 %% the same fun as `batch'. No filter, no privilege drop, no sandbox: it
-%% says what goal 3's ratio would be if the port cost nothing.
+%% says what goal 3's ratio is when the VM reads the file itself
+%% (bench/RESULTS.md, section 0.000000).
 count_chunks(Reader, N) ->
     receive
         {chunk, Reader, little, Bin} ->
