@@ -13,7 +13,7 @@ DEPS_BUILD := erlang-nox erlang-dev erlang-common-test erlang-eunit \
 # skips) a stage whose tool is missing.
 DEPS_TEST := tcpdump tshark iproute2 iputils-ping util-linux procps \
 	clang libclang-rt-14-dev valgrind libcap2-bin elixir \
-	clang-format clang-tidy cppcheck git passwd
+	clang-format clang-tidy cppcheck git passwd sudo
 DEPS_BENCH := tcpdump tcpreplay iproute2 gnuplot-nox gcc
 DEPS_DEMO := erlang-nox erlang-dev rebar3 libpcap-dev libseccomp-dev make gcc
 
@@ -50,13 +50,34 @@ test: deps-test
 
 # Capture without root: `sudo make setcap`, or for another copy of the
 # port (a dependency's, a release's) `sudo make setcap PORT=path/to/epcap`.
-# Only the port is built here (as root), not the Erlang code; c_src relinks
-# only on a change, so later builds keep the capabilities.
+# The capabilities go to the members of one group only (SETCAP_GROUP,
+# `pcap` by default, made if missing), as Wireshark's dumpcap does with
+# `wireshark`: the file becomes root:pcap 0750, so that other local users
+# cannot run it. The user behind sudo is added to the group (a new login,
+# or `newgrp pcap`, makes it count). Only the port is built here, and as
+# that user, never as root (root-owned objects would break the user's next
+# build); c_src relinks only on a change, so later builds keep the
+# capabilities until a relink.
 PORT ?= priv/epcap
+SETCAP_GROUP ?= pcap
 setcap:
-	@[ "$(PORT)" != priv/epcap ] || $(MAKE) -s -C c_src
+	@[ "$$(id -u)" = 0 ] || { echo "make setcap: run it as root (sudo make setcap)" >&2; exit 1; }
+	@if [ "$(PORT)" = priv/epcap ]; then \
+	  if [ -n "$${SUDO_UID:-}" ] && [ "$${SUDO_UID}" != 0 ]; then \
+	    setpriv --reuid="$$SUDO_UID" --regid="$${SUDO_GID:-$$SUDO_UID}" --init-groups \
+	      env HOME="$$(getent passwd "$$SUDO_UID" | cut -d: -f6)" $(MAKE) -s -C c_src; \
+	  else $(MAKE) -s -C c_src; fi; fi
+	@getent group $(SETCAP_GROUP) >/dev/null || groupadd --system $(SETCAP_GROUP)
+	@if [ -n "$${SUDO_USER:-}" ] && [ "$${SUDO_USER}" != root ]; then \
+	  id -nG "$$SUDO_USER" | tr ' ' '\n' | grep -qx $(SETCAP_GROUP) || \
+	    { usermod -aG $(SETCAP_GROUP) "$$SUDO_USER" && \
+	      echo "added $$SUDO_USER to group $(SETCAP_GROUP): log in again (or run newgrp $(SETCAP_GROUP)) for it to count"; }; fi
+	chown root:$(SETCAP_GROUP) $(PORT)
+	chmod 0750 $(PORT)
 	setcap cap_net_raw,cap_net_admin=ep $(PORT)
 	@getcap $(PORT)
+	@ls -l $(PORT)
+	@echo "only root and members of group $(SETCAP_GROUP) may run $(PORT); add a user with: sudo usermod -aG $(SETCAP_GROUP) USER"
 
 fuzz:
 	$(MAKE) -C c_src fuzz

@@ -14,6 +14,7 @@
 #include <sys/prctl.h>
 #endif
 
+#include "caller.h"
 #include "capture.h"
 #include "errors.h"
 #include "fanout.h"
@@ -92,9 +93,10 @@ static void widen_stdout(void)
 #endif
 }
 
-static int start(const struct options *o, struct capture *c, struct ep_error *e)
+static int start(const struct options *o, const struct caller *who,
+                 struct capture *c, struct ep_error *e)
 {
-    struct privdrop_opts pd = {o->user, o->group, o->chroot_dir, true};
+    struct privdrop_opts pd = {o->user, o->group, o->chroot_dir, true, who};
     struct restrict_ctx rc;
 
     if (privdrop_prepare(&pd, e) < 0 || procenv_apply(o, e) < 0 ||
@@ -121,19 +123,47 @@ static int start(const struct options *o, struct capture *c, struct ep_error *e)
 
 /* pcap_findalldevs needs no privilege on Linux: drop before it runs. It
  * needs sockets and /sys, so no sandbox and no chroot. */
-static int list_interfaces(const struct options *o, struct ep_error *e)
+static int list_interfaces(const struct options *o, const struct caller *who,
+                           struct ep_error *e)
 {
-    struct privdrop_opts pd = {o->user, o->group, NULL, false};
+    struct privdrop_opts pd = {o->user, o->group, NULL, false, who};
 
     if (privdrop_prepare(&pd, e) < 0 || privdrop_apply(e) < 0)
         return -1;
     return interfaces_send(STDOUT_FILENO, e);
 }
 
+/* -R: no capture at all, so nothing privileged is kept for it. Run by
+ * sudo or with capabilities it relays as the caller, or not at all. */
+static int relay_as_caller(const struct caller *who, const char *fifo)
+{
+    struct ep_error e = {0};
+
+    if (caller_become(who, &e) < 0 || die_with_parent(&e) < 0) {
+        ep_log(&e);
+        return EXIT_REPORTED;
+    }
+    return logfifo_relay(fifo);
+}
+
+/* -2: the FIFO is made and opened with the caller's ids, so that root's
+ * rights never create a name where the caller could not. */
+static int stderr_as_caller(const struct caller *who, const char *fifo,
+                            struct ep_error *e)
+{
+    if (caller_enter(who, e) < 0)
+        return -1;
+    logfifo_open(fifo);
+    if (caller_leave(who, e) < 0)
+        return -1;
+    return die_with_parent(e);
+}
+
 int main(int argc, char *argv[])
 {
     struct ep_error e = {0};
     struct options o;
+    struct caller who;
     struct capture c = {0};
     enum loop_end end;
 
@@ -144,10 +174,12 @@ int main(int argc, char *argv[])
         return report(&(struct ep_error){"signal", "SIGPIPE"});
     if (options_parse(argc, argv, &o, &e) < 0)
         return report(&e);
+    if (caller_identify(&who, &e) < 0)
+        return report(&e);
     if (o.relay_fifo != NULL)
-        return logfifo_relay(o.relay_fifo);
-    if (o.stderr_fifo != NULL)
-        logfifo_open(o.stderr_fifo);
+        return relay_as_caller(&who, o.relay_fifo);
+    if (o.stderr_fifo != NULL && stderr_as_caller(&who, o.stderr_fifo, &e) < 0)
+        return report(&e);
     if (o.help) {
         options_usage(argv[0]);
         return 0;
@@ -155,8 +187,8 @@ int main(int argc, char *argv[])
     if (o.query_privilege)
         return privcheck_print();
     if (o.list_interfaces)
-        return list_interfaces(&o, &e) < 0 ? report(&e) : 0;
-    if (start(&o, &c, &e) < 0) {
+        return list_interfaces(&o, &who, &e) < 0 ? report(&e) : 0;
+    if (start(&o, &who, &c, &e) < 0) {
         capture_close(&c);
         return report(&e);
     }

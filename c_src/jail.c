@@ -113,14 +113,36 @@ static int resolve(const char *dir, bool create, char *path, struct ep_error *e)
     return ep_fail(e, "chroot", "%s: %s", dir, strerror(errno));
 }
 
+/* Kernel views, not directories anyone builds a jail in: a port chrooted
+ * there would see (and, with /dev, open) what no jail should hold. */
+static bool system_tree(const char *path)
+{
+    static const char *const trees[] = {"/proc", "/sys", "/dev"};
+
+    for (size_t i = 0; i < sizeof(trees) / sizeof(trees[0]); i++) {
+        size_t n = strlen(trees[i]);
+
+        if (strncmp(path, trees[i], n) == 0 &&
+            (path[n] == '\0' || path[n] == '/'))
+            return true;
+    }
+    return false;
+}
+
 int jail_open(const char *dir, bool create, struct ep_error *e)
 {
-    char path[PATH_MAX];
+    char path[PATH_MAX] = "";
     struct stat root, sb;
     int fd;
 
+    /* A relative path would be taken from whatever directory the VM
+     * happens to run in. */
+    if (dir[0] != '/')
+        return ep_fail(e, "chroot", "%s: not an absolute path", dir);
     if (resolve(dir, create, path, e) < 0)
         return -1;
+    if (system_tree(path))
+        return ep_fail(e, "chroot", "%s: a kernel file system is no jail", dir);
     fd = open("/", DIR_FLAGS);
     if (fd < 0)
         return ep_fail(e, "chroot", "/: %s", strerror(errno));

@@ -111,7 +111,21 @@ static int open_jail(const struct privdrop_opts *o, struct ep_error *e)
         dir = JAIL_DEFAULT_DIR;
     if (dir == NULL)
         return 0;
-    st.root_fd = jail_open(dir, dflt, e);
+    if (dflt || o->who == NULL) {
+        st.root_fd = jail_open(dir, dflt, e);
+    } else {
+        /* The jail itself is checked to be root's below; whether the
+         * caller could reach it is the caller's business, not root's. */
+        if (caller_enter(o->who, e) < 0)
+            return -1;
+        st.root_fd = jail_open(dir, false, e);
+        if (caller_leave(o->who, e) < 0) {
+            if (st.root_fd >= 0)
+                (void)close(st.root_fd);
+            st.root_fd = -1;
+            return -1;
+        }
+    }
     if (st.root_fd < 0)
         return -1;
     (void)snprintf(st.root, sizeof(st.root), "%s", dir);

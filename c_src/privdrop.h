@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 
+#include "caller.h"
 #include "errors.h"
 
 struct privdrop_opts {
@@ -12,6 +13,9 @@ struct privdrop_opts {
         *group; /* name or numeric gid; NULL = the user's primary group */
     const char *chroot_dir; /* NULL = no chroot, or see jail_default */
     bool jail_default;      /* no chroot_dir and euid 0: JAIL_DEFAULT_DIR */
+    /* Who asked (caller.h): a chroot_dir is walked with the caller's ids,
+     * so that root's rights never probe a path for them. NULL: ours. */
+    const struct caller *who;
 };
 
 /* Look up user/group while we may still read /etc/passwd, and open the

@@ -124,7 +124,7 @@ option({exec, W}) -> text(exec, W);
 option({progname, P}) -> text(progname, P);
 option({user, U}) -> text(user, U);
 option({group, G}) -> text(group, G);
-option({chroot, D}) -> text(chroot, D);
+option({chroot, D}) -> jail_path(D);
 option({active, A}) ->
     case valid_active(A) of true -> {ok, active, A}; false -> ?BAD(active, A) end;
 option({deliver, D}) when D =:= packet; D =:= batch -> {ok, deliver, D};
@@ -148,6 +148,20 @@ text(K, V) ->
         _ -> ?BAD(K, V)
     catch
         error:_ -> ?BAD(K, V)
+    end.
+
+%% An absolute path outside the kernel's trees, as the port requires
+%% (c_src/jail.c): a relative one would depend on the VM's cwd.
+jail_path(D) ->
+    case text(chroot, D) of
+        {ok, _, "/" ++ _ = S} ->
+            case lists:any(fun(T) -> S =:= T orelse lists:prefix(T ++ "/", S) end,
+                           ["/proc", "/sys", "/dev"]) of
+                false -> {ok, chroot, S};
+                true -> ?BAD(chroot, D)
+            end;
+        {ok, _, _} -> ?BAD(chroot, D);
+        Error -> Error
     end.
 
 %% The port accepts PCAP_[A-Z0-9_]+ names only (a root process must not

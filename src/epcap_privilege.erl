@@ -55,8 +55,24 @@ hint(Prog, none) ->
       io_lib:format("~ts has no capabilities (a rebuild drops them): run "
                     "`sudo make setcap` in the epcap checkout, or "
                     "`sudo setcap cap_net_raw,cap_net_admin=ep ~ts`", [Prog, Prog]));
+hint(Prog, {error, eacces}) ->
+    %% `make setcap' leaves the port root:pcap 0750 (issue 24, defect 5).
+    lists:flatten(
+      io_lib:format("~ts may be run only by root and the members of its group~ts: "
+                    "`sudo usermod -aG GROUP $USER`, then log in again (or `newgrp "
+                    "GROUP`)", [Prog, group_of(Prog)]));
 hint(Prog, {error, Reason}) ->
     lists:flatten(io_lib:format("~ts cannot be run: ~p", [Prog, Reason])).
+
+group_of(Prog) ->
+    case file:read_file_info(Prog) of
+        {ok, #file_info{gid = Gid}} ->
+            case string:split(os:cmd("getent group " ++ integer_to_list(Gid)), ":") of
+                [Name, _ | _] when Name =/= "" -> " (" ++ Name ++ ")";
+                _ -> " (gid " ++ integer_to_list(Gid) ++ ")"
+            end;
+        {error, _} -> ""
+    end.
 
 %% @doc What `Progname -Q' says it holds when run as this VM's user,
 %% cached until the file changes.

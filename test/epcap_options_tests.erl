@@ -93,3 +93,11 @@ priority_test() ->
                  epcap_options:validate([{priority, high}])),
     ?assertEqual({error, {badarg, {conflict, {file, priority}}}},
                  epcap_options:validate([{file, "a.pcap"}, {priority, normal}])).
+
+chroot_paths_test() ->
+    %% Issue 24, defect 7: relative paths and the kernel's trees are refused
+    %% here as in the port (c_src/jail.c).
+    [?assertEqual({error, {badarg, {chroot, D}}}, v([{chroot, D}]))
+     || D <- ["run/epcap", ".", "", "/proc", "/proc/self", "/dev", "/sys/kernel"]],
+    [?assertMatch({ok, #{chroot := D}}, v([{chroot, D}]))
+     || D <- ["/var/empty", "/run/epcap", "/devices", "/process"]].

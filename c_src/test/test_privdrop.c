@@ -79,7 +79,7 @@ static void check_dropped(uid_t uid, gid_t gid)
 
 static void drop_chroot_child(void)
 {
-    struct privdrop_opts o = {"nobody", NULL, tmpdir, false};
+    struct privdrop_opts o = {"nobody", NULL, tmpdir, false, NULL};
     struct ep_error e = {0};
     struct stat sb;
     char cwd[64];
@@ -100,7 +100,7 @@ static void test_drop_with_chroot(void)
 
 static void drop_numeric_child(void)
 {
-    struct privdrop_opts o = {"12345", "23456", NULL, false};
+    struct privdrop_opts o = {"12345", "23456", NULL, false, NULL};
     struct ep_error e = {0};
     struct stat sb;
 
@@ -118,7 +118,7 @@ static void test_drop_numeric_ids(void)
 
 static void default_user_child(void)
 {
-    struct privdrop_opts o = {NULL, NULL, NULL, false};
+    struct privdrop_opts o = {NULL, NULL, NULL, false, NULL};
     struct ep_error e = {0};
 
     CCHECK(privdrop_prepare(&o, &e) == 0);
@@ -134,7 +134,7 @@ static void test_default_user_is_nobody(void)
 static int prepare_reason(const char *user, const char *group, const char *dir,
                           const char **reason)
 {
-    struct privdrop_opts o = {user, group, dir, false};
+    struct privdrop_opts o = {user, group, dir, false, NULL};
     static struct ep_error e;
 
     memset(&e, 0, sizeof(e));
@@ -147,7 +147,7 @@ static int prepare_reason(const char *user, const char *group, const char *dir,
 static bool privdrop_msg_has(const char *user, const char *group,
                              const char *needle)
 {
-    struct privdrop_opts o = {user, group, NULL, false};
+    struct privdrop_opts o = {user, group, NULL, false, NULL};
     struct ep_error e = {0};
 
     return privdrop_prepare(&o, &e) == -1 && strstr(e.msg, needle) != NULL;
@@ -187,7 +187,7 @@ static void test_prepare_errors(void)
 
 static void apply_unprepared_child(void)
 {
-    struct privdrop_opts o = {"no-such-user-xyz", NULL, NULL, false};
+    struct privdrop_opts o = {"no-such-user-xyz", NULL, NULL, false, NULL};
     struct ep_error e = {0};
 
     CCHECK(privdrop_prepare(&o, &e) == -1);
@@ -204,7 +204,7 @@ static void test_apply_needs_prepare(void)
 /* Already unprivileged: no uid change, but NO_NEW_PRIVS is still set. */
 static void unprivileged_child(void)
 {
-    struct privdrop_opts o = {"nobody", NULL, NULL, false};
+    struct privdrop_opts o = {"nobody", NULL, NULL, false, NULL};
     struct ep_error e = {0};
     uid_t ru, eu, su;
 
@@ -223,7 +223,7 @@ static void test_unprivileged_sets_nnp(void)
 
 static void unprivileged_chroot_child(void)
 {
-    struct privdrop_opts o = {"nobody", NULL, tmpdir, false};
+    struct privdrop_opts o = {"nobody", NULL, tmpdir, false, NULL};
     struct ep_error e = {0};
 
     CCHECK(privdrop_prepare(&o, &e) == 0);
@@ -261,7 +261,7 @@ static int become_cap_only(uint32_t keep)
 
 static void cap_only_child(void)
 {
-    struct privdrop_opts o = {"nobody", NULL, tmpdir, false};
+    struct privdrop_opts o = {"nobody", NULL, tmpdir, false, NULL};
     struct ep_error e = {0};
 
     CCHECK(privdrop_prepare(&o, &e) == 0);
@@ -284,7 +284,7 @@ static void test_cap_only_is_privileged(void)
  * user asked for a switch it cannot make: fail closed. */
 static void cap_no_setuid_child(void)
 {
-    struct privdrop_opts o = {"nobody", NULL, NULL, false};
+    struct privdrop_opts o = {"nobody", NULL, NULL, false, NULL};
     struct ep_error e = {0};
 
     CCHECK(privdrop_prepare(&o, &e) == 0);
@@ -302,7 +302,7 @@ static void test_setcap_with_user_fails(void)
  * invoking user. */
 static void setcap_shed_child(void)
 {
-    struct privdrop_opts o = {NULL, NULL, NULL, false};
+    struct privdrop_opts o = {NULL, NULL, NULL, false, NULL};
     struct ep_error e = {0};
     uid_t ru, eu, su;
 
@@ -323,7 +323,7 @@ static void test_setcap_sheds_caps(void)
 
 static void setcap_chroot_child(void)
 {
-    struct privdrop_opts o = {NULL, NULL, tmpdir, false};
+    struct privdrop_opts o = {NULL, NULL, tmpdir, false, NULL};
     struct ep_error e = {0};
 
     CCHECK(privdrop_prepare(&o, &e) == 0);
@@ -336,7 +336,7 @@ static void setcap_chroot_child(void)
 /* Permitted but not effective still counts: it could be raised. */
 static void permitted_only_child(void)
 {
-    struct privdrop_opts o = {NULL, NULL, NULL, false};
+    struct privdrop_opts o = {NULL, NULL, NULL, false, NULL};
     struct ep_error e = {0};
 
     CCHECK(privdrop_prepare(&o, &e) == 0);
@@ -355,7 +355,7 @@ static void test_permitted_caps_are_shed(void)
  * this must not pass for "unprivileged". */
 static void saved_root_child(void)
 {
-    struct privdrop_opts o = {NULL, NULL, NULL, false};
+    struct privdrop_opts o = {NULL, NULL, NULL, false, NULL};
     struct ep_error e = {0};
 
     CCHECK(privdrop_prepare(&o, &e) == 0);
@@ -404,6 +404,15 @@ static void test_jail_rejects(void)
     CHECK(jail_reason("/./", false, m, sizeof(m)) == -1);
     CHECK(jail_reason("/tmp", false, m, sizeof(m)) == -1); /* 1777 */
     CHECK(jail_reason("/etc/passwd", false, m, sizeof(m)) == -1);
+    /* Relative paths and kernel trees (issue 24, defect 7). */
+    CHECK(jail_reason("run/epcap", false, m, sizeof(m)) == -1);
+    CHECK(strstr(m, "absolute") != NULL);
+    CHECK(jail_reason(".", false, m, sizeof(m)) == -1);
+    CHECK(jail_reason("/proc", false, m, sizeof(m)) == -1);
+    CHECK(strstr(m, "kernel") != NULL);
+    CHECK(jail_reason("/dev", false, m, sizeof(m)) == -1);
+    CHECK(jail_reason("/sys/kernel", false, m, sizeof(m)) == -1);
+    CHECK(jail_reason("/proc/self/", false, m, sizeof(m)) == -1);
     path_in(p, sizeof(p), "missing");
     CHECK(jail_reason(p, false, m, sizeof(m)) == -1);
     /* A symlink is resolved, and what it leads to is checked. */
@@ -451,7 +460,7 @@ static char jail_a[128], jail_moved[128], jail_evil[128];
  * the directory that was checked. */
 static void swap_child(void)
 {
-    struct privdrop_opts o = {"nobody", NULL, jail_a, false};
+    struct privdrop_opts o = {"nobody", NULL, jail_a, false, NULL};
     struct ep_error e = {0};
     struct stat sb;
 
@@ -488,7 +497,7 @@ static void test_jail_swap_after_prepare(void)
 /* Root without -C: JAIL_DEFAULT_DIR, made if missing, then entered. */
 static void default_jail_child(void)
 {
-    struct privdrop_opts o = {NULL, NULL, NULL, true};
+    struct privdrop_opts o = {NULL, NULL, NULL, true, NULL};
     struct ep_error e = {0};
     struct stat sb;
 

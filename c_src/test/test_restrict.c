@@ -100,7 +100,7 @@ static int set_filter(pcap_t *p, const char *expr)
  * drop to nobody in the empty chroot, restrict_apply. */
 static int sandbox(const struct restrict_ctx *c)
 {
-    struct privdrop_opts o = {"nobody", NULL, tmpdir, false};
+    struct privdrop_opts o = {"nobody", NULL, tmpdir, false, NULL};
     struct ep_error e = {0};
 
     if (filtercc_init(&e) != 0 || restrict_init(c, &e) != 0 ||
