@@ -107,7 +107,7 @@ static int start(const struct options *o, const struct caller *who,
     rc.pcap_fd = c->fd;
     rc.inject = o->inject;
     rc.live = c->live;
-    if (filtercc_init(e) < 0 || restrict_init(&rc, e) < 0 ||
+    if (filtercc_init(STDIN_FILENO, e) < 0 || restrict_init(&rc, e) < 0 ||
         privdrop_apply(e) < 0 || die_with_parent(e) < 0)
         return -1;
     /* After the drop: the compile is unbounded work (filtercc.h). */

@@ -5,7 +5,15 @@
  * stop/1 still ends the port at once. The result comes back in a shared
  * anonymous mapping; the end of the child shows as POLLHUP on a pipe whose
  * only writer it holds. No kill or wait is needed (SIGCHLD is ignored),
- * which keeps both out of the seccomp allow-list. */
+ * which keeps both out of the seccomp allow-list.
+ *
+ * Where no child can be had (RLIMIT_NPROC is 0 in rlimit mode), the
+ * compile runs in the port itself, guarded by two signals set up before
+ * the sandbox: SIGIO on stdin, so that stop/1 (stdin hangs up) still ends
+ * the port at once, and an ITIMER_PROF of FILTERCC_CPU_SECONDS, after
+ * which the port says why on stderr and exits with status 1: the
+ * compile cannot be interrupted and resumed, and an unbounded one would
+ * outlive stop/1 (issue 24, defect 7). */
 #include "filtercc.h"
 
 #include <errno.h>
@@ -17,6 +25,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef __linux__
@@ -41,14 +50,63 @@ struct result {
     struct bpf_insn insns[FILTERCC_INSNS_MAX];
 };
 
-int filtercc_init(struct ep_error *e)
+/* What the two handlers of an in-place compile touch: written before the
+ * sandbox, only read afterwards. */
+static struct {
+    int watch_fd;
+    int len;
+    char line[160];
+} guard = {-1, 0, {0}};
+
+static void on_sigio(int sig)
+{
+    int saved = errno;
+    struct pollfd p = {guard.watch_fd, 0, 0};
+
+    (void)sig;
+    if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR)) != 0)
+        _exit(0);
+    errno = saved;
+}
+
+/* The reason goes to stderr (logger, and the owner's port_exit text), not
+ * as a term on stdout: a batch may be half written there, and a frame
+ * after it would be read as its rest. */
+static void on_sigprof(int sig)
+{
+    (void)sig;
+    if (guard.len > 0 &&
+        write(STDERR_FILENO, guard.line, (size_t)guard.len) < 0)
+        _exit(2);
+    _exit(1);
+}
+
+static int handle(int sig, void (*fn)(int), struct ep_error *e)
 {
     struct sigaction sa;
 
     memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = SIG_IGN;
-    if (sigaction(SIGCHLD, &sa, NULL) < 0)
-        return ep_fail_errno(e, "filter", "sigaction(SIGCHLD)");
+    sa.sa_handler = fn;
+    sa.sa_flags = SA_RESTART;
+    if (sigaction(sig, &sa, NULL) < 0)
+        return ep_fail_errno(e, "filter", "sigaction");
+    return 0;
+}
+
+int filtercc_init(int watch_fd, struct ep_error *e)
+{
+    if (handle(SIGCHLD, SIG_IGN, e) < 0 || handle(SIGIO, on_sigio, e) < 0 ||
+        handle(SIGPROF, on_sigprof, e) < 0)
+        return -1;
+    guard.len = snprintf(guard.line, sizeof(guard.line),
+                         "epcap: filter: too complex: compiling took over %d s "
+                         "of CPU, and there is no child to compile in: the "
+                         "capture ends\n",
+                         FILTERCC_CPU_SECONDS);
+    guard.watch_fd = watch_fd;
+    /* F_SETOWN now: the sandbox allows only F_GETFL/F_SETFL later. */
+    if (watch_fd >= 0 && fcntl(watch_fd, F_SETOWN, getpid()) < 0)
+        return ep_fail_errno(e, "filter", "fcntl(F_SETOWN)");
     return 0;
 }
 
@@ -149,13 +207,34 @@ static int take_result(struct result *r, struct bpf_program *out,
     return 0;
 }
 
-/* No child to be had: compile here, as before. */
+static int prof_timer(int seconds)
+{
+    struct itimerval t = {{0, 0}, {seconds, 0}};
+
+    return setitimer(ITIMER_PROF, &t, NULL);
+}
+
+/* No child to be had: compile here, guarded (see the top of the file).
+ * A guard that cannot be armed refuses the compile rather than run it
+ * unbounded. */
 static int compile_here(pcap_t *p, const char *filter, bpf_u_int32 netmask,
                         struct bpf_program *out, struct ep_error *e)
 {
-    if (pcap_compile(p, out, filter, 1, netmask) < 0)
-        return ep_fail(e, "filter", "%s", pcap_geterr(p));
-    return 0;
+    int fl = guard.watch_fd >= 0 ? fcntl(guard.watch_fd, F_GETFL) : 0;
+    int rc = 0;
+
+    if (fl < 0 || (guard.watch_fd >= 0 &&
+                   fcntl(guard.watch_fd, F_SETFL, fl | O_ASYNC) < 0))
+        return ep_fail_errno(e, "filter", "fcntl(O_ASYNC)");
+    on_sigio(SIGIO); /* a hang-up before O_ASYNC sends no signal */
+    if (prof_timer(FILTERCC_CPU_SECONDS) < 0)
+        rc = ep_fail_errno(e, "filter", "setitimer");
+    else if (pcap_compile(p, out, filter, 1, netmask) < 0)
+        rc = ep_fail(e, "filter", "%s", pcap_geterr(p));
+    (void)prof_timer(0);
+    if (guard.watch_fd >= 0)
+        (void)fcntl(guard.watch_fd, F_SETFL, fl);
+    return rc;
 }
 
 static int in_child(pcap_t *p, const char *filter, bpf_u_int32 netmask,

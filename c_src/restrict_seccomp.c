@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/time.h>
 #include <linux/futex.h>
 #include <linux/sched.h>
 #include <linux/if_packet.h>
@@ -132,6 +133,9 @@ static void rules_stdio(struct builder *b)
     /* pcap_setfilter drains with O_NONBLOCK toggled; pcap_setnonblock */
     RULE_IF(b, SCMP_ACT_ALLOW, fcntl, ARG_EQ(1, F_GETFL));
     RULE_IF(b, SCMP_ACT_ALLOW, fcntl, ARG_EQ(1, F_SETFL));
+    /* filtercc.c: the CPU timer of a compile that has no child to run in
+     * (F_SETOWN for its SIGIO is set before the filter) */
+    RULE_IF(b, SCMP_ACT_ALLOW, setitimer, ARG_EQ(0, ITIMER_PROF));
     /* pcap_close, exit paths */
     RULE(b, SCMP_ACT_ALLOW, close);
     /* fstat on a held fd. glibc >= 2.33 calls newfstatat(fd, "",

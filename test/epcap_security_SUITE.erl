@@ -16,7 +16,8 @@ all() ->
 
 mode_cases() ->
     [dropped_and_jailed, restriction_in_force, captures_and_injects_restricted,
-     setfilter_restricted, file_capture_restricted, few_libraries].
+     setfilter_restricted, file_capture_restricted, few_libraries,
+     huge_setfilter_stop_in_mode, huge_setfilter_bounded_in_mode].
 
 groups() ->
     [{seccomp, [], mode_cases()},
@@ -547,6 +548,48 @@ huge_filter_setfilter_stop(Config) ->
     {Ms, ok} = timed(fun() -> epcap:stop(Pid) end),
     ct:log("stop took ~b ms", [Ms]),
     ?assert(epcap_test_lib:wait_gone(OsPid, 1000)),
+    ?assert(none_left(Config, 1000)).
+
+huge_setfilter_stop_in_mode() ->
+    [{doc, "Ensure that in each restriction mode stop/1 during a run-time "
+      "setfilter/2 of a filter that takes a minute to compile ends the port "
+      "and any compile child within a second (rlimit mode, which cannot "
+      "fork, compiled in the port until it was done: issue 24, defect 7)"}].
+huge_setfilter_stop_in_mode(Config) ->
+    Pid = start_live(Config, []),
+    OsPid = epcap_test_lib:os_pid(Pid),
+    spawn(fun() -> catch epcap:setfilter(Pid, huge_filter()) end),
+    timer:sleep(300),
+    {Ms, ok} = timed(fun() -> epcap:stop(Pid) end),
+    ct:log("stop took ~b ms", [Ms]),
+    ?assert(epcap_test_lib:wait_gone(OsPid, 1000)),
+    ?assert(none_left(Config, 1000)).
+
+huge_setfilter_bounded_in_mode() ->
+    [{doc, "Ensure that in each restriction mode a run-time setfilter/2 of a "
+      "filter that takes a minute to compile answers within 10 s: an error "
+      "with the capture going on where a child compiles it, the capture "
+      "ended with the reason where the port itself must (rlimit)"}].
+huge_setfilter_bounded_in_mode(Config) ->
+    Pid = start_live(Config, []),
+    MRef = monitor(process, Pid),
+    {Ms, R} = timed(fun() -> catch epcap:setfilter(Pid, huge_filter()) end),
+    ct:log("~b ms: ~p", [Ms, R]),
+    ?assert(Ms < 10000),
+    case ?config(mode, Config) of
+        rlimit ->
+            receive
+                {'DOWN', MRef, process, Pid, Why} -> ct:log("ended: ~p", [Why])
+            after 5000 -> ct:fail(still_running)
+            end,
+            receive {epcap, {error, E}} -> ct:log("owner told ~p", [E])
+            after 1000 -> ct:fail(owner_not_told)
+            end;
+        _ ->
+            ?assertMatch({error, {filter, _}}, R),
+            ?assertEqual(ok, epcap:setfilter(Pid, "udp")),
+            ok = epcap:stop(Pid)
+    end,
     ?assert(none_left(Config, 1000)).
 
 chroot_root_refused() ->

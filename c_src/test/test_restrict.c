@@ -103,7 +103,7 @@ static int sandbox(const struct restrict_ctx *c)
     struct privdrop_opts o = {"nobody", NULL, tmpdir, false, NULL};
     struct ep_error e = {0};
 
-    if (filtercc_init(&e) != 0 || restrict_init(c, &e) != 0 ||
+    if (filtercc_init(-1, &e) != 0 || restrict_init(c, &e) != 0 ||
         privdrop_prepare(&o, &e) != 0 || privdrop_apply(&e) != 0 ||
         restrict_apply(c, &e) != 0) {
         fprintf(stderr, "  sandbox: %s: %s\n", e.reason, e.msg);
