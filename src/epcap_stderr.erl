@@ -199,9 +199,14 @@ run(Exe, Args) ->
 handle({R, {data, {eol, <<>>}}}, #stderr{reader = R, announced = false} = S) ->
     {ok, remove_dir(S#stderr{announced = true})};
 handle({R, {data, {noeol, Part}}}, #stderr{reader = R, partial = P} = S) ->
-    {ok, S#stderr{partial = [P, Part]}};
+    %% A line is cut at ?LINE_MAX bytes: a port that never ends one costs
+    %% no more than that.
+    case iolist_size(P) >= ?LINE_MAX of
+        true -> {ok, S};
+        false -> {ok, S#stderr{partial = [P, Part]}}
+    end;
 handle({R, {data, {eol, Part}}}, #stderr{reader = R, partial = P, last = L} = S) ->
-    Line = unicode:characters_to_list(iolist_to_binary([P, Part])),
+    Line = line(iolist_to_binary([P, Part])),
     logger:notice("epcap port: ~ts", [Line],
                   #{capture => self(), domain => [epcap, port_stderr]}),
     {ok, S#stderr{partial = [], last = lists:sublist([Line | L], ?KEEP)}};
@@ -211,6 +216,14 @@ handle({'EXIT', R, _}, #stderr{reader = R} = S) ->
     {ok, S};
 handle(_, _) ->
     unknown.
+
+%% At most ?LINE_MAX bytes, as text (bytes that are not UTF-8 as Latin-1).
+line(Bin) ->
+    B = binary:part(Bin, 0, min(byte_size(Bin), ?LINE_MAX)),
+    case unicode:characters_to_list(B) of
+        L when is_list(L) -> L;
+        _ -> binary_to_list(B)
+    end.
 
 %% @doc What the port or its wrapper last wrote, oldest line first.
 -spec last_words(state()) -> string().
