@@ -130,7 +130,6 @@
     final = undefined :: undefined | eof | {error, reason()},
     %% controlling_process/2 in progress: what arrives meanwhile waits
     moving = false :: boolean(),
-    held = [] :: [{pos_integer(), binary()}],
     stderr = epcap_stderr:new() :: epcap_stderr:state()
 }).
 
@@ -455,7 +454,7 @@ prepare(Options) ->
 %% epcap_frame, as a capture is: no length prefix reserves memory.
 run_once(Prog, Args) ->
     Port = open_port({spawn_executable, Prog}, [{args, Args}, stream, binary, exit_status]),
-    Result = once_term(Port, epcap_frame:new()),
+    Result = once_term(Port, epcap_frame:new(list)),
     flush_exit(Port),
     Result.
 
@@ -466,7 +465,8 @@ once_term(Port, F) ->
                 {ok, [], F1} -> once_term(Port, F1);
                 {ok, [{term, {interfaces, List}} | _], _} -> {ok, List};
                 {ok, [{term, {error, Reason}} | _], _} -> {error, Reason};
-                {ok, [Other | _], _} -> {error, {protocol, Other}};
+                {ok, [Other | _], _} ->
+                    {error, {protocol, {bad_term, epcap_control:summary(Other)}}};
                 {error, Reason, _} -> {error, Reason}
             end;
         {Port, {exit_status, S}} ->
@@ -492,10 +492,11 @@ init({Owner, O, Cmd}) ->
               false -> wrapped
           end,
     {Stderr, Port} = epcap_stderr:open(Cmd, How),
-    {Flow, _} = epcap_flow:new(maps:get(active, O)),
+    Kind = case maps:get(file, O) of undefined -> live; _ -> file end,
+    {Flow, _} = epcap_flow:new(maps:get(active, O), Kind),
     Tag = case maps:get(tagged, O) of true -> {tagged, self()}; false -> untagged end,
     {ok, #state{port = Port, owner = Owner, owner_mon = erlang:monitor(process, Owner),
-                options = O, flow = Flow, stderr = Stderr, tag = Tag,
+                options = O, flow = Flow, frame = epcap_frame:new(Kind), stderr = Stderr, tag = Tag,
                 unit = maps:get(time_unit, O), deliver = maps:get(deliver, O)}}.
 
 %% @private
@@ -572,6 +573,8 @@ handle_info(Msg, #state{stderr = E} = S) ->
             {noreply, S}
     end.
 
+handle_data(_, #state{final = Final} = S) when Final =/= undefined ->
+    {noreply, S};  % the port has said its last word: nothing after counts
 handle_data({_, {data, Bin}}, #state{frame = F} = S) ->
     case epcap_frame:feed(Bin, F) of
         {ok, Events, F1} -> events(Events, S#state{frame = F1});
@@ -661,7 +664,8 @@ control({stats, Recv, Drop, IfDrop, {Wakeups, Reads, Batches, CreditUs, PipeUs}}
 control({stats, {error, Msg}}, S) ->
     reply(stats, {error, {stats, Msg}}, S);
 control(Other, S) ->
-    fail({protocol, Other}, S).
+    %% A term of the protocol at the wrong time (a second ready): named, not echoed.
+    fail({protocol, {bad_term, epcap_control:summary(Other)}}, S).
 
 version(V) when is_binary(V) -> binary_to_list(V);
 version(V) -> V.
@@ -782,21 +786,23 @@ exit_reason({error, Reason}) -> Reason.
 %% Delivery and flow control
 %%====================================================================
 
-received(Count, Records, #state{moving = true, held = H} = S) ->
-    {noreply, S#state{held = [{Count, Records} | H]}};
+%% More packets than granted is a lie: the capture ends, and the server
+%% holds no more than it granted.
+received(Count, Records, #state{moving = true, flow = F} = S) ->
+    case epcap_flow:hold(Count, Records, F) of
+        {ok, F1} -> {noreply, S#state{flow = F1}};
+        {error, credit} -> fail({protocol, credit}, S)
+    end;
 received(Count, Records, #state{flow = F} = S) ->
-    deliver(epcap_flow:received(Count, Records, F), S).
+    case epcap_flow:received(Count, Records, F) of
+        {error, credit} -> fail({protocol, credit}, S);
+        Delivery -> deliver(Delivery, S)
+    end.
 
 %% What arrived while the owner changed goes out first, then the end (if
 %% the port has said its last word meanwhile).
-release_held(#state{held = H} = S) ->
-    Result = lists:foldl(fun({C, R}, {noreply, Acc}) -> received(C, R, Acc);
-                            (_, Stop) -> Stop
-                         end, {noreply, S#state{held = []}}, lists:reverse(H)),
-    case Result of
-        {noreply, S1} -> drain(S1);
-        Stop -> Stop
-    end.
+release_held(#state{flow = F} = S) ->
+    deliver(epcap_flow:resume(F), S).
 
 deliver({{Chunks, Passive}, F}, S) ->
     S1 = S#state{flow = F},

@@ -5,11 +5,18 @@
 %%% The server feeds each batch to {@link received/3} and sends what comes
 %%% back; nothing here sends a message or touches a port, so every edge of
 %%% gen_tcp's `active' semantics is tested without one.
+%%%
+%%% Credit is enforced here too: a port that sends more packets than it was
+%%% granted is `{error, credit}' (the server ends the capture with
+%%% `{protocol, credit}'), so what the server holds is bounded by what it
+%%% granted, whatever the port does.
 %%% @end
 -module(epcap_flow).
 
 -export([new/1]).
+-export([new/2]).
 -export([received/3]).
+-export([hold/3]).
 -export([resume/1]).
 -export([set_active/2]).
 -export([grant/1]).
@@ -29,14 +36,19 @@
 %% has forwarded them. Bounds the server's mailbox; refilled at half.
 -define(WINDOW, 8192).
 %% In once/N/false mode the server reads this many packets ahead of what the
-%% owner has asked for, so that re-arming costs no round trip to the port.
--define(PREFETCH, 512).
+%% owner has asked for, so that re-arming costs no round trip to the port:
+%% 128 MiB of the largest frames the port may send (epcap_frame): 512 live
+%% (256 KiB), 128 from a file (1 MiB).
+-define(PREFETCH_LIVE, 512).
+-define(PREFETCH_FILE, 128).
 
 -record(flow, {
     active = true :: boolean() | once | integer(),
     outstanding = 0 :: non_neg_integer(),       % granted, not yet received
-    buffer = [] :: [{pos_integer(), binary()}],  % {Count, Records}, oldest first
-    buffered = 0 :: non_neg_integer()
+    %% {Count, Records}, oldest first
+    buffer = queue:new() :: queue:queue({pos_integer(), binary()}),
+    buffered = 0 :: non_neg_integer(),
+    prefetch = ?PREFETCH_LIVE :: pos_integer()
 }).
 -opaque flow() :: #flow{}.
 
@@ -47,17 +59,43 @@
 %% {_, false} = epcap_flow:new(once).
 %% '''
 -spec new(active()) -> {flow(), Passive :: boolean()}.
-new(N) when is_integer(N), N =< 0 -> {#flow{active = false}, true};
-new(A) -> {#flow{active = A}, false}.
+new(A) -> new(A, live).
+
+%% @doc As {@link new/1}, for a capture that reads a `live' interface or a
+%% `file': the read-ahead of a passive owner is 512 packets live, 128 from
+%% a file (whose records may be four times larger).
+-spec new(active(), live | file) -> {flow(), Passive :: boolean()}.
+new(N, Kind) when is_integer(N), N =< 0 -> {#flow{active = false, prefetch = prefetch(Kind)}, true};
+new(A, Kind) -> {#flow{active = A, prefetch = prefetch(Kind)}, false}.
+
+prefetch(live) -> ?PREFETCH_LIVE;
+prefetch(file) -> ?PREFETCH_FILE.
 
 %% @doc A batch of `Count' records arrived from the port: what the owner
-%% may have now; the rest waits.
--spec received(pos_integer(), binary(), flow()) -> {delivery(), flow()}.
+%% may have now; the rest waits. More packets than the port was granted
+%% is `{error, credit}'.
+%% ```
+%% {F, false} = epcap_flow:new(false),
+%% {error, credit} = epcap_flow:received(1, <<>>, F).
+%% '''
+-spec received(pos_integer(), binary(), flow()) -> {delivery(), flow()} | {error, credit}.
+received(Count, _, #flow{outstanding = Out}) when Count > Out ->
+    {error, credit};
 received(Count, Records, #flow{outstanding = Out, buffered = 0} = F) ->
-    take(Count, Records, F#flow{outstanding = max(0, Out - Count)}, [], false);
-received(Count, Records, #flow{outstanding = Out, buffer = B, buffered = N} = F) ->
-    drain(F#flow{outstanding = max(0, Out - Count),
-                 buffer = B ++ [{Count, Records}], buffered = N + Count}).
+    take(Count, Records, F#flow{outstanding = Out - Count}, [], false);
+received(Count, Records, #flow{outstanding = Out} = F) ->
+    drain(append(Count, Records, F#flow{outstanding = Out - Count})).
+
+%% @doc As {@link received/3}, but nothing is delivered: the records wait
+%% (the owner is changing) until {@link resume/1}.
+-spec hold(pos_integer(), binary(), flow()) -> {ok, flow()} | {error, credit}.
+hold(Count, _, #flow{outstanding = Out}) when Count > Out ->
+    {error, credit};
+hold(Count, Records, #flow{outstanding = Out} = F) ->
+    {ok, append(Count, Records, F#flow{outstanding = Out - Count})}.
+
+append(Count, Records, #flow{buffer = B, buffered = N} = F) ->
+    F#flow{buffer = queue:in({Count, Records}, B), buffered = N + Count}.
 
 %% @doc What the owner may have after its allowance changed.
 -spec resume(flow()) -> {delivery(), flow()}.
@@ -65,13 +103,13 @@ resume(F) -> drain(F).
 
 drain(F) -> drain(F, [], false).
 
-drain(#flow{buffer = [{Count, B} | Rest], buffered = N, active = A} = F, Acc, P) ->
-    case allowance(A) of
-        0 -> {{lists:reverse(Acc), P}, F};
-        _ -> take(Count, B, F#flow{buffer = Rest, buffered = N - Count}, Acc, P)
-    end;
-drain(F, Acc, P) ->
-    {{lists:reverse(Acc), P}, F}.
+drain(#flow{buffer = Q, buffered = N, active = A} = F, Acc, P) ->
+    case allowance(A) =/= 0 andalso queue:out(Q) of
+        {{value, {Count, B}}, Rest} ->
+            take(Count, B, F#flow{buffer = Rest, buffered = N - Count}, Acc, P);
+        _ ->
+            {{lists:reverse(Acc), P}, F}
+    end.
 
 %% Deliver what the allowance covers, put the rest back in front.
 take(Count, Records, #flow{active = A} = F, Acc, P) ->
@@ -89,7 +127,7 @@ take(Count, Records, #flow{active = A} = F, Acc, P) ->
     end.
 
 unshift(Count, Records, #flow{buffer = B, buffered = N} = F) ->
-    F#flow{buffer = [{Count, Records} | B], buffered = N + Count}.
+    F#flow{buffer = queue:in_r({Count, Records}, B), buffered = N + Count}.
 
 allowance(true) -> infinity;
 allowance(false) -> 0;
@@ -133,10 +171,10 @@ set_active(_, _) -> {error, einval}.
 %% {8192, _} = epcap_flow:grant(F).
 %% '''
 -spec grant(flow()) -> {non_neg_integer(), flow()}.
-grant(#flow{active = A, outstanding = Out, buffered = Buf} = F) ->
+grant(#flow{active = A, outstanding = Out, buffered = Buf, prefetch = Pre} = F) ->
     Target = case allowance(A) of
                  infinity -> ?WINDOW;
-                 N -> min(N + ?PREFETCH, ?WINDOW)
+                 N -> min(N + Pre, ?WINDOW)
              end,
     Want = Target - Out - Buf,
     case Want > 0 andalso Want >= max(1, Target div 2) of

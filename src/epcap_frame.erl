@@ -8,32 +8,56 @@
 %%% read: only a record cut between two reads is copied), and whole control
 %%% terms. Any byte sequence gives events or `{error, {protocol, _}}', never
 %%% an exception: a frame larger than the cap, an unknown tag, a batch
-%%% whose count does not match its records, a term that does not decode.
+%%% whose count does not match its records, a term that does not decode or
+%%% is not one the port sends ({@link epcap_control}).
+%%%
+%%% The caps depend on what the port reads ({@link new/1}): a live
+%%% capture's frames are at most a batch (256 KiB, or one record of the
+%%% largest snaplen), a file's up to 1 MiB (a record larger than a batch
+%%% travels alone); a capture's control terms are small (64 KiB at most,
+%%% the largest the port sends is an error of about 530 bytes), `epcap -L''s
+%%% list of interfaces up to the frame cap.
 %%% @end
 -module(epcap_frame).
 
 -export([new/0]).
+-export([new/1]).
 -export([feed/2]).
 -export([idle/1]).
 
--export_type([state/0, event/0]).
+-export_type([state/0, event/0, kind/0]).
 
 -include("../include/epcap_protocol.hrl").
 
 -type event() :: {records, pos_integer(), binary()} | {term, term()}.
+%% What the port reads: a live interface, a file, or (`epcap -L') nothing.
+-type kind() :: live | file | list.
+
+%% A live capture's largest frame: the batch buffer, which holds at least
+%% one record of the largest snaplen (c_src/wire.c, wire_batch_init).
+-define(LIVE_FRAME_CAP, (9 + ?WIRE_PKT_HDR + ?EPCAP_SNAPLEN_MAX)).
+-define(TERM_CAP, 65536).
 
 -record(frame, {
     %% what the next bytes are: a frame's header, a batch's body, a term's body
     part = header :: header | {batch, Left :: non_neg_integer(), Declared :: non_neg_integer(),
                                Seen :: non_neg_integer()}
                    | {term, Left :: non_neg_integer()},
-    pending = <<>> :: binary()  % bytes held back: a cut header, record or term
+    pending = <<>> :: binary(),  % bytes held back: a cut header, record or term
+    frame_cap = ?EPCAP_FRAME_CAP :: pos_integer(),  % a frame's largest length
+    term_cap = ?TERM_CAP :: pos_integer()           % a term's largest size
 }).
 -opaque state() :: #frame{}.
 
-%% @doc A decoder expecting a frame's header.
+%% @doc A decoder expecting a frame's header, for a file capture.
 -spec new() -> state().
-new() -> #frame{}.
+new() -> new(file).
+
+%% @doc A decoder for a capture of that kind (`list': `epcap -L').
+-spec new(kind()) -> state().
+new(live) -> #frame{frame_cap = ?LIVE_FRAME_CAP};
+new(file) -> #frame{};
+new(list) -> #frame{term_cap = ?EPCAP_FRAME_CAP}.
 
 %% @doc `true' between frames (nothing held back): where a port may end.
 -spec idle(state()) -> boolean().
@@ -65,9 +89,9 @@ fail(Reason, Acc) -> throw({fail, Reason, Acc}).
 loop(<<>>, S, Acc) ->
     {Acc, S};
 loop(Bin, #frame{part = header, pending = P} = S, Acc) ->
-    case take(header_size(P, Bin), P, Bin) of
+    case take(header_size(P, Bin, S), P, Bin) of
         {more, P1} -> {Acc, S#frame{pending = P1}};
-        {Header, Rest} -> loop(Rest, S#frame{part = start(Header, Acc), pending = <<>>}, Acc)
+        {Header, Rest} -> loop(Rest, S#frame{part = start(Header, S, Acc), pending = <<>>}, Acc)
     end;
 loop(Bin, #frame{part = {term, Left}, pending = P} = S, Acc) ->
     case take(Left, P, Bin) of
@@ -111,26 +135,29 @@ batch(Bin, #frame{part = {batch, Left, Declared, Seen}} = S, Acc) ->
 
 %% How many header bytes to gather: the length alone when it is already
 %% wrong (0, or above the cap), else length and tag, and a batch's count.
-header_size(P, Bin) ->
+header_size(P, Bin, #frame{frame_cap = Cap}) ->
     Peek = case byte_size(P) >= 5 of
                true -> P;
                false -> <<P/binary, (binary:part(Bin, 0, min(5 - byte_size(P), byte_size(Bin))))/binary>>
            end,
     case Peek of
-        <<Len:32, _/binary>> when Len =:= 0; Len > ?EPCAP_FRAME_CAP -> 4;
+        <<Len:32, _/binary>> when Len =:= 0; Len > Cap -> 4;
         <<Len:32, ?WIRE_TAG_BATCH, _/binary>> when Len >= 5 -> 9;
         _ -> 5
     end.
 
-start(<<Len:32, _/binary>>, Acc) when Len > ?EPCAP_FRAME_CAP -> fail({frame_too_large, Len}, Acc);
-start(<<0:32, _/binary>>, Acc) -> fail(empty_frame, Acc);
-start(<<5:32, ?WIRE_TAG_BATCH, 0:32>>, _) -> header;
-start(<<5:32, ?WIRE_TAG_BATCH, Count:32>>, Acc) -> fail({count, Count, 0}, Acc);
-start(<<Len:32, ?WIRE_TAG_BATCH, Count:32>>, _) when Len > 5 -> {batch, Len - 5, Count, 0};
-start(<<Len:32, ?WIRE_TAG_BATCH, _/binary>>, Acc) -> fail({short_batch, Len}, Acc);
-start(<<Len:32, ?WIRE_TAG_TERM>>, _) when Len > 1 -> {term, Len - 1};
-start(<<Len:32, ?WIRE_TAG_TERM>>, Acc) -> fail({short_term, Len}, Acc);
-start(<<_:32, Tag>>, Acc) -> fail({bad_tag, Tag}, Acc).
+start(<<Len:32, _/binary>>, #frame{frame_cap = Cap}, Acc) when Len > Cap ->
+    fail({frame_too_large, Len}, Acc);
+start(<<0:32, _/binary>>, _, Acc) -> fail(empty_frame, Acc);
+start(<<5:32, ?WIRE_TAG_BATCH, 0:32>>, _, _) -> header;
+start(<<5:32, ?WIRE_TAG_BATCH, Count:32>>, _, Acc) -> fail({count, Count, 0}, Acc);
+start(<<Len:32, ?WIRE_TAG_BATCH, Count:32>>, _, _) when Len > 5 -> {batch, Len - 5, Count, 0};
+start(<<Len:32, ?WIRE_TAG_BATCH, _/binary>>, _, Acc) -> fail({short_batch, Len}, Acc);
+start(<<Len:32, ?WIRE_TAG_TERM>>, #frame{term_cap = Cap}, Acc) when Len - 1 > Cap ->
+    fail({term_too_large, Len - 1}, Acc);
+start(<<Len:32, ?WIRE_TAG_TERM>>, _, _) when Len > 1 -> {term, Len - 1};
+start(<<Len:32, ?WIRE_TAG_TERM>>, _, Acc) -> fail({short_term, Len}, Acc);
+start(<<_:32, Tag>>, _, Acc) -> fail({bad_tag, Tag}, Acc).
 
 %% The size of the record whose first bytes are P (its header, once here).
 record_size(P) when byte_size(P) < ?WIRE_PKT_HDR -> ?WIRE_PKT_HDR;
@@ -142,10 +169,14 @@ take(N, P, Bin) when byte_size(P) + byte_size(Bin) < N ->
 take(N, <<>>, Bin) ->
     split_binary(Bin, N);
 take(N, P, Bin) ->
+    %% A new binary of the exact size: P grew by appending, which reserves
+    %% room for more, and a record kept for a passive owner would keep it.
     {Head, Rest} = split_binary(Bin, N - byte_size(P)),
-    {<<P/binary, Head/binary>>, Rest}.
+    {iolist_to_binary([P, Head]), Rest}.
 
+%% Refused before it is inflated if compressed, checked in shape after.
 decode(T, Acc) ->
-    try binary_to_term(T, [safe])
-    catch error:badarg -> fail(bad_term, Acc)
+    case epcap_control:decode(T) of
+        {ok, Term} -> Term;
+        {error, Why} -> fail(Why, Acc)
     end.

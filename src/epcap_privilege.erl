@@ -97,7 +97,16 @@ cached(Prog, Stamp) ->
             Answer
     end.
 
+%% Asked from a process of its own: the port's link would leave
+%% `{'EXIT', Port, normal}' in the mailbox of a caller that traps exits.
 query(Prog) ->
+    {Pid, Ref} = spawn_monitor(fun() -> exit({answer, ask(Prog)}) end),
+    receive
+        {'DOWN', Ref, process, Pid, {answer, Answer}} -> Answer;
+        {'DOWN', Ref, process, Pid, Reason} -> {error, Reason}
+    end.
+
+ask(Prog) ->
     try open_port({spawn_executable, Prog},
                   [{args, ["-Q"]}, exit_status, stderr_to_stdout, binary]) of
         Port -> collect(Port, <<>>)

@@ -28,6 +28,8 @@
 -export([opened/1]).
 -export([close/1]).
 -export([sweep/2]).
+-export([make_dir/1]).
+-export([check_dir/1]).
 
 -export_type([state/0]).
 
@@ -35,6 +37,7 @@
 
 -define(LINE_MAX, 1024).
 -define(KEEP, 8).  % lines kept for a start error's reason
+-define(TRIES, 8).  % names tried for a private directory
 
 -record(stderr, {
     reader = undefined :: undefined | port(),
@@ -62,7 +65,7 @@ open(Cmd) -> open(Cmd, wrapped).
 -spec open([string()], direct | wrapped) -> {state(), port()}.
 open([Exe | Args], direct) ->
     Opts = [stream, binary, exit_status, use_stdio],
-    case make_dir() of
+    case make_dir(base()) of
         {ok, Dir, Fifo} ->
             Port = open_port({spawn_executable, Exe}, [{args, ["-2", Fifo | Args]} | Opts]),
             {#stderr{dir = Dir, pending = Fifo, prog = Exe}, Port};
@@ -80,32 +83,99 @@ open([Exe | Args] = Cmd, wrapped) ->
             {new(), open_port({spawn_executable, Exe}, [{args, Args} | Opts])}
     end.
 
+%% `mkfifo' makes the name (it fails if anything is there) in our private
+%% directory; what is there is then checked to be a FIFO of ours.
 make_fifo() ->
     Mkfifo = os:find_executable("mkfifo"),
-    case Mkfifo =/= false andalso make_dir() of
+    case Mkfifo =/= false andalso make_dir(base()) of
         {ok, Dir, Fifo} ->
-            case run(Mkfifo, ["-m", "600", Fifo]) of
-                true -> {ok, Dir, Fifo};
-                false -> _ = file:del_dir_r(Dir), error
+            case run(Mkfifo, ["-m", "600", Fifo]) andalso file:read_link_info(Fifo) of
+                {ok, #file_info{type = other, uid = Uid}} ->
+                    case file:read_link_info(Dir) of
+                        {ok, #file_info{uid = Uid}} -> {ok, Dir, Fifo};
+                        _ -> remove(Dir), error
+                    end;
+                _ ->
+                    logger:warning("epcap: no FIFO for the port's stderr in ~ts", [Dir]),
+                    remove(Dir),
+                    error
             end;
         _ -> error
     end.
 
-%% A directory only we may enter, and the FIFO's name in it.
-make_dir() ->
-    Base = case os:getenv("TMPDIR") of false -> "/tmp"; T -> T end,
-    Dir = filename:join(Base, "epcap-" ++ integer_to_list(erlang:unique_integer([positive]))
-                        ++ "-" ++ os:getpid()),
+%% $TMPDIR if it is a directory that others may not write, or may write
+%% only with the sticky bit (no one may rename or remove what is ours);
+%% else /tmp.
+base() ->
+    case os:getenv("TMPDIR") of
+        false -> "/tmp";
+        T ->
+            case file:read_link_info(T) of
+                {ok, #file_info{type = directory, mode = M}}
+                  when M band 8#002 =:= 0; M band 8#1000 =/= 0 -> T;
+                _ -> "/tmp"
+            end
+    end.
+
+%% @private A directory only we may enter, and the FIFO's name in it.
+%% Erlang makes a directory with the VM's umask (with umask 000, 0777 until
+%% the chmod): its name is random (128 bits), so no one can make it first
+%% (a name taken is tried again), and after the chmod it must be ours,
+%% 0700, and empty. From the chmod on, no other user can add an entry (a
+%% directory's mode is checked at every lookup, even through a descriptor
+%% opened before); anything planted before is seen, and the directory is
+%% left as it is, never touched again. Failing all tries is logged: the
+%% port's stderr then stays the VM's.
+-spec make_dir(file:filename()) -> {ok, file:filename(), file:filename()} | error.
+make_dir(Base) -> make_dir(Base, ?TRIES).
+
+make_dir(Base, 0) ->
+    logger:warning("epcap: no private directory for the port's stderr in ~ts", [Base]),
+    error;
+make_dir(Base, Tries) ->
+    Dir = filename:join(Base, "epcap-" ++ integer_to_list(random()) ++ "-" ++ os:getpid()),
     case file:make_dir(Dir) of
         ok ->
-            case file:change_mode(Dir, 8#700) of
+            case file:change_mode(Dir, 8#700) =:= ok andalso check_dir(Dir) of
                 ok ->
                     sweep_once(Base, Dir),
                     {ok, Dir, filename:join(Dir, "stderr")};
-                {error, _} -> _ = file:del_dir_r(Dir), error
+                _ ->
+                    logger:warning("epcap: ~ts was not private once made (planted?); "
+                                   "left as it is", [Dir]),
+                    make_dir(Base, Tries - 1)
             end;
-        {error, _} -> error
+        {error, eexist} ->
+            make_dir(Base, Tries - 1);
+        {error, Why} ->
+            logger:warning("epcap: no directory for the port's stderr in ~ts: ~p", [Base, Why]),
+            error
     end.
+
+%% @private `ok' for a directory (not a link), 0700, of the user who runs
+%% us (Linux: the owner of /proc/self), and empty.
+-spec check_dir(file:filename()) -> ok | error.
+check_dir(Dir) ->
+    Me = case file:read_file_info("/proc/self") of
+             {ok, #file_info{uid = U}} -> U;
+             _ -> any
+         end,
+    case {file:read_link_info(Dir), file:list_dir(Dir)} of
+        {{ok, #file_info{type = directory, mode = M, uid = Uid}}, {ok, []}}
+          when M band 8#7777 =:= 8#700, Me =:= any orelse Uid =:= Me -> ok;
+        _ -> error
+    end.
+
+%% 128 bits from the OS, as a number (names stay `epcap-N-OsPid').
+random() ->
+    Bytes = case file:open("/dev/urandom", [read, raw, binary]) of
+                {ok, F} ->
+                    R = file:read(F, 16),
+                    ok = file:close(F),
+                    case R of {ok, <<_:128>> = B} -> B; _ -> rand:bytes(16) end;
+                {error, _} -> rand:bytes(16)
+            end,
+    binary:decode_unsigned(Bytes).
 
 %% Once per VM, off the start's path: the first sweep can take tens of
 %% milliseconds (a large $TMPDIR, modules still to load).
@@ -138,12 +208,19 @@ sweep(Base, Uid, Me) ->
                 element(1, file:read_file_info("/proc/" ++ OsPid)) =:= error],
     lists:foreach(fun(Dir) ->
                           case file:read_link_info(Dir) of
-                              {ok, #file_info{type = directory, uid = Uid}} ->
-                                  _ = file:del_dir_r(Dir),
-                                  ok;
+                              {ok, #file_info{type = directory, uid = Uid}} -> remove(Dir);
                               _ -> ok
                           end
                   end, Stale).
+
+%% Our directory and its FIFO: the one name, unlinked (never followed, a
+%% link included), then the directory if it is empty (rmdir never follows
+%% a link either). Nothing else is removed and nothing is descended into:
+%% a directory that holds more is left.
+remove(Dir) ->
+    _ = file:delete(filename:join(Dir, "stderr")),
+    _ = file:del_dir(Dir),
+    ok.
 
 %% The VM's OS pid in one of our directory names (`epcap-N-OsPid', both
 %% numbers), or false. Plain list code: nothing here may need a module
@@ -199,9 +276,14 @@ run(Exe, Args) ->
 handle({R, {data, {eol, <<>>}}}, #stderr{reader = R, announced = false} = S) ->
     {ok, remove_dir(S#stderr{announced = true})};
 handle({R, {data, {noeol, Part}}}, #stderr{reader = R, partial = P} = S) ->
-    {ok, S#stderr{partial = [P, Part]}};
+    %% A line is cut at ?LINE_MAX bytes: a port that never ends one costs
+    %% no more than that.
+    case iolist_size(P) >= ?LINE_MAX of
+        true -> {ok, S};
+        false -> {ok, S#stderr{partial = [P, Part]}}
+    end;
 handle({R, {data, {eol, Part}}}, #stderr{reader = R, partial = P, last = L} = S) ->
-    Line = unicode:characters_to_list(iolist_to_binary([P, Part])),
+    Line = line(iolist_to_binary([P, Part])),
     logger:notice("epcap port: ~ts", [Line],
                   #{capture => self(), domain => [epcap, port_stderr]}),
     {ok, S#stderr{partial = [], last = lists:sublist([Line | L], ?KEEP)}};
@@ -211,6 +293,14 @@ handle({'EXIT', R, _}, #stderr{reader = R} = S) ->
     {ok, S};
 handle(_, _) ->
     unknown.
+
+%% At most ?LINE_MAX bytes, as text (bytes that are not UTF-8 as Latin-1).
+line(Bin) ->
+    B = binary:part(Bin, 0, min(byte_size(Bin), ?LINE_MAX)),
+    case unicode:characters_to_list(B) of
+        L when is_list(L) -> L;
+        _ -> binary_to_list(B)
+    end.
 
 %% @doc What the port or its wrapper last wrote, oldest line first.
 -spec last_words(state()) -> string().
@@ -262,5 +352,5 @@ close(#stderr{reader = R, dir = Dir} = S) ->
 
 remove_dir(#stderr{dir = undefined} = S) -> S;
 remove_dir(#stderr{dir = Dir} = S) ->
-    _ = file:del_dir_r(Dir),
+    remove(Dir),
     S#stderr{dir = undefined}.

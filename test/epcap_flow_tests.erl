@@ -12,6 +12,9 @@ count(Chunks) ->
 
 flow(A) -> element(1, epcap_flow:new(A)).
 
+%% A flow whose port has been granted its first credit.
+granted(A) -> element(2, epcap_flow:grant(flow(A))).
+
 new_passive_at_zero_or_below_test() ->
     ?assertMatch({_, true}, epcap_flow:new(0)),
     ?assertMatch({_, true}, epcap_flow:new(-32768)),
@@ -42,7 +45,7 @@ set_active_sums_test() ->
     ?assertEqual(5, epcap_flow:active(F4)).
 
 active_n_delivers_exactly_n_test() ->
-    {ok, F, false} = epcap_flow:set_active(7, flow(false)),
+    {ok, F, false} = epcap_flow:set_active(7, granted(false)),
     {{Chunks, Passive}, F1} = epcap_flow:received(10, recs(1, 10), F),
     ?assertEqual(7, count(Chunks)),
     ?assert(Passive),
@@ -55,7 +58,7 @@ active_n_delivers_exactly_n_test() ->
     ?assertEqual(0, epcap_flow:buffered(F3)).
 
 once_then_false_without_message_test() ->
-    {{Chunks, Passive}, F1} = epcap_flow:received(3, recs(1, 3), flow(once)),
+    {{Chunks, Passive}, F1} = epcap_flow:received(3, recs(1, 3), granted(once)),
     ?assertEqual([recs(1, 1)], Chunks),
     ?assertNot(Passive),
     ?assertEqual(false, epcap_flow:active(F1)),
@@ -64,7 +67,7 @@ once_then_false_without_message_test() ->
     ?assertEqual(recs(2, 1), Second).
 
 false_then_resume_test() ->
-    {{[], false}, F1} = epcap_flow:received(4, recs(1, 4), flow(false)),
+    {{[], false}, F1} = epcap_flow:received(4, recs(1, 4), granted(false)),
     {{[], false}, F2} = epcap_flow:received(2, recs(5, 2), F1),
     ?assertEqual(6, epcap_flow:buffered(F2)),
     {ok, F3, false} = epcap_flow:set_active(true, F2),
@@ -74,7 +77,7 @@ false_then_resume_test() ->
 
 true_delivers_at_once_test() ->
     B = recs(1, 100),
-    ?assertMatch({{[B], false}, _}, epcap_flow:received(100, B, flow(true))).
+    ?assertMatch({{[B], false}, _}, epcap_flow:received(100, B, granted(true))).
 
 credit_window_test() ->
     {W, F1} = epcap_flow:grant(flow(true)),
@@ -90,3 +93,37 @@ credit_window_test() ->
     {_, Fp1} = epcap_flow:received(512, recs(1, 512), Fp),
     ?assertMatch({0, _}, epcap_flow:grant(Fp1)),
     ?assertEqual(0, epcap_flow:outstanding(epcap_flow:drop_credit(Fp))).
+
+credit_enforced_test() ->
+    %% Nothing granted: the first packet is a lie.
+    ?assertEqual({error, credit}, epcap_flow:received(1, recs(1, 1), flow(true))),
+    ?assertEqual({error, credit}, epcap_flow:hold(1, recs(1, 1), flow(true))),
+    %% A passive owner: 512 ahead live, 128 from a file, not one more.
+    {512, F} = epcap_flow:grant(flow(false)),
+    {{[], false}, F1} = epcap_flow:received(512, recs(1, 512), F),
+    ?assertEqual({error, credit}, epcap_flow:received(1, recs(513, 1), F1)),
+    {128, Ff} = epcap_flow:grant(element(1, epcap_flow:new(false, file))),
+    ?assertEqual({error, credit}, epcap_flow:received(129, recs(1, 129), Ff)),
+    %% In pieces: what is counted is the sum.
+    {{[], false}, Ff1} = epcap_flow:received(100, recs(1, 100), Ff),
+    ?assertEqual({error, credit}, epcap_flow:received(29, recs(101, 29), Ff1)),
+    {ok, Ff2} = epcap_flow:hold(28, recs(101, 28), Ff1),
+    ?assertEqual(128, epcap_flow:buffered(Ff2)).
+
+%% The buffer is a queue: a whole window of one-packet batches, buffered for
+%% an owner that went passive, then delivered in order.
+buffer_in_order_test() ->
+    {8192, F1} = epcap_flow:grant(flow(true)),
+    {ok, F2, true} = epcap_flow:set_active(0, F1),
+    F3 = lists:foldl(fun(I, F) ->
+                             {{[], false}, Fx} = epcap_flow:received(1, recs(I, 1), F),
+                             Fx
+                     end, F2, lists:seq(1, 8192)),
+    ?assertEqual(8192, epcap_flow:buffered(F3)),
+    ?assertEqual({error, credit}, epcap_flow:received(1, recs(1, 1), F3)),
+    {ok, F4, false} = epcap_flow:set_active(100, F3),
+    {{Chunks, true}, F5} = epcap_flow:resume(F4),
+    ?assertEqual(recs(1, 100), iolist_to_binary(Chunks)),
+    {ok, F6, false} = epcap_flow:set_active(true, F5),
+    {{Rest, false}, _} = epcap_flow:resume(F6),
+    ?assertEqual(recs(101, 8092), iolist_to_binary(Rest)).

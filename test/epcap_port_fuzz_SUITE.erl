@@ -11,7 +11,7 @@
 
 all() ->
     [lies_before_ready, lies_after_ready, huge_length_prefix, random_and_mutated,
-     start_timeout_kills].
+     start_timeout_kills, compressed_nested_oversized].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(epcap),
@@ -165,3 +165,72 @@ start_timeout_kills(Config) ->
     after
         application:unset_env(epcap, start_timeout)
     end.
+
+compressed_nested_oversized() ->
+    [{doc, "Ensure that fuzzed control terms, compressed (valid or corrupt, "
+      "inflating to megabytes), nested (a compressed term inside another), "
+      "oversized (just over the 64 KiB term cap) or deep (10 000 levels), sent "
+      "before or after ready, always end in a short {protocol, _} value, and "
+      "the VM's memory stays under 300 MiB (issue 24)"}].
+compressed_nested_oversized(Config) ->
+    _ = rand:seed(exsss, {24, 24, 24}),
+    Gens = [fun compressed/0, fun nested/0, fun oversized/0, fun deep/0],
+    Results = [fuzz_term(Config, I, (lists:nth(I rem 4 + 1, Gens))()) || I <- lists:seq(1, 40)],
+    ct:log("~p", [Results]),
+    Peak = lists:max([M || {_, M} <- Results]),
+    ct:comment("peak ~.1f MiB", [Peak / 1048576]),
+    ?assertEqual([], [R || {R, _} <- Results, R =/= ok]),
+    ?assert(Peak < 300 * 1048576).
+
+%% One term, before ready (even I) or after it (odd): ok, or what went wrong.
+fuzz_term(Config, I, Body) ->
+    Frame = <<(1 + byte_size(Body)):32, 2, Body/binary>>,
+    Bytes = case I rem 2 of 0 -> Frame; 1 -> [ready(), Frame] end,
+    Name = "term" ++ integer_to_list(I),
+    R = case start(Config, Name, Bytes) of
+            {error, {protocol, Why}} when I rem 2 =:= 0 -> short(Why);
+            {ok, Pid} when I rem 2 =:= 1 ->
+                End = until_end(0, 6000),
+                epcap:stop(Pid),
+                case End of
+                    {0, {error, {protocol, Why}}} -> short(Why);
+                    Other -> {unexpected, Other}
+                end;
+            Other -> {unexpected, Other}
+        end,
+    {R, erlang:memory(total)}.
+
+short(Why) ->
+    case erlang:external_size(Why) =< 200 of
+        true -> ok;
+        false -> {long_reason, erlang:external_size(Why)}
+    end.
+
+%% A compressed term: a binary of zeros up to 8 MiB, or corrupt zlib.
+compressed() ->
+    case rand:uniform(2) of
+        1 ->
+            N = rand:uniform(8 * 1048576),
+            Body = <<109, N:32, 0:(8 * N)>>,
+            <<131, 80, (byte_size(Body)):32, (zlib:compress(Body))/binary>>;
+        2 ->
+            <<131, 80, (rand:uniform(1 bsl 31)):32, (rand:bytes(rand:uniform(200)))/binary>>
+    end.
+
+%% A compressed term inside a tuple or a list.
+nested() ->
+    <<131, Inner/binary>> = compressed(),
+    case rand:uniform(2) of
+        1 -> <<131, 104, 2, 119, 5, "error", Inner/binary>>;
+        2 -> <<131, 108, 1:32, Inner/binary, 106>>
+    end.
+
+%% Just over the term cap (64 KiB).
+oversized() ->
+    B = term_to_binary({error, {file, lists:duplicate(65536 + rand:uniform(4096), $a)}}),
+    true = byte_size(B) > 65536,
+    B.
+
+%% 10 000 nested lists: decodes, and is refused by its shape.
+deep() ->
+    term_to_binary(lists:foldl(fun(_, Acc) -> [Acc] end, [], lists:seq(1, 10000))).
