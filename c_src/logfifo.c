@@ -29,6 +29,7 @@ static int split_path(const char *path, char dir[PATH_MAX], const char **base)
 /* The directory that holds the FIFO, opened without following a link and
  * checked on its descriptor: a directory of ours that no one else may
  * enter (the VM makes it 0700 and checks it is empty: epcap_stderr.erl).
+ * "Ours" is the effective uid: under sudo, -2 runs as the caller (caller.h).
  * Another user can then neither plant the name nor swap it. */
 static int open_private_dir(const char *dir)
 {
@@ -37,7 +38,7 @@ static int open_private_dir(const char *dir)
 
     if (fd < 0)
         return -1;
-    if (fstat(fd, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid() ||
+    if (fstat(fd, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
         (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
         (void)close(fd);
         errno = EPERM;
@@ -52,7 +53,7 @@ static int is_our_fifo(int fd)
 {
     struct stat st;
 
-    return fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode) && st.st_uid == getuid();
+    return fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode) && st.st_uid == geteuid();
 }
 
 void logfifo_open(const char *path)

@@ -150,8 +150,12 @@ setcap_relay_sheds_capabilities(Config) ->
     Copy = filename:join(Dir, "epcap-caps"),
     sh("install -o root -g root -m 0755 " ++ epcap_test_lib:progname() ++ " " ++ Copy),
     sh("setcap cap_net_raw,cap_net_admin=ep " ++ Copy),
-    Fifo = "/tmp/epcap-capfifo-" ++ integer_to_list(erlang:unique_integer([positive])),
-    sh("mkfifo -m 0666 " ++ Fifo),
+    %% The relay takes a FIFO only from a private directory of the user's
+    %% (epcap_stderr makes one per capture).
+    Private = "/tmp/epcap-capfifo-" ++ integer_to_list(erlang:unique_integer([positive])),
+    Fifo = filename:join(Private, "stderr"),
+    sh("install -d -o 65534 -m 0700 " ++ Private ++ " && mkfifo -m 0600 " ++ Fifo
+       ++ " && chown 65534 " ++ Fifo),
     %% A writer holds the FIFO open, so the relay stays in its loop while
     %% its status is read.
     Script = "exec 3<>" ++ Fifo ++ "; setpriv --reuid=65534 --regid=65534 "
@@ -165,7 +169,7 @@ setcap_relay_sheds_capabilities(Config) ->
         ?assertMatch({match, _}, re:run(Out, "CapEff:\\s+0+\\n")),
         ?assertMatch({match, _}, re:run(Out, "NoNewPrivs:\\s+1"))
     after
-        _ = file:delete(Fifo),
+        _ = epcap_test_lib:cmd("rm -rf " ++ Private),
         _ = file:delete(Copy)
     end.
 
