@@ -13,7 +13,7 @@
 
 -export([all/0, init_per_suite/1, end_per_suite/1]).
 -export([live_realtime/1, live_raised/1, live_normal/1, file_unchanged/1]).
--export([flood_realtime/0, flood_realtime/1, flood_raised/0, flood_raised/1]).
+-export([flood_realtime/0, flood_realtime/1]).
 
 -define(SCHED_OTHER, 0).
 -define(SCHED_FIFO, 1).
@@ -30,8 +30,7 @@
 -define(FLOOD_MAX, 50000000).
 -define(FLOOD_MIN, 50000).
 
-all() -> [live_realtime, live_raised, live_normal, file_unchanged,
-          flood_realtime, flood_raised].
+all() -> [live_realtime, live_raised, live_normal, file_unchanged, flood_realtime].
 
 init_per_suite(Config) ->
     case os:cmd("id -u") of
@@ -78,12 +77,9 @@ flood_realtime() ->
 flood_realtime(Config) ->
     flood([], Config).
 
-flood_raised() ->
-    [{doc, "Ensure that under a flood a port at nice -10 ({priority, raised}) "
-      "leaves a normal-priority busy loop on its CPU at least 35 % of it, and "
-      "ends at the VM's priority"}].
-flood_raised(Config) ->
-    flood([{priority, raised}], Config).
+%% No such case for {priority, raised}: the same flood left a nice -10 port
+%% at 1-5 % of the CPU before the guard too (it is not woken for each
+%% frame), so it could not fail; test_rtguard.c covers its way back.
 
 %% The port, a busy loop and the flood's source (flood.c: 64-byte frames
 %% into the veth the port captures on), all three ordinary processes but

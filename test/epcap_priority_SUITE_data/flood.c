@@ -18,10 +18,10 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#define BATCH      64
-#define FRAME_MAX  1514
-#define MAX_COUNT  100000000L
-#define MAX_SECS   60L
+#define BATCH     64
+#define FRAME_MAX 1514
+#define MAX_COUNT 100000000L
+#define MAX_SECS  60L
 
 static double now(void)
 {
@@ -51,7 +51,8 @@ int main(int argc, char *argv[])
     len = strtol(argv[3], NULL, 10);
     count = strtol(argv[4], NULL, 10);
     secs = strtol(argv[5], NULL, 10);
-    if (len < 60 || len > FRAME_MAX || count <= 0 || count > MAX_COUNT || secs <= 0 || secs > MAX_SECS) {
+    if (len < 60 || len > FRAME_MAX || count <= 0 || count > MAX_COUNT ||
+        secs <= 0 || secs > MAX_SECS) {
         fprintf(stderr, "flood: LEN 60..%d, COUNT 1..%ld, SECONDS 1..%ld\n",
                 FRAME_MAX, MAX_COUNT, MAX_SECS);
         return 2;
