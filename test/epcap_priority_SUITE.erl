@@ -23,8 +23,8 @@
 -define(HOST, 24).
 %% How long the spinner's CPU time is measured, and how long the flood
 %% lasts (it outlasts the measure; both are bounded).
--define(MEASURE_MS, 4000).
--define(FLOOD_S, 6).
+-define(MEASURE_MS, 5000).
+-define(FLOOD_S, 7).
 %% The share of the CPU that a normal process must keep (issue 24).
 -define(MIN_SHARE, 0.35).
 -define(FLOOD_MAX, 50000000).
