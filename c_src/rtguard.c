@@ -101,6 +101,9 @@ void rtguard_leave(const char *msg, unsigned long len)
         (!was || setpriority(PRIO_PROCESS, 0, (int)normal_nice) == 0))
         (void)!write(STDERR_FILENO, msg, len);
 #else
+    /* Elsewhere the port raises nice -10 at most, and the sandboxes there
+     * (pledge, capsicum) leave it no call to give it back: the guard only
+     * stops watching. */
     (void)was;
     (void)msg;
     (void)len;
