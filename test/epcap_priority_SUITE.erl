@@ -5,7 +5,8 @@
 %%% RLIMIT_RTTIME at 1 s (2 s hard); `{priority, raised}' nice -10 only;
 %%% `{priority, normal}' keeps the VM's. A file capture never changes it.
 %%% Under a flood the port gives a raised priority back (c_src/rtguard.c):
-%%% a normal process pinned to the port's CPU keeps at least 35 % of it.
+%%% a normal process pinned to the port's CPU keeps at least 35 % of what
+%%% it and the port use.
 -module(epcap_priority_SUITE).
 
 -include_lib("common_test/include/ct.hrl").
@@ -71,9 +72,10 @@ file_unchanged(Config) ->
     ?assertEqual(#{policy => ?SCHED_OTHER, rt_priority => 0, nice => vm_nice()}, Sched).
 
 flood_realtime() ->
-    [{doc, "Ensure that under a flood a real-time port (the default) leaves a "
-      "normal-priority busy loop on its CPU at least 35 % of it, and ends at "
-      "the VM's priority"}].
+    [{doc, "Ensure that under a flood from a source on its own CPU a real-time "
+      "port (the default) leaves a normal-priority busy loop there at least "
+      "35 % of what the two use, and that a port that used more than half the "
+      "CPU ends at the VM's priority"}].
 flood_realtime(Config) ->
     flood([], Config).
 
