@@ -8,6 +8,7 @@
 
 #include "control.h"
 #include "credit.h"
+#include "rtguard.h"
 #include "wire.h"
 
 /* Bounds one pcap_dispatch: on a savefile a count of -1 would read the
@@ -27,6 +28,7 @@ struct loop {
     uint32_t failed_caplen; /* the record it failed on */
     long hold_ns; /* from the last offer: when to offer again, or -1 */
     struct wire_port_counts counts; /* batches: from the encoder, at stats */
+    struct rtguard guard; /* the raised priority's bound (rtguard.h) */
 };
 
 /* Why the loop is not reading the capture while it sleeps: what it then
@@ -310,7 +312,10 @@ static enum step wait_events(struct loop *l, bool *ctl_ready, bool *pcap_ready,
 static enum step step(struct loop *l, struct ep_error *e)
 {
     bool ctl_ready = false, pcap_ready = false, out_ready = false;
-    enum step st = wait_events(l, &ctl_ready, &pcap_ready, &out_ready, e);
+    enum step st;
+
+    rtguard_tick(&l->guard);
+    st = wait_events(l, &ctl_ready, &pcap_ready, &out_ready, e);
 
     if (st != STEP_GO)
         return st;

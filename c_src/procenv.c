@@ -1,6 +1,7 @@
 #include "procenv.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,8 @@
 #ifdef __linux__
 #include <sched.h>
 #endif
+
+#include "rtguard.h"
 
 static int set_env(const char *setting, struct ep_error *e)
 {
@@ -47,18 +50,19 @@ static int set_affinity(const struct cpulist *l, struct ep_error *e)
  * for longer than the ring lasts; on a busy machine the VM's schedulers
  * (which spin before they sleep) and the traffic's own source take turns
  * with it. A higher priority, while the port may still set one, keeps the
- * ring drained (bench/RESULTS.md, section 2). The port's work is bounded
- * by the packet rate and the credit the VM grants. Without the privilege
- * (a port with capture capabilities only) the priority stays as it was:
- * that is not an error. */
-static void raise_priority(void)
+ * ring drained (bench/RESULTS.md, section 2). The packet rate decides the
+ * port's work, so rtguard.c bounds how much of a CPU it may take at that
+ * priority. Without the privilege (a port with capture capabilities only)
+ * the priority stays as it was: that is not an error. *before: the nice
+ * value it had; true if it is now lower. */
+static bool raise_priority(int *before)
 {
     errno = 0;
-    if (getpriority(PRIO_PROCESS, 0) == -1 && errno != 0)
-        return;
-    if (setpriority(PRIO_PROCESS, 0, PROCENV_LIVE_NICE) < 0 && errno != EPERM &&
-        errno != EACCES)
-        return; /* no other failure is possible for our own pid */
+    *before = getpriority(PRIO_PROCESS, 0);
+    if (*before == -1 && errno != 0)
+        return false; /* no failure is possible for our own pid */
+    return setpriority(PRIO_PROCESS, 0, PROCENV_LIVE_NICE) == 0 &&
+           *before > PROCENV_LIVE_NICE;
 }
 
 #ifdef __linux__
@@ -79,21 +83,19 @@ static int to_ordinary(void)
 }
 
 /* RLIMIT_RTTIME's soft limit: the port has run that long at real-time
- * priority without once waiting for anything. Under a flood that it cannot
- * keep up with it never waits; it then takes the VM's and the traffic
- * source's CPU without draining the ring any faster, so it goes back to
- * nice -10 for good (unprivileged, it cannot come back). SIGXCPU comes from
- * the kernel only, and the handler touches nothing but the scheduler. */
+ * priority without once waiting for anything (a bug, or a flood it cannot
+ * keep up with: one it can keep up with has it wait between frames, which
+ * resets the limit; rtguard.c bounds that one). It gives up the raised
+ * priority for good, as rtguard.c does. SIGXCPU comes from the kernel
+ * only, and rtguard_leave touches nothing but the scheduler, stderr and
+ * the guard's two flags. */
 static void on_rttime(int sig)
 {
     static const char msg[] = "epcap: on the CPU too long without a pause "
                               "(RLIMIT_RTTIME): real-time priority given up\n";
-    int saved = errno;
 
     (void)sig;
-    if (to_ordinary() == 0)
-        (void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
-    errno = saved;
+    rtguard_leave(msg, sizeof(msg) - 1);
 }
 
 int procenv_realtime(long rttime_us)
@@ -122,17 +124,30 @@ int procenv_realtime(long rttime_us)
 #endif
 
 /* What priority asks for, as far as the port may have it; never an error
- * (see raise_priority). */
+ * (see raise_priority). The guard is armed before SCHED_FIFO is set, so
+ * the port is never real-time without it, and only when something was
+ * raised: a port that may not raise its priority has nothing to give
+ * back. */
 static void set_priority(enum priority p)
 {
+    int before = 0;
+    bool lowered;
+
     if (p == PRIORITY_NORMAL)
         return;
-    raise_priority();
-    if (p == PRIORITY_REALTIME && procenv_realtime(PROCENV_RTTIME_US) == 0)
-        return;
+    lowered = raise_priority(&before);
+    if (p == PRIORITY_REALTIME) {
+        rtguard_arm(before);
+        if (procenv_realtime(PROCENV_RTTIME_US) == 0)
+            return;
+    }
 #ifdef __linux__
     (void)to_ordinary();
 #endif
+    if (lowered)
+        rtguard_arm(before);
+    else
+        rtguard_disarm();
 }
 
 int procenv_apply(const struct options *o, struct ep_error *e)

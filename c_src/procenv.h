@@ -11,8 +11,9 @@
 /* With -T, a live capture's port runs SCHED_FIFO at this priority (the
  * lowest real-time one: above every ordinary process, below any other
  * real-time priority), until it has run PROCENV_RTTIME_US without waiting
- * (RLIMIT_RTTIME); then it goes back to nice -10. On a machine where the
- * traffic's source shares a CPU with the port, nice -10 still left the port
+ * (RLIMIT_RTTIME) or has used more of its CPU than rtguard.h allows; then
+ * it goes back to the nice value it had before, for good. On a machine where
+ * the traffic's source shares a CPU with the port, nice -10 still left the port
  * waiting a whole scheduler tick (4 ms) behind it, longer than a 64 MiB ring
  * lasts at 150 k packets/s (bench/RESULTS.md, section 0.00000). */
 #define PROCENV_RT_PRIORITY 1
@@ -27,8 +28,8 @@ int procenv_apply(const struct options *o, struct ep_error *e);
 
 /* SCHED_FIFO at PROCENV_RT_PRIORITY, reset on fork, with RLIMIT_RTTIME at
  * rttime_us (the hard limit a second above) and a SIGXCPU handler that
- * goes back to SCHED_OTHER. 0, or -1 with errno (EPERM without the
- * privilege; ENOSYS where this is not Linux). Exposed for the C tests. */
+ * goes back to SCHED_OTHER (rtguard_leave). 0, or -1 with errno (EPERM without
+ * the privilege; ENOSYS where this is not Linux). Exposed for the C tests. */
 int procenv_realtime(long rttime_us);
 
 #endif

@@ -11,6 +11,7 @@
  * and on a savefile; see doc/security.md. Changing it? Give the reason in
  * the comment and in the commit. */
 #include "restrict.h"
+#include "rtguard.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -178,11 +179,21 @@ static void rules_process(struct builder *b)
     RULE(b, SCMP_ACT_ALLOW, getpid);
     RULE(b, SCMP_ACT_ALLOW, gettid);
     RULE_IF(b, SCMP_ACT_ALLOW, tgkill, ARG_EQ(0, getpid()), ARG_EQ(2, SIGABRT));
-    /* procenv.c: RLIMIT_RTTIME's SIGXCPU takes a real-time port back to
-     * the ordinary policy; no other policy and no other process */
+    /* rtguard.c (and procenv.c's SIGXCPU handler through it): a port
+     * that used more of its CPU than it may gives its raised priority
+     * back: the ordinary policy, no other policy and no other process */
     RULE_IF(b, SCMP_ACT_ALLOW, sched_setscheduler, ARG_EQ(0, 0),
             ARG_EQ(1, SCHED_NORMAL | SCHED_RESET_ON_FORK));
-    /* timestamps when the vDSO is unavailable */
+    /* ... and the nice value it had before it raised it, no other (one
+     * below the current is refused without CAP_SYS_NICE anyway), and
+     * only when it raised one. glibc passes the int sign-extended: the
+     * low 32 bits are compared. */
+    if (rtguard_armed())
+        RULE_IF(b, SCMP_ACT_ALLOW, setpriority, ARG_EQ(0, PRIO_PROCESS),
+                ARG_EQ(1, 0),
+                ARG_MASKED_EQ(2, 0xffffffffu, rtguard_normal_nice()));
+    /* timestamps when the vDSO is unavailable; rtguard.c: the thread's
+     * CPU clock (never in the vDSO) */
     RULE(b, SCMP_ACT_ALLOW, clock_gettime);
     RULE(b, SCMP_ACT_ALLOW, gettimeofday);
     /* glibc's once-only initialisers (the resolver's, for a host name in a

@@ -15,6 +15,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -28,6 +29,7 @@
 #include "privdrop.h"
 #include "procenv.h"
 #include "restrict.h"
+#include "rtguard.h"
 
 #define PORT1 47801 /* the filter set before the sandbox */
 #define PORT2 47802 /* the filter set inside it */
@@ -41,6 +43,9 @@ static char savefile[96];
 static int nsaved;
 static pid_t test_pid;   /* the (root) test process, parent of every child */
 static long realtime_us; /* > 0: spawn makes the child real-time with it */
+static bool guard_armed; /* spawn arms rtguard.c with guard_nice */
+static int guard_nice;
+static int body_nice; /* what nice_body asks setpriority for */
 
 /* Outcome of a child: exited with a status, or killed by a signal. */
 struct outcome {
@@ -146,6 +151,8 @@ static int spawn(struct link *l, bool live, bool inject,
         (procenv_realtime(realtime_us) != 0 ||
          (sched_getscheduler(0) & ~SCHED_RESET_ON_FORK) != SCHED_FIFO))
         _exit(103);
+    if (guard_armed)
+        rtguard_arm(guard_nice);
     if (sandbox(&c) != 0)
         _exit(102);
     child_failed = 0;
@@ -827,6 +834,44 @@ static const struct {
      {KILLED, ERR(EBADF), ERR(EBADF)}},
 };
 
+static void nice_body(pcap_t *p)
+{
+    (void)p;
+    _exit(setpriority(PRIO_PROCESS, 0, body_nice) == 0 ? 0 : errno);
+}
+
+/* setpriority in the sandbox: only a port that raised its priority
+ * (rtguard_arm) may call it, and only to go back to the nice value it had
+ * (rtguard.c); the kernel refuses nobody any raise where seccomp does not
+ * kill first. Each case: armed, the value, then the outcome per mode. */
+static void test_setpriority_only_back(void)
+{
+    static const struct {
+        bool armed;
+        int nice;
+        struct outcome want[3]; /* SECCOMP, RLIMIT, NULLMODE */
+    } cases[] = {
+        {true, 5, {OK, OK, OK}},
+        {true, 6, {KILLED, OK, OK}},
+        {true, -5, {KILLED, ERR(EACCES), ERR(EACCES)}},
+        {false, 5, {KILLED, OK, OK}},
+    };
+
+    guard_nice = 5;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        guard_armed = cases[i].armed;
+        body_nice = cases[i].nice;
+        struct outcome o = run_sandboxed(true, false, nice_body);
+        struct outcome w = cases[i].want[mode];
+
+        if (o.exited != w.exited || o.signo != w.signo)
+            fprintf(stderr, "  armed %d nice %d: exit %d signal %d\n",
+                    cases[i].armed, cases[i].nice, o.exited, o.signo);
+        CHECK(o.exited == w.exited && o.signo == w.signo);
+    }
+    guard_armed = false;
+}
+
 /* One reported case per forbidden call, so the count says what ran. */
 static void run_forbidden(size_t i)
 {
@@ -879,6 +924,7 @@ int main(void)
     RUN(test_allowed_path_live);
     RUN(test_allowed_path_savefile);
     RUN(test_realtime_gives_up_sandboxed);
+    RUN(test_setpriority_only_back);
     /* rlimit mode: RLIMIT_NPROC 0 forbids the compile child, and a
      * run-time compile is unbounded there (doc/security.md). */
     if (mode != RLIMIT) {
