@@ -123,7 +123,7 @@
     deliver = packet :: packet | batch,
     tag = untagged :: epcap_batch:tag(),
     info = #{} :: map(),
-    pending = queue:new() :: queue:queue({atom(), gen_server:from()}),
+    pending = queue:new() :: queue:queue({atom() | {atom(), term()}, gen_server:from()}),
     starter = undefined :: undefined | gen_server:from(),
     start_error = undefined :: undefined | reason(),
     ready = false :: boolean(),
@@ -292,7 +292,12 @@ getopts(Options) ->
 %% `os_pid' (the port program's own, whatever wrapper sits between),
 %% `sandbox' (`seccomp', `rlimit', ...), `link_type' (the DLT),
 %% `snaplen', `precision' (`micro' | `nano'), `version' (the port's),
-%% `owner', `options' (every option with its value, defaults included).
+%% `owner', `options': the options in force, which {@link start/1} takes
+%% back to start the same capture (the filter of the last
+%% {@link setfilter/2}, the wrapper and port program in use, libpcap's
+%% buffer; what the port decides by itself is left out: libpcap's first
+%% device when no interface was given, the user and chroot it drops to;
+%% see `epcap_options:in_force/2').
 -spec info(pid()) -> {ok, #{os_pid := integer(), sandbox := atom(),
                             link_type := non_neg_integer(),
                             snaplen := non_neg_integer(),
@@ -495,7 +500,8 @@ init({Owner, O, Cmd}) ->
     {Flow, _} = epcap_flow:new(maps:get(active, O)),
     Tag = case maps:get(tagged, O) of true -> {tagged, self()}; false -> untagged end,
     {ok, #state{port = Port, owner = Owner, owner_mon = erlang:monitor(process, Owner),
-                options = O, flow = Flow, stderr = Stderr, tag = Tag,
+                options = O#{exec := wrapper_in_force(Cmd, O)},
+                flow = Flow, stderr = Stderr, tag = Tag,
                 unit = maps:get(time_unit, O), deliver = maps:get(deliver, O)}}.
 
 %% @private
@@ -512,7 +518,7 @@ handle_call({send, Data}, From, S) ->
 handle_call(stats, From, S) ->
     request(stats, [?CTL_STATS], From, S);
 handle_call({filter, F}, From, S) ->
-    request(filter, [?CTL_FILTER, unicode:characters_to_binary(F)], From, S);
+    request({filter, F}, [?CTL_FILTER, unicode:characters_to_binary(F)], From, S);
 handle_call({setopts, Opts}, _From, S) ->
     case apply_setopts(Opts, S) of
         {ok, S1} -> reply_after(ok, deliver(epcap_flow:resume(S1#state.flow), S1));
@@ -607,8 +613,14 @@ start_timeout() ->
         _ -> ?START_TIMEOUT
     end.
 
-options_in_force(O) ->
-    [{K, V} || {K, V} <- lists:sort(maps:to_list(O)), K =/= given].
+%% What info/1 shows: epcap_options:in_force/2 of the wrapper in force
+%% (the words before the port program on its command line).
+options_in_force(#{exec := Wrapper} = O) ->
+    epcap_options:in_force(O, Wrapper).
+
+wrapper_in_force(Cmd, O) ->
+    Prog = epcap_options:progname(O),
+    lists:takewhile(fun(A) -> A =/= Prog end, Cmd).
 
 %%====================================================================
 %% What the port says
@@ -691,9 +703,16 @@ reply(Tag, Result, #state{pending = P} = S) ->
         {{value, {Tag, From}}, P1} ->
             gen_server:reply(From, Result),
             {noreply, S#state{pending = P1}};
+        {{value, {{Tag, Arg}, From}}, P1} ->
+            gen_server:reply(From, Result),
+            {noreply, in_force(Tag, Arg, Result, S#state{pending = P1})};
         _ ->
             fail({protocol, {unexpected_reply, Tag}}, S)
     end.
+
+%% A request that changed the capture: info/1 shows the change.
+in_force(filter, F, ok, #state{options = O} = S) -> S#state{options = O#{filter := F}};
+in_force(_, _, _, S) -> S.
 
 start_failed(Reason, #state{starter = undefined} = S) ->
     {noreply, (close_port(S))#state{start_error = Reason}};
