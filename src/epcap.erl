@@ -194,8 +194,9 @@ start_link(Options) -> start_link(self(), Options).
 %% <li>`{time_unit, timestamp}': Time as `{Mega, Sec, Micro}';
 %% `microsecond' / `nanosecond' as an integer (nanosecond asks libpcap for
 %% nanosecond precision).</li>
-%% <li>`{active, true}': `false', `once' or `N' as in `gen_tcp'; at 0
-%% the owner gets `{epcap_passive, Pid}'.</li>
+%% <li>`{active, true}': `false', `once' or `N' as in `gen_tcp'; when
+%% an `N' count reaches 0 the owner gets `{epcap_passive, Pid}' (`once'
+%% sends none, as in `gen_tcp').</li>
 %% <li>`{deliver, packet}': `batch' sends `{epcap_batch, Pid, Batch}', to be
 %% walked with {@link fold/3}.</li>
 %% <li>`{tagged, false}': `true' names the capture in every message.</li>
@@ -269,10 +270,12 @@ setfilter(Pid, Filter) ->
         error -> {error, {badarg, {filter, Filter}}}
     end.
 
-%% @doc Change options of a running capture: `{active, A}' only.
-%% As in `inet:setopts/2', `{active, N}' adds N to the current count
-%% (range -32768..32767, `{error, einval}' outside); at 0 or below the
-%% owner gets `{epcap_passive, Pid}'.
+%% @doc Change options of a running capture: `{active, A}' only; any
+%% other option, or a value out of range, is `{error, einval}', as in
+%% `inet:setopts/2'. `{active, N}' adds N to the current count (range
+%% -32768..32767); at 0 or below the owner gets `{epcap_passive, Pid}'.
+%% `{active, once}' falls back to `false' after one packet without a
+%% message, as in `gen_tcp'.
 -spec setopts(pid(), [{active, active()}]) -> ok | {error, einval | reason()}.
 setopts(Pid, Opts) when is_list(Opts) -> call(Pid, {setopts, Opts});
 setopts(_Pid, Opts) -> {error, {badarg, {setopts, Opts}}}.
@@ -449,11 +452,23 @@ prepare(Options) ->
     case epcap_options:validate(Options) of
         {ok, O} ->
             case epcap_options:command(O) of
+                {error, {exec_not_found, W}} -> no_default_wrapper(W, O);
                 {error, _} = Error -> Error;
                 Cmd -> {ok, O, Cmd}
             end;
         {error, _} = Error ->
             Error
+    end.
+
+%% The default wrapper (sudo, for a port without capabilities) is not
+%% installed: the user has no way to capture, and the hint says how to
+%% get one.
+no_default_wrapper(W, #{given := G} = O) ->
+    case lists:member(exec, G) of
+        true -> {error, {exec_not_found, W}};
+        false ->
+            Msg = W ++ " not found, and the port cannot capture without it",
+            {error, with_hint({permission_denied, Msg}, O)}
     end.
 
 %% `epcap -L': one term, then exit. Read as a stream and framed by
@@ -682,13 +697,31 @@ result({_, ok}) -> ok;
 result({send, {error, Msg}}) -> {error, {inject, Msg}};
 result({filter, {error, Msg}}) -> {error, {filter, Msg}}.
 
+%% The wrapper epcap chose (`sudo -n' for a port without capabilities)
+%% exited before the port said anything: the user lacks the right to
+%% capture, whatever the wrapper said; the hint says how to get it.
+default_wrapper_failed({port_exit, Why}, #state{options = #{exec := [_ | _] = W} = O} = S) ->
+    case lists:member(exec, maps:get(given, O)) of
+        true -> {port_exit, Why};
+        false ->
+            Said = case Why of {_, Text} -> ": " ++ Text; _ -> "" end,
+            Msg = lists:flatten(io_lib:format("~ts could not run the port~ts",
+                                              [lists:join(" ", W), Said])),
+            hint({permission_denied, Msg}, S)
+    end;
+default_wrapper_failed(Reason, _S) ->
+    Reason.
+
 %% A permission error says how to get the permission, where we know it.
-hint({permission_denied, Msg}, #state{options = O}) when is_list(Msg) ->
+hint(Reason, #state{options = O}) ->
+    with_hint(Reason, O).
+
+with_hint({permission_denied, Msg}, O) when is_list(Msg) ->
     case epcap_privilege:permission_hint(epcap_options:progname(O)) of
         none -> {permission_denied, Msg};
         Hint -> {permission_denied, Msg ++ " (" ++ Hint ++ ")"}
     end;
-hint(Reason, _) ->
+with_hint(Reason, _) ->
     Reason.
 
 request(Tag, Msg, From, #state{port = Port, pending = P} = S) ->
@@ -746,7 +779,7 @@ port_exited(Status, #state{stderr = E} = S0) ->
     exited(Status, S0#state{stderr = epcap_stderr:await_end(E, 500)}).
 
 exited(Status, #state{ready = false, start_error = undefined} = S) ->
-    start_failed(port_exit(Status, S), S);
+    start_failed(default_wrapper_failed(port_exit(Status, S), S), S);
 exited(_Status, #state{ready = false} = S) ->
     {noreply, S};
 exited(_Status, #state{final = F} = S) when F =/= undefined ->
@@ -856,8 +889,9 @@ apply_setopts([{active, A} | Rest], #state{flow = F} = S) ->
         {ok, F1, false} -> apply_setopts(Rest, S#state{flow = F1});
         {error, einval} -> {error, einval}
     end;
-apply_setopts([Opt | _], _S) ->
-    {error, {bad_option, Opt}}.
+apply_setopts([_Opt | _], _S) ->
+    %% as inet:setopts/2: an option it cannot set is einval
+    {error, einval}.
 
 %%====================================================================
 %% Helpers
