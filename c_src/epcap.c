@@ -108,6 +108,12 @@ static int start(const struct options *o, struct capture *c, struct ep_error *e)
     if (filtercc_init(e) < 0 || restrict_init(&rc, e) < 0 ||
         privdrop_apply(e) < 0 || die_with_parent(e) < 0)
         return -1;
+    if (o->verbose)
+        fprintf(stderr,
+                "epcap: dropped to uid %ld gid %ld, chroot %s; sandbox %s\n",
+                (long)getuid(), (long)getgid(),
+                o->chroot_dir ? o->chroot_dir : "the default when root",
+                restrict_mode());
     /* After the drop: the compile is unbounded work (filtercc.h). */
     if (o->filter != NULL && capture_setfilter(c, o->filter, e) < 0)
         return -1;

@@ -201,7 +201,8 @@ start_link(Options) -> start_link(self(), Options).
 %% walked with {@link fold/3}.</li>
 %% <li>`{tagged, false}': `true' names the capture in every message.</li>
 %% <li>`verbose' | `{verbose, N}': the port's diagnostics, as `logger'
-%% events.</li>
+%% notices with `domain => [epcap, port_stderr]': libpcap's version, what
+%% it opened, the drop and sandbox, each filter and control request.</li>
 %% <li>`{env, "PCAP_K=V"}' (repeatable, `PCAP_' names only),
 %% `{cluster_id, 0..255}' (sets `PCAP_PF_RING_CLUSTER_ID'),
 %% `{cpu_affinity, "1,3,5-7"}': all set by the port itself.</li>
@@ -758,7 +759,14 @@ start_failed(Reason, #state{starter = From} = S) ->
 %% exit (EPIPE would make the runtime drop the port's unread output).
 close_port(#state{port = Port, flow = F} = S) ->
     catch port_close(Port),
-    S#state{flow = epcap_flow:drop_credit(F)}.
+    answer_closed(S#state{flow = epcap_flow:drop_credit(F)}).
+
+%% A request sent to the port just before it said its last word gets no
+%% answer from it: the caller would wait for ever (the server lives on
+%% while the owner has packets to take).
+answer_closed(#state{pending = P} = S) ->
+    _ = [gen_server:reply(From, {error, closed}) || {_, From} <- queue:to_list(P)],
+    S#state{pending = queue:new()}.
 
 %% A start that timed out: the port (or its wrapper) may be blocked before
 %% it reads stdin, so closing it is not enough.

@@ -4,14 +4,21 @@
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
 
--export([all/0, init_per_suite/1, end_per_suite/1]).
+-export([suite/0, all/0, init_per_suite/1, end_per_suite/1]).
+-export([log/2]).
 -export([info_round_trips/0, info_round_trips/1,
+         setopts_other_key_einval/0, setopts_other_key_einval/1,
+         verbose_logs_what_is_in_force/0, verbose_logs_what_is_in_force/1,
          info_file_round_trips/0, info_file_round_trips/1]).
 
 -import(epcap_test_lib, [opts/1, data/1]).
 
+suite() ->
+    [{timetrap, {minutes, 2}}].
+
 all() ->
-    [info_round_trips, info_file_round_trips].
+    [info_round_trips, info_file_round_trips, setopts_other_key_einval,
+     verbose_logs_what_is_in_force].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(epcap),
@@ -56,3 +63,57 @@ info_file_round_trips(_Config) ->
     ?assertEqual(Opts, Opts2),
     ok = epcap:stop(Pid2),
     ok = epcap:stop(Pid).
+
+setopts_other_key_einval() ->
+    [{doc, "Ensure that setopts/2 with an option other than active is "
+      "{error, einval}, as inet:setopts/2 and the README say"}].
+setopts_other_key_einval(_Config) ->
+    {ok, Pid} = epcap:start(opts([{file, data("veth_mixed.pcap")}, {active, false}])),
+    ?assertEqual({error, einval}, epcap:setopts(Pid, [{snaplen, 10}])),
+    ?assertEqual({error, einval}, epcap:setopts(Pid, [{active, 1}, bogus])),
+    ?assertEqual({error, einval}, epcap:setopts(Pid, [{active, 40000}])),
+    ok = epcap:stop(Pid).
+
+verbose_logs_what_is_in_force() ->
+    [{doc, "Ensure that with verbose the port says, as logger events, the "
+      "libpcap version and what it opened, the drop and sandbox, the filter "
+      "and each control request"}].
+verbose_logs_what_is_in_force(_Config) ->
+    ok = logger:add_handler(?MODULE, ?MODULE, #{config => self(), level => all}),
+    try
+        %% live on lo, with filters nothing matches: a file could be read
+        %% to its end, and the port gone, before the setfilter
+        {ok, Pid} = epcap:start(opts([{interface, "lo"}, verbose, {active, false},
+                                      {filter, "ether proto 0x88b6"}])),
+        ok = epcap:setfilter(Pid, "ether proto 0x88b7"),
+        Lines = port_lines(["control request: filter", "filter set .*0x88b7"], []),
+        ct:log("~p", [Lines]),
+        [?assert(lists:any(fun(L) -> re:run(L, Re) =/= nomatch end, Lines), Re)
+         || Re <- ["lo: opened live \\(libpcap version", "snaplen 65535", "buffer 0",
+                   "dropped to uid [0-9]+ gid [0-9]+", "sandbox (seccomp|rlimit|null)",
+                   "filter set \\([0-9]+ instructions\\): ether proto 0x88b6"]],
+        ok = epcap:stop(Pid)
+    after
+        logger:remove_handler(?MODULE)
+    end.
+
+%% The port's stderr lines, until each of Wanted has matched one.
+port_lines([], Acc) ->
+    lists:reverse(Acc);
+port_lines(Wanted, Acc) ->
+    receive
+        {port_line, L} ->
+            port_lines([W || W <- Wanted, re:run(L, W) =:= nomatch], [L | Acc])
+    after 5000 ->
+        ct:fail({missing, Wanted, lists:reverse(Acc)})
+    end.
+
+%% logger handler: the port's stderr lines, to the test process.
+log(#{meta := #{domain := [epcap, port_stderr]}, msg := Msg}, #{config := To}) ->
+    To ! {port_line, lists:flatten(format(Msg))};
+log(_, _) ->
+    ok.
+
+format({string, S}) -> unicode:characters_to_list(S);
+format({F, A}) when is_list(F) -> io_lib:format(F, A);
+format(Other) -> io_lib:format("~p", [Other]).
