@@ -65,14 +65,15 @@
 -type batch() :: epcap_batch:batch().
 -type time_unit() :: epcap_batch:time_unit().
 -type active() :: epcap_flow:active().
-%% A process, as gen_server names one: resolved once, at start.
+%% `true | false | once | N', as in `gen_tcp'.
 -type owner() :: pid() | atom() | {global, term()} | {via, module(), term()}.
-%% What stats/1 gives (see there).
+%% A process, as gen_server names one: resolved once, at start.
 -type stats() :: #{received := non_neg_integer(), dropped := non_neg_integer(),
                    if_dropped := non_neg_integer(), wakeups := non_neg_integer(),
                    reads := non_neg_integer(), batches := non_neg_integer(),
                    credit_wait_us := non_neg_integer(),
                    pipe_wait_us := non_neg_integer()}.
+%% What stats/1 gives (see there).
 -type option() ::
     {interface, iodata()} | {filter, iodata()}
     | promiscuous | {promiscuous, boolean()}
@@ -90,8 +91,7 @@
     | {active, active()} | {deliver, packet | batch} | {tagged, boolean()}
     | {fanout, {0..65535, epcap_fanout:mode()}
                | {0..65535, epcap_fanout:mode(), [epcap_fanout:flag()]}}.
-%% Every tag here is in error_reasons/0, and every reason the port program
-%% can send is here (test/epcap_protocol_tests.erl checks both).
+%% A capture option (see start_link/2).
 -type reason() ::
     {badarg, term()} | {bad_option, term()}
     | {filter, string()} | {no_such_device, string()}
@@ -107,6 +107,8 @@
     | {prctl, string()} | {signal, string()} | {poll, string()}
     | {write, string()} | {control, string()} | {enomem, string()}
     | {fcntl, string()} | {fanout, string()} | {record_too_large, string()}.
+%% Every tag here is in error_reasons/0, and every reason the port program
+%% can send is here (test/epcap_protocol_tests.erl checks both).
 
 -define(START_TIMEOUT, 30000).
 
