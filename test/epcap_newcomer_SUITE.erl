@@ -9,6 +9,7 @@
 -export([info_round_trips/0, info_round_trips/1,
          setopts_other_key_einval/0, setopts_other_key_einval/1,
          verbose_logs_what_is_in_force/0, verbose_logs_what_is_in_force/1,
+         interfaces_lists_what_opens/0, interfaces_lists_what_opens/1,
          info_file_round_trips/0, info_file_round_trips/1]).
 
 -import(epcap_test_lib, [opts/1, data/1]).
@@ -18,7 +19,7 @@ suite() ->
 
 all() ->
     [info_round_trips, info_file_round_trips, setopts_other_key_einval,
-     verbose_logs_what_is_in_force].
+     verbose_logs_what_is_in_force, interfaces_lists_what_opens].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(epcap),
@@ -117,3 +118,16 @@ log(_, _) ->
 format({string, S}) -> unicode:characters_to_list(S);
 format({F, A}) when is_list(F) -> io_lib:format(F, A);
 format(Other) -> io_lib:format("~p", [Other]).
+
+interfaces_lists_what_opens() ->
+    [{doc, "Ensure that interfaces/0 lists a D-Bus device only where the port "
+      "can open it (not in a port built without D-Bus)"}].
+interfaces_lists_what_opens(_Config) ->
+    {ok, Ifs} = epcap:interfaces(),
+    Names = [N || #{name := N} <- Ifs],
+    ct:log("~p", [Names]),
+    ?assert(lists:member("lo", Names)),
+    [begin
+         {ok, Pid} = epcap:start(opts([{interface, N}])),
+         ok = epcap:stop(Pid)
+     end || "dbus-" ++ _ = N <- Names].
