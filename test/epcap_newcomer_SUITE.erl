@@ -10,6 +10,9 @@
          setopts_other_key_einval/0, setopts_other_key_einval/1,
          verbose_logs_what_is_in_force/0, verbose_logs_what_is_in_force/1,
          interfaces_lists_what_opens/0, interfaces_lists_what_opens/1,
+         sniff_is_an_example/0, sniff_is_an_example/1,
+         sniff_script_flags/0, sniff_script_flags/1,
+         sniff_script_lines/0, sniff_script_lines/1,
          info_file_round_trips/0, info_file_round_trips/1]).
 
 -import(epcap_test_lib, [opts/1, data/1]).
@@ -19,7 +22,8 @@ suite() ->
 
 all() ->
     [info_round_trips, info_file_round_trips, setopts_other_key_einval,
-     verbose_logs_what_is_in_force, interfaces_lists_what_opens].
+     verbose_logs_what_is_in_force, interfaces_lists_what_opens,
+     sniff_is_an_example, sniff_script_flags, sniff_script_lines].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(epcap),
@@ -131,3 +135,87 @@ interfaces_lists_what_opens(_Config) ->
          {ok, Pid} = epcap:start(opts([{interface, N}])),
          ok = epcap:stop(Pid)
      end || "dbus-" ++ _ = N <- Names].
+
+sniff_is_an_example() ->
+    [{doc, "Ensure that sniff is not in the epcap application (a dependency has "
+      "no sniff module), and that the README's way to call sniff:start/1 from "
+      "this checkout (its erl command line) works"}].
+sniff_is_an_example(_Config) ->
+    {ok, Mods} = application:get_key(epcap, modules),
+    ?assertNot(lists:member(sniff, Mods)),
+    Readme = read("README.md"),
+    {match, [Erl]} = re:run(Readme, "^(erl -pa _build/default/lib/epcap/ebin[^\n]*)$",
+                            [multiline, {capture, all_but_first, list}]),
+    ?assertMatch({match, _}, re:run(Readme, "\n1> logger:set_primary_config\\(level, info\\), "
+                                    "sniff:start\\(\\[\\{interface, \"eth0\"\\}\\]\\)\\.")),
+    Eval = "logger:set_primary_config(level, info), "
+        "{ok, P} = sniff:start([{file, \"test/data/veth_mixed.pcap\"}, {exec, \"\"}]), "
+        "M = monitor(process, P), receive {\x27DOWN\x27, M, _, _, R} -> io:format(\"ended ~p~n\", [R]) end, "
+        "halt().",
+    {0, Out} = epcap_test_lib:cmd("cd " ++ root() ++ " && " ++ Erl ++ " -noshell -eval '"
+                                  ++ Eval ++ "'"),
+    ct:log("~ts", [Out]),
+    ?assertMatch({match, _}, re:run(Out, "ended normal")),
+    ?assertMatch({match, _}, re:run(Out, "ipv4: \\[\\{protocol,tcp\\}")).
+
+sniff_script_flags() ->
+    [{doc, "Ensure that bin/epcap-sniff refuses an unknown flag (exit 2, named) "
+      "instead of reading it as the filter, takes --progname, lists the devices "
+      "with -D, and --help lists every flag"}].
+sniff_script_flags(_Config) ->
+    File = data("veth_mixed.pcap"),
+    {2, Bad} = sniff(["-x", "-r", File]),
+    ?assertMatch("epcap-sniff: unknown option -x\n" ++ _, Bad),
+    {2, NoCount} = sniff(["-c", "many", "-r", File]),
+    ?assertMatch("epcap-sniff: -c needs a positive count" ++ _, NoCount),
+    {0, Help} = sniff(["--help"]),
+    [?assertMatch({match, _}, re:run(Help, "\n  " ++ F ++ "[ ,]"))
+     || F <- ["-r", "-i", "-c", "-s", "-v", "-n", "-l", "--nano", "-D", "--progname"]],
+    {1, NoProg} = sniff(["--progname", "/nonexistent/epcap", "-r", File]),
+    ?assertMatch({match, _}, re:run(NoProg, "port_not_found")),
+    {0, Three} = sniff(["--progname", epcap_test_lib:progname(), "-c", "3", "-r", File]),
+    ?assertEqual(3, length(string:lexemes(Three, "\n"))),
+    {0, Devs} = sniff(["-D"]),
+    ?assertMatch({match, _}, re:run(Devs, "^[0-9]+\\.lo \\[.*Loopback", [multiline])).
+
+sniff_script_lines() ->
+    [{doc, "Ensure that bin/epcap-sniff prints one line per packet by default "
+      "(the README's example word for word), the report per layer with -v, "
+      "stops after -c packets and cuts to -s bytes"}].
+sniff_script_lines(_Config) ->
+    File = data("veth_mixed.pcap"),
+    {0, All} = sniff(["-r", File]),
+    ?assertEqual(40, length(string:lexemes(All, "\n"))),
+    {match, [Cmd, Expected]} =
+        re:run(read("README.md"), "\n\\$ bin/epcap-sniff (-c 3 -r [^\n]+)\n(.*?)\n```",
+               [dotall, {capture, all_but_first, list}]),
+    {0, Out} = epcap_test_lib:cmd("cd " ++ root() ++ " && bin/epcap-sniff " ++ Cmd),
+    ?assertEqual(Expected ++ "\n", Out),
+    {0, Tcp} = sniff(["-c", "1", "-r", File, "tcp"]),
+    ?assertEqual("16:14:07.543411 IP 10.212.0.1.40174 > 10.212.0.2.8080: tcp [syn] "
+                 "seq 991272074 ack 0 win 64240, length 0\n", Tcp),
+    {0, V} = sniff(["-v", "-c", "2", "-s", "20", "-r", File]),
+    ?assertEqual(2, length([L || "pcap: " ++ _ = L <- string:split(V, "\n", all)])),
+    ?assertMatch({match, _}, re:run(V, "caplen=20 len=42")).
+
+sniff(Args) ->
+    epcap_test_lib:cmd(lists:flatten(lists:join(" ", [filename:join([root(), "bin", "epcap-sniff"])
+                                                      | [quote(A) || A <- Args]]))).
+
+quote(A) -> "'" ++ A ++ "'".
+
+read(Rel) ->
+    {ok, B} = file:read_file(filename:join(root(), Rel)),
+    binary_to_list(B).
+
+%% The checkout: an ancestor of this suite's source holding bin/epcap-sniff.
+root() ->
+    Src = proplists:get_value(source, ?MODULE:module_info(compile)),
+    root(filename:dirname(filename:absname(Src))).
+
+root("/") -> ct:fail(root_not_found);
+root(D) ->
+    case filelib:is_regular(filename:join([D, "bin", "epcap-sniff"])) of
+        true -> D;
+        false -> root(filename:dirname(D))
+    end.

@@ -59,3 +59,12 @@ batch_test() ->
                                L:32/native, D/binary>> end,
     Two = <<(Rec(1, 2, 60, <<"ab">>))/binary, (Rec(3, 4, 61, <<"cde">>))/binary>>,
     ?assertMatch(<<_:24/binary, Two:(byte_size(Two))/binary, Two:(byte_size(Two))/binary>>, B).
+
+%% sniff:summary/1's example (the one-line form of bin/epcap-sniff).
+sniff_summary_doc_example_test() ->
+    {ok, Bin} = file:read_file(proplists:get_value(source, sniff:module_info(compile))),
+    [Code] = [B || B <- blocks(string:split(binary_to_list(Bin), "\n", all), none, []),
+                   string:find(B, "sniff:summary") =/= nomatch],
+    {ok, Tokens, _} = erl_scan:string(Code),
+    {ok, Exprs} = erl_parse:parse_exprs(Tokens),
+    erl_eval:exprs(Exprs, erl_eval:new_bindings()).

@@ -97,7 +97,7 @@ sniff_script_without_sudo(Config) ->
     #{a := If} = Host = ?config(host, Config),
     Pinger = spawn_link(fun() -> epcap_test_lib:ping_in(Host, 10) end),
     Cmd = "timeout 8 " ++ filename:join(?config(dir, Config), "bin/epcap-sniff")
-        ++ " -i " ++ If ++ " icmp",
+        ++ " -v -i " ++ If ++ " icmp",
     {_, Out} = epcap_test_lib:cmd(as_user(Config, Cmd)),
     unlink(Pinger),
     ct:log("~ts", [Out]),
