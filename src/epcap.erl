@@ -43,6 +43,8 @@
 -export([stats/1]).
 -export([setfilter/2]).
 -export([setopts/2]).
+-export([recv/2]).
+-export([recv/3]).
 -export([getopts/1]).
 -export([info/1]).
 -export([controlling_process/2]).
@@ -133,7 +135,9 @@
     %% controlling_process/2 in progress: what arrives meanwhile waits
     moving = false :: boolean(),
     held = [] :: [{pos_integer(), binary()}],
-    stderr = epcap_stderr:new() :: epcap_stderr:state()
+    stderr = epcap_stderr:new() :: epcap_stderr:state(),
+    %% recv/3 waiting for packets: its caller and timer
+    recv = undefined :: undefined | {gen_server:from(), undefined | reference()}
 }).
 
 %%====================================================================
@@ -282,6 +286,33 @@ setfilter(Pid, Filter) ->
 -spec setopts(pid(), [{active, active()}]) -> ok | {error, einval | reason()}.
 setopts(Pid, Opts) when is_list(Opts) -> call(Pid, {setopts, Opts});
 setopts(_Pid, Opts) -> {error, {badarg, {setopts, Opts}}}.
+
+%% @equiv recv(Pid, Length, infinity)
+-spec recv(pid(), 0..32767) -> {ok, [packet()]} | {error, einval | timeout | closed | not_owner}.
+recv(Pid, Length) -> recv(Pid, Length, infinity).
+
+%% @doc Take packets of a capture in `{active, false}' mode, as
+%% `gen_tcp:recv/3': up to `Length' packets (`0': all there are, at most
+%% 32767), as soon as there is at least one, or `{error, timeout}' after
+%% `Timeout' ms with none (nothing is lost: a packet arriving later waits
+%% for the next call). Packets are `{packet, DLT, Time, Len, Packet}'
+%% (also with `{tagged, true}'), oldest first. Only the owner may call it
+%% (`{error, not_owner}'); in another active mode, or with a bad argument,
+%% it is `{error, einval}'; a capture that ended (after its last packet
+%% was taken) is `{error, closed}', and the owner also gets the end's
+%% message. No `{epcap_passive, Pid}' is sent.
+%% ```
+%% {ok, Pid} = epcap:start([{file, "test/data/veth_mixed.pcap"}, {active, false}]),
+%% {ok, [{packet, 1, _, 42, _}, {packet, 1, _, 42, _}]} = epcap:recv(Pid, 2, 5000).
+%% '''
+-spec recv(pid(), 0..32767, timeout()) ->
+          {ok, [packet()]} | {error, einval | timeout | closed | not_owner}.
+recv(Pid, Length, Timeout)
+  when is_integer(Length), Length >= 0, Length =< 32767,
+       Timeout =:= infinity orelse is_integer(Timeout) andalso Timeout >= 0 ->
+    call(Pid, {recv, Length, Timeout});
+recv(_Pid, _Length, _Timeout) ->
+    {error, einval}.
 
 %% @doc The command line the port would be started with, wrapper first.
 %% ```
@@ -542,6 +573,15 @@ handle_call({setopts, Opts}, _From, S) ->
         {ok, S1} -> reply_after(ok, deliver(epcap_flow:resume(S1#state.flow), S1));
         {error, _} = E -> {reply, E, S}
     end;
+handle_call({recv, _, _}, {Caller, _}, #state{owner = Owner} = S) when Caller =/= Owner ->
+    {reply, {error, not_owner}, S};
+handle_call({recv, Length, Timeout}, From, #state{recv = undefined, flow = F} = S) ->
+    case epcap_flow:active(F) of
+        false -> recv_start(Length, Timeout, From, S);
+        _ -> {reply, {error, einval}, S}
+    end;
+handle_call({recv, _, _}, _From, S) ->
+    {reply, {error, einval}, S};
 handle_call(info, _From, #state{info = I, owner = Owner, options = O} = S) ->
     {reply, {ok, I#{owner => Owner, options => options_in_force(O)}}, S};
 handle_call({hold_owner, Caller}, _From, #state{owner = Caller, tag = Tag} = S) ->
@@ -588,6 +628,12 @@ handle_info(start_timeout, #state{ready = false} = S) ->
     start_failed(timeout, kill_port(S));
 handle_info(start_timeout, S) ->
     {noreply, S};
+handle_info({recv_timeout, From}, #state{recv = {From, _}, flow = F} = S) ->
+    gen_server:reply(From, {error, timeout}),
+    {ok, F1, _} = epcap_flow:set_active(false, F),
+    {noreply, S#state{recv = undefined, flow = F1}};
+handle_info({recv_timeout, _}, S) ->
+    {noreply, S};
 handle_info(Msg, #state{stderr = E} = S) ->
     case epcap_stderr:handle(Msg, E) of
         {ok, E1} -> {noreply, S#state{stderr = E1}};
@@ -603,8 +649,9 @@ handle_data({_, {data, Bin}}, #state{frame = F} = S) ->
     end.
 
 %% @private
-terminate(_Reason, #state{port = Port, pending = Pending, stderr = E}) ->
+terminate(_Reason, #state{port = Port, pending = Pending, stderr = E, recv = Recv}) ->
     _ = [gen_server:reply(From, {error, closed}) || {_, From} <- queue:to_list(Pending)],
+    _ = [gen_server:reply(From, {error, closed}) || {From, _} <- [Recv]],
     catch port_close(Port),
     epcap_stderr:close(E).
 
@@ -860,6 +907,8 @@ release_held(#state{held = H} = S) ->
         Stop -> Stop
     end.
 
+deliver({{[_ | _] = Chunks, _Passive}, F}, #state{recv = {From, Timer}} = S) ->
+    recv_reply(Chunks, F, From, Timer, S);
 deliver({{Chunks, Passive}, F}, S) ->
     S1 = S#state{flow = F},
     ok = send_chunks(Chunks, S1),
@@ -876,6 +925,27 @@ send_chunks([R | Rest], #state{deliver = batch, owner = O, dlt = DLT, unit = U} 
 send_chunks([R | Rest], #state{owner = O, dlt = DLT, unit = U, tag = T} = S) ->
     ok = epcap_batch:forward(R, O, DLT, U, T),
     send_chunks(Rest, S).
+
+%% recv/3: the owner may have up to Length packets now, as `{active, N}'
+%% would give them, but they go into the reply.
+recv_start(Length, Timeout, From, #state{flow = F} = S) ->
+    {ok, F1, _} = epcap_flow:set_active(case Length of 0 -> 32767; N -> N end, F),
+    Timer = case Timeout of
+                infinity -> undefined;
+                Ms -> erlang:send_after(Ms, self(), {recv_timeout, From})
+            end,
+    deliver(epcap_flow:resume(F1), S#state{flow = F1, recv = {From, Timer}}).
+
+%% The first packets to come answer recv/3; the rest waits (`false' again).
+recv_reply(Chunks, F, From, Timer, #state{dlt = DLT, unit = U} = S) ->
+    _ = [erlang:cancel_timer(Timer) || Timer =/= undefined],
+    Packets = lists:append(
+                [lists:reverse(epcap_batch:fold(fun(P, Acc) -> [P | Acc] end, [],
+                                                epcap_batch:new(DLT, U, R)))
+                 || R <- Chunks]),
+    gen_server:reply(From, {ok, Packets}),
+    {ok, F1, _} = epcap_flow:set_active(false, F),
+    deliver({{[], false}, F1}, S#state{recv = undefined}).
 
 passive(#state{owner = Owner} = S) ->
     Owner ! {epcap_passive, self()},

@@ -13,6 +13,8 @@
          sniff_is_an_example/0, sniff_is_an_example/1,
          sniff_script_flags/0, sniff_script_flags/1,
          sniff_script_lines/0, sniff_script_lines/1,
+         recv_passive/0, recv_passive/1,
+         recv_errors/0, recv_errors/1,
          info_file_round_trips/0, info_file_round_trips/1]).
 
 -import(epcap_test_lib, [opts/1, data/1]).
@@ -23,7 +25,8 @@ suite() ->
 all() ->
     [info_round_trips, info_file_round_trips, setopts_other_key_einval,
      verbose_logs_what_is_in_force, interfaces_lists_what_opens,
-     sniff_is_an_example, sniff_script_flags, sniff_script_lines].
+     sniff_is_an_example, sniff_script_flags, sniff_script_lines, recv_passive,
+     recv_errors].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(epcap),
@@ -219,3 +222,70 @@ root(D) ->
         true -> D;
         false -> root(filename:dirname(D))
     end.
+
+recv_passive() ->
+    [{doc, "Ensure that recv/2,3 takes the packets of an {active, false} capture "
+      "in order, up to Length (0: all there are), leaves the rest, and gives "
+      "{error, closed} once the last was taken; the edoc example runs"}].
+recv_passive(_Config) ->
+    {ok, Pid} = epcap:start(opts([{file, data("veth_mixed.pcap")}, {active, false},
+                                  {time_unit, microsecond}])),
+    {ok, [{packet, 1, T1, 42, _}, {packet, 1, T2, 42, _}]} = epcap:recv(Pid, 2, 5000),
+    ?assertEqual(1795709647108940, T1),  % 2026-11-26 16:14:07.108940Z
+    ?assert(T2 > T1),
+    {ok, [{packet, 1, T3, _, _}]} = epcap:recv(Pid, 1),
+    ?assert(T3 > T2),
+    Rest = recv_all(Pid, []),
+    ?assertEqual(37, length(Rest)),
+    ?assertEqual({error, closed}, epcap:recv(Pid, 0, 1000)),
+    receive {epcap, eof} -> ok after 5000 -> ct:fail(no_eof) end,
+    receive {packet, _, _, _, _} = P -> ct:fail({packet_message, P}) after 0 -> ok end,
+    receive {epcap_passive, _} = M -> ct:fail({passive, M}) after 0 -> ok end,
+    {ok, Cwd} = file:get_cwd(),
+    ok = file:set_cwd(root()),
+    try run_doc_example(epcap, "epcap:recv(") after file:set_cwd(Cwd) end.
+
+recv_all(Pid, Acc) ->
+    case epcap:recv(Pid, 0, 2000) of
+        {ok, Ps} -> recv_all(Pid, Acc ++ Ps);
+        {error, closed} -> Acc
+    end.
+
+recv_errors() ->
+    [{doc, "Ensure that recv/3 times out with nothing lost, is einval outside "
+      "{active, false} or with a bad length, and not_owner for another process"}].
+recv_errors(_Config) ->
+    {ok, Pid} = epcap:start(opts([{interface, "lo"}, {filter, "ether proto 0x88b6"},
+                                  {active, false}])),
+    ?assertEqual({error, timeout}, epcap:recv(Pid, 0, 50)),
+    ?assertEqual({error, einval}, epcap:recv(Pid, -1, 50)),
+    ?assertEqual({error, einval}, epcap:recv(Pid, 40000, 50)),
+    Self = self(),
+    spawn(fun() -> Self ! {other, epcap:recv(Pid, 0, 50)} end),
+    receive {other, R} -> ?assertEqual({error, not_owner}, R) end,
+    ok = epcap:setopts(Pid, [{active, true}]),
+    ?assertEqual({error, einval}, epcap:recv(Pid, 0, 50)),
+    ok = epcap:stop(Pid),
+    %% a timed-out recv loses nothing: a file capture's packets all arrive
+    {ok, F} = epcap:start(opts([{file, data("veth_mixed.pcap")}, {active, false}])),
+    _ = epcap:recv(F, 1, 0),
+    Got = length(recv_all_or_timeout(F, 0)),
+    ?assert(Got >= 39).
+
+recv_all_or_timeout(Pid, N) ->
+    case epcap:recv(Pid, 0, 2000) of
+        {ok, Ps} -> Ps ++ recv_all_or_timeout(Pid, N + 1);
+        {error, _} -> []
+    end.
+
+%% The edoc example of Mod whose text holds Marker, run as it is.
+run_doc_example(Mod, Marker) ->
+    {ok, Bin} = file:read_file(proplists:get_value(source, Mod:module_info(compile))),
+    Blocks = string:split(binary_to_list(Bin), "%% ```\n", all),
+    [Code] = [lists:flatten([string:prefix(L, "%% ") || L <- string:split(B0, "\n", all),
+                                                       string:prefix(L, "%% ") =/= nomatch])
+              || B <- tl(Blocks), [B0 | _] <- [string:split(B, "%% \x27\x27\x27")],
+                 string:find(B0, Marker) =/= nomatch],
+    {ok, Tokens, _} = erl_scan:string(Code),
+    {ok, Exprs} = erl_parse:parse_exprs(Tokens),
+    erl_eval:exprs(Exprs, erl_eval:new_bindings()).
