@@ -15,6 +15,7 @@
 #endif
 
 #include "capture.h"
+#include "checkfilter.h"
 #include "errors.h"
 #include "fanout.h"
 #include "filtercc.h"
@@ -162,6 +163,8 @@ int main(int argc, char *argv[])
         return privcheck_print();
     if (o.list_interfaces)
         return list_interfaces(&o, &e) < 0 ? report(&e) : 0;
+    if (o.compile_only)
+        return checkfilter_run(&o, &e) < 0 ? report(&e) : 0;
     if (start(&o, &c, &e) < 0) {
         capture_close(&c);
         return report(&e);

@@ -49,6 +49,8 @@
 -export([info/1]).
 -export([controlling_process/2]).
 -export([interfaces/0]).
+-export([compile_filter/1]).
+-export([compile_filter/2]).
 -export([fold/3]).
 -export([foreach/2]).
 -export([link_type/1]).
@@ -391,6 +393,21 @@ interfaces() ->
         false -> {error, {port_not_found, Prog}};
         true -> run_once(Prog, ["-L"])
     end.
+
+%% @equiv compile_filter(Filter, #{})
+-spec compile_filter(iodata()) -> {ok, [string()]} | {error, reason()}.
+compile_filter(Filter) -> compile_filter(Filter, #{}).
+
+%% @doc Check a filter without capturing, as `tcpdump -d': the program
+%% for `#{link_type => DLT, snaplen => N}' (defaults 1, Ethernet, and
+%% 65535), one line an instruction, or `{error, {filter, Msg}}' as a
+%% capture would give it. The port compiles it as the VM's user, dropped,
+%% jailed and restricted ({@link epcap_filter}).
+%% ```
+%% {ok, ["(000) ldh      [12]" | _]} = epcap:compile_filter("tcp port 80", #{link_type => 1}).
+%% '''
+-spec compile_filter(iodata(), epcap_filter:options()) -> {ok, [string()]} | {error, reason()}.
+compile_filter(Filter, Options) -> epcap_filter:compile(Filter, Options).
 
 %% @doc Fold over the packets of a batch received as
 %% `{epcap_batch, Pid, Batch}' (option `{deliver, batch}'), in order.

@@ -15,6 +15,8 @@
          sniff_script_lines/0, sniff_script_lines/1,
          recv_passive/0, recv_passive/1,
          recv_errors/0, recv_errors/1,
+         compile_filter_golden/0, compile_filter_golden/1,
+         compile_filter_errors/0, compile_filter_errors/1,
          info_file_round_trips/0, info_file_round_trips/1]).
 
 -import(epcap_test_lib, [opts/1, data/1]).
@@ -26,7 +28,7 @@ all() ->
     [info_round_trips, info_file_round_trips, setopts_other_key_einval,
      verbose_logs_what_is_in_force, interfaces_lists_what_opens,
      sniff_is_an_example, sniff_script_flags, sniff_script_lines, recv_passive,
-     recv_errors].
+     recv_errors, compile_filter_golden, compile_filter_errors].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(epcap),
@@ -289,3 +291,34 @@ run_doc_example(Mod, Marker) ->
     {ok, Tokens, _} = erl_scan:string(Code),
     {ok, Exprs} = erl_parse:parse_exprs(Tokens),
     erl_eval:exprs(Exprs, erl_eval:new_bindings()).
+
+compile_filter_golden() ->
+    [{doc, "Ensure that compile_filter/2 gives the program tcpdump -d prints, "
+      "line for line (test/data/filters.tcpdump-d, made by tcpdump 4.99)"}].
+compile_filter_golden(_Config) ->
+    {ok, Bin} = file:read_file(data("filters.tcpdump-d")),
+    [_Header | Sections] = string:split(binary_to_list(Bin), "\n## ", all),
+    ?assert(length(Sections) >= 10),
+    [begin
+         [Filter | Lines] = string:lexemes(Section, "\n"),
+         ?assertEqual({Filter, {ok, Lines}},
+                      {Filter, epcap:compile_filter(Filter, #{link_type => 1, snaplen => 262144,
+                                                              progname => epcap_test_lib:progname()})})
+     end || Section <- Sections].
+
+compile_filter_errors() ->
+    [{doc, "Ensure that compile_filter/2 gives {error, {filter, Msg}} for a filter "
+      "a capture refuses, badarg for bad options, compiles for another link "
+      "type and snaplen"}].
+compile_filter_errors(_Config) ->
+    ?assertMatch({error, {filter, "can't parse filter expression: syntax error"}},
+                 epcap:compile_filter("tcp port")),
+    ?assertMatch({error, {filter, _}}, epcap:compile_filter("port http")),
+    ?assertEqual({error, {bad_option, linktype}}, epcap:compile_filter("ip", #{linktype => 1})),
+    ?assertEqual({error, {badarg, {snaplen, 0}}}, epcap:compile_filter("ip", #{snaplen => 0})),
+    ?assertEqual({error, {badarg, {filter, [0]}}}, epcap:compile_filter([0], #{})),
+    {ok, Raw} = epcap:compile_filter("ip", #{link_type => 12, snaplen => 100}),
+    ?assertEqual("(000) ldb      [0]", hd(Raw)),
+    ?assertEqual("(003) ret      #100", lists:nth(4, Raw)),
+    ?assertMatch({error, {port_not_found, _}},
+                 epcap:compile_filter("ip", #{progname => "/nonexistent/epcap"})).

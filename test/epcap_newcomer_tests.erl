@@ -68,3 +68,11 @@ sniff_summary_doc_example_test() ->
     {ok, Tokens, _} = erl_scan:string(Code),
     {ok, Exprs} = erl_parse:parse_exprs(Tokens),
     erl_eval:exprs(Exprs, erl_eval:new_bindings()).
+
+%% epcap_filter's example: compile_filter's engine, with the port.
+filter_doc_example_test() ->
+    {ok, Bin} = file:read_file(proplists:get_value(source, epcap_filter:module_info(compile))),
+    [Code] = blocks(string:split(binary_to_list(Bin), "\n", all), none, []),
+    {ok, Tokens, _} = erl_scan:string(Code),
+    {ok, Exprs} = erl_parse:parse_exprs(Tokens),
+    erl_eval:exprs(Exprs, erl_eval:new_bindings()).
