@@ -93,6 +93,7 @@
     | {cpu_affinity, string()} | {exec, string()} | {progname, string()}
     | {user, string()} | {group, string()} | {chroot, file:filename()}
     | {active, active()} | {deliver, packet | batch} | {tagged, boolean()}
+    | {stats_interval, 10..86400000}
     | {fanout, {0..65535, epcap_fanout:mode()}
                | {0..65535, epcap_fanout:mode(), [epcap_fanout:flag()]}}.
 %% A capture option (see start_link/2).
@@ -129,7 +130,8 @@
     deliver = packet :: packet | batch,
     tag = untagged :: epcap_batch:tag(),
     info = #{} :: map(),
-    pending = queue:new() :: queue:queue({atom() | {atom(), term()}, gen_server:from()}),
+    %% none: a request of the server's own ({stats, periodic})
+    pending = queue:new() :: queue:queue({atom() | {atom(), term()}, gen_server:from() | none}),
     starter = undefined :: undefined | gen_server:from(),
     start_error = undefined :: undefined | reason(),
     ready = false :: boolean(),
@@ -369,6 +371,7 @@ move_messages(Pid, New, Tagged) ->
     receive
         {epcap_batch, Pid, _} = M -> New ! M, move_messages(Pid, New, Tagged);
         {epcap_passive, Pid} = M -> New ! M, move_messages(Pid, New, Tagged);
+        {epcap_stats, Pid, _} = M -> New ! M, move_messages(Pid, New, Tagged);
         {epcap_packet, Pid, _, _, _, _} = M -> New ! M, move_messages(Pid, New, Tagged);
         {epcap_eof, Pid} = M -> New ! M, move_messages(Pid, New, Tagged);
         {epcap_error, Pid, _} = M -> New ! M, move_messages(Pid, New, Tagged);
@@ -563,6 +566,7 @@ init({Owner, O, Cmd}) ->
               false -> wrapped
           end,
     {Stderr, Port} = epcap_stderr:open(Cmd, How),
+    epcap_events:started(Cmd),
     {Flow, _} = epcap_flow:new(maps:get(active, O)),
     Tag = case maps:get(tagged, O) of true -> {tagged, self()}; false -> untagged end,
     {ok, #state{port = Port, owner = Owner, owner_mon = erlang:monitor(process, Owner),
@@ -651,6 +655,14 @@ handle_info({recv_timeout, From}, #state{recv = {From, _}, flow = F} = S) ->
     {noreply, S#state{recv = undefined, flow = F1}};
 handle_info({recv_timeout, _}, S) ->
     {noreply, S};
+handle_info('$epcap_stats_tick', #state{ready = true, final = undefined, options = O} = S) ->
+    epcap_events:stats_interval(maps:get(stats_interval, O)),
+    case request({stats, periodic}, [?CTL_STATS], none, S) of
+        {reply, _, S1} -> {noreply, S1};  % the port is gone: its exit comes
+        NoReply -> NoReply
+    end;
+handle_info('$epcap_stats_tick', S) ->
+    {noreply, S};
 handle_info(Msg, #state{stderr = E} = S) ->
     case epcap_stderr:handle(Msg, E) of
         {ok, E1} -> {noreply, S#state{stderr = E1}};
@@ -666,11 +678,18 @@ handle_data({_, {data, Bin}}, #state{frame = F} = S) ->
     end.
 
 %% @private
-terminate(_Reason, #state{port = Port, pending = Pending, stderr = E, recv = Recv}) ->
-    _ = [gen_server:reply(From, {error, closed}) || {_, From} <- queue:to_list(Pending)],
+terminate(Reason, #state{port = Port, pending = Pending, stderr = E, recv = Recv} = S) ->
+    epcap_events:ended(how_ended(S), Reason),
+    _ = [gen_server:reply(From, {error, closed}) || {_, From} <- queue:to_list(Pending),
+                                                  From =/= none],
     _ = [gen_server:reply(From, {error, closed}) || {From, _} <- [Recv]],
     catch port_close(Port),
     epcap_stderr:close(E).
+
+how_ended(#state{final = eof}) -> eof;
+how_ended(#state{final = {error, _} = E}) -> E;
+how_ended(#state{ready = false, start_error = E}) when E =/= undefined -> {start_failed, E};
+how_ended(_) -> stopped.
 
 %% @private
 %% A crash report shows the capture, not its buffered packets, nor the
@@ -734,6 +753,8 @@ control({ready, DLT, OsPid, Precision, Mode, Snaplen, Vsn}, #state{ready = false
     Info = #{os_pid => OsPid, sandbox => Mode, link_type => DLT, snaplen => Snaplen,
              precision => Precision, version => version(Vsn)},
     S1 = S#state{ready = true, dlt = DLT, os_pid = OsPid, info = Info},
+    epcap_events:ready(Info#{options => options_in_force(S#state.options)}),
+    epcap_events:stats_interval(maps:get(stats_interval, S#state.options)),
     _ = [gen_server:reply(From, ok) || From <- [S#state.starter], From =/= undefined],
     S2 = S1#state{starter = undefined},
     case epcap_flow:new(maps:get(active, S#state.options)) of
@@ -804,7 +825,7 @@ reply(Tag, Result, #state{pending = P} = S) ->
             gen_server:reply(From, Result),
             {noreply, S#state{pending = P1}};
         {{value, {{Tag, Arg}, From}}, P1} ->
-            gen_server:reply(From, Result),
+            _ = [gen_server:reply(From, Result) || From =/= none],
             {noreply, in_force(Tag, Arg, Result, S#state{pending = P1})};
         _ ->
             fail({protocol, {unexpected_reply, Tag}}, S)
@@ -812,13 +833,16 @@ reply(Tag, Result, #state{pending = P} = S) ->
 
 %% A request that changed the capture: info/1 shows the change.
 in_force(filter, F, ok, #state{options = O} = S) -> S#state{options = O#{filter := F}};
+in_force(stats, periodic, {ok, Stats}, #state{owner = Owner} = S) ->
+    Owner ! {epcap_stats, self(), Stats},
+    S;
 in_force(_, _, _, S) -> S.
 
 start_failed(Reason, #state{starter = undefined} = S) ->
     {noreply, (close_port(S))#state{start_error = Reason}};
 start_failed(Reason, #state{starter = From} = S) ->
     gen_server:reply(From, {error, Reason}),
-    {stop, normal, close_port(S#state{starter = undefined})}.
+    {stop, normal, close_port(S#state{starter = undefined, start_error = Reason})}.
 
 %% After its last word (eof or an error) the port waits for us to close its
 %% stdin, so that nothing it wrote can be lost to a credit grant racing its
@@ -831,7 +855,7 @@ close_port(#state{port = Port, flow = F} = S) ->
 %% answer from it: the caller would wait for ever (the server lives on
 %% while the owner has packets to take).
 answer_closed(#state{pending = P} = S) ->
-    _ = [gen_server:reply(From, {error, closed}) || {_, From} <- queue:to_list(P)],
+    _ = [gen_server:reply(From, {error, closed}) || {_, From} <- queue:to_list(P), From =/= none],
     S#state{pending = queue:new()}.
 
 %% A start that timed out: the port (or its wrapper) may be blocked before

@@ -35,7 +35,8 @@ defaults() ->
       cluster_id => undefined, cpu_affinity => undefined, exec => default,
       progname => default, user => undefined, group => undefined,
       chroot => undefined, active => true, deliver => packet, tagged => false,
-      fanout => undefined, priority => realtime, given => []}.
+      fanout => undefined, priority => realtime, given => [],
+      stats_interval => undefined}.
 
 %% @doc The options that only mean something on a live capture: with
 %% `{file, _}' each is `{error, {badarg, {conflict, {file, Key}}}}'. A
@@ -165,6 +166,9 @@ option({deliver, D}) -> ?BAD(deliver, D);
 option({tagged, B}) -> bool(tagged, B);
 option({fanout, F}) ->
     case epcap_fanout:option(F) of {ok, S} -> {ok, fanout, S}; E -> E end;
+option({stats_interval, Ms}) when is_integer(Ms), Ms >= 10, Ms =< 86400000 ->
+    {ok, stats_interval, Ms};
+option({stats_interval, Ms}) -> ?BAD(stats_interval, Ms);
 option(Opt) -> {error, {bad_option, Opt}}.
 
 bool(K, B) when is_boolean(B) -> {ok, K, B};

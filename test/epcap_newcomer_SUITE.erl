@@ -17,6 +17,8 @@
          recv_errors/0, recv_errors/1,
          compile_filter_golden/0, compile_filter_golden/1,
          compile_filter_errors/0, compile_filter_errors/1,
+         lifecycle_events/0, lifecycle_events/1,
+         stats_interval/0, stats_interval/1,
          info_file_round_trips/0, info_file_round_trips/1]).
 
 -import(epcap_test_lib, [opts/1, data/1]).
@@ -28,7 +30,8 @@ all() ->
     [info_round_trips, info_file_round_trips, setopts_other_key_einval,
      verbose_logs_what_is_in_force, interfaces_lists_what_opens,
      sniff_is_an_example, sniff_script_flags, sniff_script_lines, recv_passive,
-     recv_errors, compile_filter_golden, compile_filter_errors].
+     recv_errors, compile_filter_golden, compile_filter_errors, lifecycle_events,
+     stats_interval].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(epcap),
@@ -118,9 +121,13 @@ port_lines(Wanted, Acc) ->
         ct:fail({missing, Wanted, lists:reverse(Acc)})
     end.
 
-%% logger handler: the port's stderr lines, to the test process.
+%% logger handler: the port's stderr lines and the lifecycle events, to
+%% the test process.
 log(#{meta := #{domain := [epcap, port_stderr]}, msg := Msg}, #{config := To}) ->
     To ! {port_line, lists:flatten(format(Msg))};
+log(#{meta := #{domain := [epcap, capture], capture := Pid}, msg := {report, R},
+      level := Level}, #{config := To}) ->
+    To ! {event, Pid, Level, R};
 log(_, _) ->
     ok.
 
@@ -322,3 +329,61 @@ compile_filter_errors(_Config) ->
     ?assertEqual("(003) ret      #100", lists:nth(4, Raw)),
     ?assertMatch({error, {port_not_found, _}},
                  epcap:compile_filter("ip", #{progname => "/nonexistent/epcap"})).
+
+lifecycle_events() ->
+    [{doc, "Ensure that a capture logs started, ready (with what is in force) and "
+      "ended (and why) as logger reports in domain [epcap, capture], for a "
+      "file's end, a stop and a start that failed"}].
+lifecycle_events(_Config) ->
+    ok = logger:add_handler(?MODULE, ?MODULE, #{config => self(), level => all}),
+    Primary = logger:get_primary_config(),
+    ok = logger:set_primary_config(level, info),
+    try
+        {ok, Pid} = epcap:start(opts([{file, data("veth_mixed.pcap")}])),
+        {info, #{event := started, command := [_ | _]}} = event(Pid),
+        {info, #{event := ready, info := #{link_type := 1, options := Opts}}} = event(Pid),
+        ?assertEqual(data("veth_mixed.pcap"), proplists:get_value(file, Opts)),
+        {info, #{event := ended, reason := eof, exit := normal}} = event(Pid),
+        {ok, Live} = epcap:start(opts([{interface, "lo"}, {filter, "ether proto 0x88b6"}])),
+        {info, #{event := started}} = event(Live),
+        {info, #{event := ready}} = event(Live),
+        ok = epcap:stop(Live),
+        {info, #{event := ended, reason := stopped}} = event(Live),
+        {error, {no_such_device, _}} = epcap:start(opts([{interface, "epcap_nope3"}])),
+        receive
+            {event, _, notice, #{event := ended, reason := {start_failed, {no_such_device, _}}}} ->
+                ok
+        after 5000 -> ct:fail(no_start_failed_event)
+        end
+    after
+        logger:set_primary_config(Primary),
+        logger:remove_handler(?MODULE)
+    end.
+
+event(Pid) ->
+    receive {event, Pid, Level, R} -> {Level, R}
+    after 5000 -> ct:fail({no_event, Pid})
+    end.
+
+stats_interval() ->
+    [{doc, "Ensure that {stats_interval, Ms} sends the owner {epcap_stats, Pid, "
+      "Stats} about every Ms on a live capture, the counts of stats/1, and "
+      "that a bad value is badarg"}].
+stats_interval(_Config) ->
+    ?assertEqual({error, {badarg, {stats_interval, 0}}},
+                 epcap:start(opts([{interface, "lo"}, {stats_interval, 0}]))),
+    {ok, Pid} = epcap:start(opts([{interface, "lo"}, {filter, "ether proto 0x88b6"},
+                                  {stats_interval, 100}])),
+    T0 = erlang:monotonic_time(millisecond),
+    Stats = [receive {epcap_stats, Pid, S} -> S after 3000 -> ct:fail(no_stats) end
+             || _ <- lists:seq(1, 3)],
+    Took = erlang:monotonic_time(millisecond) - T0,
+    ct:log("~p in ~b ms", [Stats, Took]),
+    ?assert(Took >= 250),
+    [?assertMatch(#{received := _, dropped := _, if_dropped := _, credit_wait_us := _}, S)
+     || S <- Stats],
+    {ok, #{options := Opts}} = epcap:info(Pid),
+    ?assertEqual(100, proplists:get_value(stats_interval, Opts)),
+    ok = epcap:stop(Pid),
+    receive {epcap_stats, Pid, _} -> ok after 0 -> ok end,
+    receive {epcap_stats, Pid, _} = M -> ct:fail({after_stop, M}) after 300 -> ok end.
