@@ -19,6 +19,8 @@
          compile_filter_errors/0, compile_filter_errors/1,
          lifecycle_events/0, lifecycle_events/1,
          stats_interval/0, stats_interval/1,
+         keeper_rides_out_outage/0, keeper_rides_out_outage/1,
+         keeper_gives_up/0, keeper_gives_up/1,
          info_file_round_trips/0, info_file_round_trips/1]).
 
 -import(epcap_test_lib, [opts/1, data/1]).
@@ -31,7 +33,7 @@ all() ->
      verbose_logs_what_is_in_force, interfaces_lists_what_opens,
      sniff_is_an_example, sniff_script_flags, sniff_script_lines, recv_passive,
      recv_errors, compile_filter_golden, compile_filter_errors, lifecycle_events,
-     stats_interval].
+     stats_interval, keeper_rides_out_outage, keeper_gives_up].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(epcap),
@@ -387,3 +389,75 @@ stats_interval(_Config) ->
     ok = epcap:stop(Pid),
     receive {epcap_stats, Pid, _} -> ok after 0 -> ok end,
     receive {epcap_stats, Pid, _} = M -> ct:fail({after_stop, M}) after 300 -> ok end.
+
+keeper_rides_out_outage() ->
+    [{doc, "Ensure that epcap_keeper keeps a live capture through a 2 s deletion "
+      "of its veth: one process throughout, a few retries with backoff (not "
+      "one every 15 ms), one restarted event, packets again once it is back"}].
+keeper_rides_out_outage(_Config) ->
+    N = 229,
+    #{a := If} = Host = epcap_test_lib:netns_up(N),
+    ok = logger:add_handler(?MODULE, ?MODULE, #{config => self(), level => all}),
+    Primary = logger:get_primary_config(),
+    ok = logger:set_primary_config(level, info),
+    try
+        {ok, K} = epcap_keeper:start_link(self(), opts([{interface, If}, {filter, "icmp"}]),
+                                          #{backoff_min => 50, backoff_max => 800}),
+        {ok, C1} = epcap_keeper:capture(K),
+        _ = epcap_test_lib:ping_in(Host, 1),
+        receive {packet, 1, _, _, _} -> ok after 5000 -> ct:fail(no_packet_before) end,
+        {0, _} = epcap_test_lib:cmd("ip link del " ++ If),
+        receive {epcap, {error, _}} -> ok after 10000 -> ct:fail(no_end) end,
+        timer:sleep(2000),
+        Host2 = epcap_test_lib:netns_up(N),
+        C2 = wait_capture(K, C1, 10000),
+        _ = epcap_test_lib:ping_in(Host2, 2),
+        receive {packet, 1, _, _, _} -> ok after 5000 -> ct:fail(no_packet_after) end,
+        Events = drain_events([]),
+        Failed = [E || #{event := ended, reason := {start_failed, _}} = E <- Events],
+        Restarted = [E || #{event := restarted} = E <- Events],
+        ct:log("~b failed starts; ~p", [length(Failed), Restarted]),
+        ?assertMatch([#{attempt := 1, after_ms := Ms}] when Ms >= 2000, Restarted),
+        %% 50, 100, 200, 400, 800, 800... ms: about 6 in 2 s, not 130
+        ?assert(length(Failed) =< 12),
+        ?assert(is_process_alive(K)),
+        ?assertNotEqual(C1, C2),
+        ok = epcap_keeper:stop(K),
+        ?assertNot(is_process_alive(C2))
+    after
+        logger:set_primary_config(Primary),
+        logger:remove_handler(?MODULE),
+        epcap_test_lib:netns_down(Host)
+    end.
+
+keeper_gives_up() ->
+    [{doc, "Ensure that epcap_keeper with give_up_after exits {shutdown, "
+      "{gave_up, Reason}} once its interface has been gone that long, and "
+      "that a bad keeper option is refused"}].
+keeper_gives_up(_Config) ->
+    ?assertEqual({error, {bad_option, bogus}}, epcap_keeper:start_link(self(), [], #{bogus => 1})),
+    #{a := If} = Host = epcap_test_lib:netns_up(228),
+    process_flag(trap_exit, true),
+    {ok, K} = epcap_keeper:start_link(self(), opts([{interface, If}]),
+                                      #{backoff_min => 20, give_up_after => 300}),
+    {0, _} = epcap_test_lib:cmd("ip link del " ++ If),
+    receive
+        {'EXIT', K, Why} ->
+            ct:log("~p", [Why]),
+            ?assertMatch({shutdown, {gave_up, _}}, Why)
+    after 15000 -> ct:fail(did_not_give_up)
+    end,
+    _ = epcap_test_lib:netns_down(Host).
+
+wait_capture(K, Old, Ms) when Ms > 0 ->
+    case epcap_keeper:capture(K) of
+        {ok, Pid} when Pid =/= Old -> Pid;
+        _ -> timer:sleep(50), wait_capture(K, Old, Ms - 50)
+    end;
+wait_capture(_, _, _) ->
+    ct:fail(no_restart).
+
+drain_events(Acc) ->
+    receive {event, _, _, R} -> drain_events([R | Acc])
+    after 0 -> lists:reverse(Acc)
+    end.
