@@ -17,6 +17,7 @@
          recv_errors/0, recv_errors/1,
          compile_filter_golden/0, compile_filter_golden/1,
          compile_filter_errors/0, compile_filter_errors/1,
+         compile_filter_dropped/0, compile_filter_dropped/1,
          lifecycle_events/0, lifecycle_events/1,
          stats_interval/0, stats_interval/1,
          keeper_rides_out_outage/0, keeper_rides_out_outage/1,
@@ -32,7 +33,8 @@ all() ->
     [info_round_trips, info_file_round_trips, setopts_other_key_einval,
      verbose_logs_what_is_in_force, interfaces_lists_what_opens,
      sniff_is_an_example, sniff_script_flags, sniff_script_lines, recv_passive,
-     recv_errors, compile_filter_golden, compile_filter_errors, lifecycle_events,
+     recv_errors, compile_filter_golden, compile_filter_errors,
+     compile_filter_dropped, lifecycle_events,
      stats_interval, keeper_rides_out_outage, keeper_gives_up].
 
 init_per_suite(Config) ->
@@ -460,4 +462,43 @@ wait_capture(_, _, _) ->
 drain_events(Acc) ->
     receive {event, _, _, R} -> drain_events([R | Acc])
     after 0 -> lists:reverse(Acc)
+    end.
+
+compile_filter_dropped() ->
+    [{doc, "Ensure that the port's compile-only mode (-K), started as root, "
+      "compiles as nobody, jailed: a compile that takes long (an 8 KiB filter) "
+      "shows the port and its compile child with uid 65534 and root /run/epcap"}].
+compile_filter_dropped(_Config) ->
+    %% about 8 KiB: seconds of CPU, until the compile child's RLIMIT_CPU
+    Filter1 = lists:flatten(lists:join(" or ", ["port " ++ integer_to_list(P)
+                                                || P <- lists:seq(1, 670)])),
+    Port = open_port({spawn_executable, epcap_test_lib:progname()},
+                     [{args, ["-K", "-f", Filter1]}, stream, binary, exit_status]),
+    {os_pid, OsPid} = erlang:port_info(Port, os_pid),
+    timer:sleep(500),
+    Pids = [OsPid | children(OsPid)],
+    Status = [{P, file:read_file("/proc/" ++ integer_to_list(P) ++ "/status"),
+               file:read_link("/proc/" ++ integer_to_list(P) ++ "/root")} || P <- Pids],
+    ct:log("~p", [Status]),
+    catch port_close(Port),
+    ?assert(length(Pids) >= 2),
+    [begin
+         {match, _} = re:run(St, "^Uid:\\s+65534\\s+65534\\s+65534\\s+65534", [multiline]),
+         ?assertEqual({ok, "/run/epcap"}, Root)
+     end || {_, {ok, St}, Root} <- Status].
+
+%% The processes whose parent is Pid.
+children(Pid) ->
+    {ok, Names} = file:list_dir("/proc"),
+    [list_to_integer(N) || N <- Names, lists:all(fun(C) -> C >= $0 andalso C =< $9 end, N),
+                           parent(N) =:= Pid].
+
+parent(N) ->
+    case file:read_file("/proc/" ++ N ++ "/status") of
+        {ok, B} ->
+            case re:run(B, "^PPid:\\s+([0-9]+)", [multiline, {capture, all_but_first, list}]) of
+                {match, [P]} -> list_to_integer(P);
+                _ -> none
+            end;
+        _ -> none
     end.
