@@ -10,9 +10,10 @@
 %%% line, wrapper first.</li>
 %%% <li>`ready' (info): the port is capturing; `info' is what
 %%% `epcap:info/1' gives (the options in force among it).</li>
-%%% <li>`ended' (info after `eof' or a stop, notice otherwise): `reason',
-%%% `normal' or the failure the owner was told; `start_failed' when it
-%%% never got ready.</li>
+%%% <li>`ended': `reason' `eof', `stopped' (`epcap:stop/1', the owner
+%%% gone) or `{start_failed, Reason}' (the caller of `start' got the
+%%% error) at info; `{error, Reason}', the failure the owner was told, at
+%%% notice; `exit' is the server's exit reason.</li>
 %%% <li>`restarted' (notice): a keeper (`epcap_keeper') started a new
 %%% capture after one ended; `attempt' counts, `after_ms' is the wait.</li>
 %%% </ul>
@@ -41,10 +42,10 @@ ready(Info) ->
 %% `{start_failed, Reason}'.
 -spec ended(eof | stopped | {error, term()} | {start_failed, term()}, term()) -> ok.
 ended(How, ExitReason) ->
+    %% a start that failed was told to its caller: no louder than info
     Level = case How of
-                eof -> info;
-                stopped -> info;
-                _ -> notice
+                {error, _} -> notice;
+                _ -> info
             end,
     log(Level, #{event => ended, reason => How, exit => ExitReason}).
 

@@ -355,7 +355,7 @@ lifecycle_events(_Config) ->
         {info, #{event := ended, reason := stopped}} = event(Live),
         {error, {no_such_device, _}} = epcap:start(opts([{interface, "epcap_nope3"}])),
         receive
-            {event, _, notice, #{event := ended, reason := {start_failed, {no_such_device, _}}}} ->
+            {event, _, info, #{event := ended, reason := {start_failed, {no_such_device, _}}}} ->
                 ok
         after 5000 -> ct:fail(no_start_failed_event)
         end
