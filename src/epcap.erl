@@ -210,6 +210,9 @@ start_link(Options) -> start_link(self(), Options).
 %% <li>`{deliver, packet}': `batch' sends `{epcap_batch, Pid, Batch}', to be
 %% walked with {@link fold/3}.</li>
 %% <li>`{tagged, false}': `true' names the capture in every message.</li>
+%% <li>`{stats_interval, Ms}': none by default; the owner gets
+%% `{epcap_stats, Pid, Stats}' (as {@link stats/1}) every `Ms' (10..86400000)
+%% of a live capture.</li>
 %% <li>`verbose' | `{verbose, N}': the port's diagnostics, as `logger'
 %% notices with `domain => [epcap, port_stderr]': libpcap's version, what
 %% it opened, the drop and sandbox, each filter and control request.</li>
