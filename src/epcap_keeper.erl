@@ -17,7 +17,9 @@
 %%% each included (`{epcap, {error, Reason}}'); with `{tagged, true}' the
 %%% pid changes at every restart ({@link capture/1} gives the current one).
 %%% Each restart is a `restarted' event (`epcap_events'). As a supervisor's
-%%% child the keeper fails only when it gives up, so the intensity that
+%%% child ({@link child_spec/1}: `transient') the keeper's outages never
+%%% reach the supervisor: it exits only when its capture ends normally or
+%%% it gives up (`{shutdown, _}', not restarted), so the intensity that
 %%% goes with it is the default (1 restart in 5 s) whatever the outages.
 %%% ```
 %%% {ok, K} = epcap_keeper:start_link(self(), [{interface, "eth0"}, {filter, "icmp"}],
