@@ -76,3 +76,10 @@ filter_doc_example_test() ->
     {ok, Tokens, _} = erl_scan:string(Code),
     {ok, Exprs} = erl_parse:parse_exprs(Tokens),
     erl_eval:exprs(Exprs, erl_eval:new_bindings()).
+
+keeper_child_spec_test() ->
+    Spec = epcap_keeper:child_spec(#{owner => self(), options => [{interface, "lo"}]}),
+    ?assertMatch(#{id := epcap_keeper, restart := transient, type := worker,
+                   start := {epcap_keeper, start_link, [_, [{interface, "lo"}], #{}]}}, Spec),
+    ?assertEqual({error, {badarg, #{backoff_min => 0}}},
+                 epcap_keeper:start_link(self(), [], #{backoff_min => 0})).
