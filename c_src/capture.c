@@ -130,6 +130,16 @@ static int open_live(const struct options *o, struct capture *c,
         return fail_activate(c->p, dev, rc, e);
     if (rc > 0 && o->verbose)
         fprintf(stderr, "epcap: %s: warning: %s\n", dev, pcap_geterr(c->p));
+    if (o->verbose)
+        fprintf(stderr,
+                "epcap: %s: opened live (%s), snaplen %d, buffer %d%s, "
+                "timeout %s, promiscuous %d\n",
+                dev, pcap_lib_version(), pcap_snapshot(c->p), o->buffer_size,
+                o->buffer_size > 0 ? "" : " (libpcap's default)",
+                o->timeout_mode == TIMEOUT_IMMEDIATE  ? "immediate"
+                : o->timeout_mode == TIMEOUT_INFINITY ? "infinity"
+                                                      : "in ms",
+                o->promiscuous);
     if (o->direction != DIRECTION_INOUT &&
         set_direction(c->p, o->direction, e) < 0)
         return -1;
@@ -195,6 +205,11 @@ static int open_file(const struct options *o, struct capture *c,
     /* A direction is libpcap's to apply: then it reads every record. */
     if (o->direction == DIRECTION_INOUT)
         savefile_init(&c->sf, c->p, fp, o->nano != 0);
+    if (o->verbose)
+        fprintf(stderr,
+                "epcap: %s: opened file (%s), link type %d, snaplen %d\n",
+                o->file, pcap_lib_version(), pcap_datalink(c->p),
+                pcap_snapshot(c->p));
     c->netmask = PCAP_NETMASK_UNKNOWN;
     c->fd = -1;
     c->live = false;
@@ -208,6 +223,7 @@ int capture_open(const struct options *o, struct capture *c, struct ep_error *e)
     if ((o->file ? open_file(o, c, e) : open_live(o, c, e)) < 0)
         return -1;
     c->dlt = pcap_datalink(c->p);
+    c->verbose = o->verbose;
     return 0;
 }
 
@@ -268,6 +284,9 @@ int capture_setfilter(struct capture *c, const char *filter, struct ep_error *e)
         return ep_fail_errno(e, "file", "seek");
     }
     rc = pcap_setfilter(c->p, &prog);
+    if (rc == 0 && c->verbose)
+        fprintf(stderr, "epcap: filter set (%u instructions): %s\n",
+                prog.bf_len, filter);
     filtercc_free(&prog);
     if (rc < 0)
         return ep_fail(e, "filter", "%s", pcap_geterr(c->p));

@@ -19,6 +19,7 @@ struct capture {
     char *file_buf;     /* stdio buffer of a savefile; freed after pcap_close */
     struct savefile sf; /* a savefile's records, while it reads them */
     char err[96];       /* what failed outside libpcap (capture_geterr) */
+    int verbose;        /* -v count: diagnostics on stderr (the FIFO) */
 };
 
 /* Opens the handle only: the filter is set after the privilege drop

@@ -16,6 +16,7 @@
 
 #include "caller.h"
 #include "capture.h"
+#include "checkfilter.h"
 #include "errors.h"
 #include "fanout.h"
 #include "filtercc.h"
@@ -110,6 +111,12 @@ static int start(const struct options *o, const struct caller *who,
     if (filtercc_init(STDIN_FILENO, e) < 0 || restrict_init(&rc, e) < 0 ||
         privdrop_apply(e) < 0 || die_with_parent(e) < 0)
         return -1;
+    if (o->verbose)
+        fprintf(stderr,
+                "epcap: dropped to uid %ld gid %ld, chroot %s; sandbox %s\n",
+                (long)getuid(), (long)getgid(),
+                o->chroot_dir ? o->chroot_dir : "the default when root",
+                restrict_mode());
     /* After the drop: the compile is unbounded work (filtercc.h). */
     if (o->filter != NULL && capture_setfilter(c, o->filter, e) < 0)
         return -1;
@@ -188,6 +195,8 @@ int main(int argc, char *argv[])
         return privcheck_print();
     if (o.list_interfaces)
         return list_interfaces(&o, &who, &e) < 0 ? report(&e) : 0;
+    if (o.compile_only)
+        return checkfilter_run(&o, &who, &e) < 0 ? report(&e) : 0;
     if (start(&o, &who, &c, &e) < 0) {
         capture_close(&c);
         return report(&e);

@@ -1,12 +1,25 @@
 #include "interfaces.h"
 
 #include <netinet/in.h>
+#include <stdbool.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #include <ei.h>
 #include <pcap/pcap.h>
 
 #include "wire.h"
+
+/* Defined by nodbus.c, when the port is linked with its refusing libdbus
+ * stubs (a static libpcap): weak, so that it is NULL otherwise. */
+extern const int epcap_without_dbus __attribute__((weak));
+
+/* libpcap lists dbus-system and dbus-session whatever it can open; a
+ * port without D-Bus cannot open them, so it does not list them. */
+static bool can_open(const pcap_if_t *d)
+{
+    return &epcap_without_dbus == NULL || strncmp(d->name, "dbus-", 5) != 0;
+}
 
 /* inet's forms: {A,B,C,D} and {A,...,H}; other families are skipped. */
 static int encode_sockaddr(ei_x_buff *x, const struct sockaddr *sa)
@@ -116,7 +129,8 @@ int interfaces_send(int fd, struct ep_error *e)
         ei_x_encode_atom(&x, "interfaces") == 0) {
         rc = 0;
         for (const pcap_if_t *d = all; d != NULL && rc == 0; d = d->next)
-            rc = encode_if(&x, d);
+            if (can_open(d))
+                rc = encode_if(&x, d);
         if (rc == 0)
             rc = ei_x_encode_empty_list(&x);
     }

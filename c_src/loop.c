@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -156,6 +157,10 @@ static int handle(struct loop *l, const struct ctl_msg *m)
 {
     if (handlers[m->type].replies && wire_batch_flush(&l->batch) < 0)
         return -1;
+    /* credit comes with every delivery: only at -vv */
+    if (l->cap->verbose > (m->type == CTL_CREDIT ? 1 : 0))
+        fprintf(stderr, "epcap: control request: %s (%zu bytes)\n",
+                ctl_rule_of(m->type)->name, m->len);
     return handlers[m->type].handle(l, m);
 }
 

@@ -86,6 +86,7 @@ static void options_defaults(struct options *o)
     memset(o, 0, sizeof(*o));
     o->snaplen = EPCAP_SNAPLEN_DEFAULT;
     o->timeout_mode = TIMEOUT_IMMEDIATE;
+    o->linktype = 1; /* DLT_EN10MB */
 }
 
 /* Flags that take no argument. */
@@ -102,6 +103,7 @@ static int parse_flag(char c, struct options *o)
     case 'T': o->priority = PRIORITY_REALTIME; return 0;
     case 'h': o->help = true; return 0;
     case 'v': o->verbose++; return 0;
+    case 'K': o->compile_only = true; return 0;
     default: return 1;
     }
 }
@@ -124,6 +126,7 @@ static int parse_valued(char c, const char *v, struct options *o)
     case 't': return parse_timeout(v, o);
     case 'd': return parse_direction(v, o);
     case 'F': return fanout_parse(v, &o->fanout);
+    case 'y': return parse_int(v, 0, 65535, &o->linktype);
     default: return 1;
     }
 }
@@ -173,6 +176,7 @@ void options_usage(const char *progname)
         "[-v] "
         "[-L] "
         "[-h]\n"
+        "       -K -f filter [-y linktype] [-s snaplen]: compile and print\n"
         "Speaks the epcap wire protocol (doc/protocol.md) on stdin/stdout;\n"
         "meant to be started by the Erlang epcap module.\n",
         EPCAP_VERSION, restrict_mode(), progname);

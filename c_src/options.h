@@ -47,6 +47,8 @@ struct options {
     bool help;
     int verbose;
     struct fanout_spec fanout; /* -F: a PACKET_FANOUT group to join */
+    bool compile_only; /* -K: compile the filter for -y, print it, exit */
+    int linktype;      /* -y: the DLT -K compiles for */
 };
 
 /* Parse argv[1..argc-1]. Returns 0, or -1 with e = {badarg, "..."}. Strings

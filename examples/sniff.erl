@@ -1,5 +1,10 @@
 %%% @doc Example: log every captured packet as a `logger' report.
 %%%
+%%% An example, not part of the epcap application: rebar3 compiles it into
+%%% `_build/default/lib/epcap/examples' of this checkout (add that to the
+%%% code path), but a project depending on epcap, or a release, has no
+%%% `sniff' module. `bin/epcap-sniff' is its command-line front end.
+%%%
 %%% `sniff:start([{interface, "eth0"}, {filter, "tcp port 80"}])' starts
 %%% a capture (the options are those of `epcap:start/2', plus
 %%% `{format, [hex | binary | local_time]}' to add the whole frame to each
@@ -34,7 +39,7 @@
 -behaviour(gen_statem).
 
 -export([start/0, start/1, start_link/0, start_link/1, stop/0]).
--export([report/4, report/5, format_report/1]).
+-export([report/4, report/5, format_report/1, summary/1]).
 -export([init/1, callback_mode/0, capturing/3, terminate/3]).
 
 -type option() :: epcap:option() | {format, [format()]}.
@@ -389,6 +394,81 @@ unreachable6(_) -> "unreachable".
 %%====================================================================
 %% Text
 %%====================================================================
+
+%% @doc One line for a report, as tcpdump prints a packet: the time of
+%% day, then the innermost network layer and what it carries, e.g.
+%% `16:14:07.543658 IP 10.212.0.1.40174 > 10.212.0.2.8080: tcp [psh,ack] seq 991272075 ack 3345078587 win 63, length 89'.
+%% ```
+%% R = sniff:report(1, {microsecond, 0}, 42, <<0:48, 1:48, 16#0806:16, 1:16, 16#0800:16,
+%%                   6, 4, 1:16, 1:48, 10, 0, 0, 1, 0:48, 10, 0, 0, 2>>),
+%% "00:00:00.000000 ARP, request who-has 10.0.0.2 tell 10.0.0.1" = sniff:summary(R).
+%% '''
+-spec summary(report()) -> string().
+summary(Report) ->
+    Time = case proplists:get_value(time, proplists:get_value(pcap, Report, []), "") of
+               [_, _, _, _, $-, _, _, $-, _, _, $\s | Clock] -> string:trim(Clock, trailing, "Z");
+               T -> T
+           end,
+    Layers = [{L, F} || {L, F} <- Report, is_list(F), F =:= [] orelse is_tuple(hd(F)),
+                        L =/= pcap, not is_quoted(L)],
+    Error = [io_lib:format(" [~w ~w]", [proplists:get_value(layer, E),
+                                        proplists:get_value(reason, E)])
+             || {decode_error, E} <- Report],
+    lists:flatten([Time, " ", line(Layers, Report), Error]).
+
+is_quoted(L) -> lists:prefix("quoted_", atom_to_list(L)).
+
+line(Layers, Report) ->
+    Size = proplists:get_value(payload_size, Report, 0),
+    Net = [X || {L, _} = X <- Layers, L =:= ipv4 orelse L =:= ipv6 orelse L =:= arp],
+    case Net of
+        [] ->
+            Len = proplists:get_value(len, proplists:get_value(pcap, Report, []), 0),
+            Last = case Layers of [] -> "unknown"; _ -> atom_to_list(element(1, lists:last(Layers))) end,
+            io_lib:format("~s, length ~b", [Last, Len]);
+        _ ->
+            {L, F} = lists:last(Net),
+            Above = lists:dropwhile(fun(X) -> X =/= {L, F} end, Layers),
+            net_line(L, F, tl(Above), Size)
+    end.
+
+net_line(arp, F, _, _) ->
+    V = fun(K) -> proplists:get_value(K, F) end,
+    case V(operation) of
+        request -> io_lib:format("ARP, request who-has ~s tell ~s", [V(target_address), V(sender_address)]);
+        reply -> io_lib:format("ARP, reply ~s is-at ~s", [V(sender_address), V(sender_macaddr)]);
+        Op -> io_lib:format("ARP, ~w ~s > ~s", [Op, V(sender_address), V(target_address)])
+    end;
+net_line(IP, F, Above, Size) ->
+    Name = case IP of ipv4 -> "IP"; ipv6 -> "IP6" end,
+    Src = proplists:get_value(source_address, F),
+    Dst = proplists:get_value(destination_address, F),
+    case [X || {P, _} = X <- Above, P =:= tcp orelse P =:= udp orelse P =:= icmp
+                                    orelse P =:= icmp6] of
+        [{tcp, T} | _] ->
+            V = fun(K) -> proplists:get_value(K, T) end,
+            io_lib:format("~s ~s.~b > ~s.~b: tcp ~w seq ~b ack ~b win ~b, length ~b",
+                          [Name, Src, V(source_port), Dst, V(destination_port),
+                           V(flags), V(seq), V(ack), V(win), Size]);
+        [{udp, U} | _] ->
+            io_lib:format("~s ~s.~b > ~s.~b: udp, length ~b",
+                          [Name, Src, proplists:get_value(source_port, U), Dst,
+                           proplists:get_value(destination_port, U), Size]);
+        [{P, I} | _] ->
+            What = case proplists:get_value(meaning, I) of
+                       undefined -> io_lib:format("type ~w code ~w", [proplists:get_value(type, I),
+                                                                     proplists:get_value(code, I)]);
+                       M -> M
+                   end,
+            Ids = [io_lib:format(" ~s ~w", [K, proplists:get_value(K, I)])
+                   || K <- [id, seq], proplists:is_defined(K, I)],
+            Quote = [[" (", Q, ")"] || {quote, Q} <- I],
+            io_lib:format("~s ~s > ~s: ~s ~s~s~s, length ~b",
+                          [Name, Src, Dst, P, What, Ids, Quote, Size]);
+        [] ->
+            Proto = proplists:get_value(protocol, F),
+            io_lib:format("~s ~s > ~s: ~w, length ~b", [Name, Src, Dst, Proto, Size])
+    end.
 
 %% @doc Render a report as text: one line per layer, `Layer: key=value ...',
 %% strings unquoted; an ICMP meaning in parentheses and its quote as

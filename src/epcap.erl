@@ -43,10 +43,14 @@
 -export([stats/1]).
 -export([setfilter/2]).
 -export([setopts/2]).
+-export([recv/2]).
+-export([recv/3]).
 -export([getopts/1]).
 -export([info/1]).
 -export([controlling_process/2]).
 -export([interfaces/0]).
+-export([compile_filter/1]).
+-export([compile_filter/2]).
 -export([fold/3]).
 -export([foreach/2]).
 -export([link_type/1]).
@@ -65,14 +69,15 @@
 -type batch() :: epcap_batch:batch().
 -type time_unit() :: epcap_batch:time_unit().
 -type active() :: epcap_flow:active().
-%% A process, as gen_server names one: resolved once, at start.
+%% `true | false | once | N', as in `gen_tcp'.
 -type owner() :: pid() | atom() | {global, term()} | {via, module(), term()}.
-%% What stats/1 gives (see there).
+%% A process, as gen_server names one: resolved once, at start.
 -type stats() :: #{received := non_neg_integer(), dropped := non_neg_integer(),
                    if_dropped := non_neg_integer(), wakeups := non_neg_integer(),
                    reads := non_neg_integer(), batches := non_neg_integer(),
                    credit_wait_us := non_neg_integer(),
                    pipe_wait_us := non_neg_integer()}.
+%% What stats/1 gives (see there).
 -type option() ::
     {interface, iodata()} | {filter, iodata()}
     | promiscuous | {promiscuous, boolean()}
@@ -88,10 +93,10 @@
     | {cpu_affinity, string()} | {exec, string()} | {progname, string()}
     | {user, string()} | {group, string()} | {chroot, file:filename()}
     | {active, active()} | {deliver, packet | batch} | {tagged, boolean()}
+    | {stats_interval, 10..86400000}
     | {fanout, {0..65535, epcap_fanout:mode()}
                | {0..65535, epcap_fanout:mode(), [epcap_fanout:flag()]}}.
-%% Every tag here is in error_reasons/0, and every reason the port program
-%% can send is here (test/epcap_protocol_tests.erl checks both).
+%% A capture option (see start_link/2).
 -type reason() ::
     {badarg, term()} | {bad_option, term()}
     | {filter, string()} | {no_such_device, string()}
@@ -107,6 +112,8 @@
     | {prctl, string()} | {signal, string()} | {poll, string()}
     | {write, string()} | {control, string()} | {enomem, string()}
     | {fcntl, string()} | {fanout, string()} | {record_too_large, string()}.
+%% Every tag here is in error_reasons/0, and every reason the port program
+%% can send is here (test/epcap_protocol_tests.erl checks both).
 
 -define(START_TIMEOUT, 30000).
 
@@ -123,14 +130,17 @@
     deliver = packet :: packet | batch,
     tag = untagged :: epcap_batch:tag(),
     info = #{} :: map(),
-    pending = queue:new() :: queue:queue({atom(), gen_server:from()}),
+    %% none: a request of the server's own ({stats, periodic})
+    pending = queue:new() :: queue:queue({atom() | {atom(), term()}, gen_server:from() | none}),
     starter = undefined :: undefined | gen_server:from(),
     start_error = undefined :: undefined | reason(),
     ready = false :: boolean(),
     final = undefined :: undefined | eof | {error, reason()},
     %% controlling_process/2 in progress: what arrives meanwhile waits
     moving = false :: boolean(),
-    stderr = epcap_stderr:new() :: epcap_stderr:state()
+    stderr = epcap_stderr:new() :: epcap_stderr:state(),
+    %% recv/3 waiting for packets: its caller and timer
+    recv = undefined :: undefined | {gen_server:from(), undefined | reference()}
 }).
 
 %%====================================================================
@@ -193,13 +203,18 @@ start_link(Options) -> start_link(self(), Options).
 %% <li>`{time_unit, timestamp}': Time as `{Mega, Sec, Micro}';
 %% `microsecond' / `nanosecond' as an integer (nanosecond asks libpcap for
 %% nanosecond precision).</li>
-%% <li>`{active, true}': `false', `once' or `N' as in `gen_tcp'; at 0
-%% the owner gets `{epcap_passive, Pid}'.</li>
+%% <li>`{active, true}': `false', `once' or `N' as in `gen_tcp'; when
+%% an `N' count reaches 0 the owner gets `{epcap_passive, Pid}' (`once'
+%% sends none, as in `gen_tcp').</li>
 %% <li>`{deliver, packet}': `batch' sends `{epcap_batch, Pid, Batch}', to be
 %% walked with {@link fold/3}.</li>
 %% <li>`{tagged, false}': `true' names the capture in every message.</li>
+%% <li>`{stats_interval, Ms}': none by default; the owner gets
+%% `{epcap_stats, Pid, Stats}' (as {@link stats/1}) every `Ms' (10..86400000)
+%% of a live capture.</li>
 %% <li>`verbose' | `{verbose, N}': the port's diagnostics, as `logger'
-%% events.</li>
+%% notices with `domain => [epcap, port_stderr]': libpcap's version, what
+%% it opened, the drop and sandbox, each filter and control request.</li>
 %% <li>`{env, "PCAP_K=V"}' (repeatable, `PCAP_' names only),
 %% `{cluster_id, 0..255}' (sets `PCAP_PF_RING_CLUSTER_ID'),
 %% `{cpu_affinity, "1,3,5-7"}': all set by the port itself.</li>
@@ -268,13 +283,42 @@ setfilter(Pid, Filter) ->
         error -> {error, {badarg, {filter, Filter}}}
     end.
 
-%% @doc Change options of a running capture: `{active, A}' only.
-%% As in `inet:setopts/2', `{active, N}' adds N to the current count
-%% (range -32768..32767, `{error, einval}' outside); at 0 or below the
-%% owner gets `{epcap_passive, Pid}'.
+%% @doc Change options of a running capture: `{active, A}' only; any
+%% other option, or a value out of range, is `{error, einval}', as in
+%% `inet:setopts/2'. `{active, N}' adds N to the current count (range
+%% -32768..32767); at 0 or below the owner gets `{epcap_passive, Pid}'.
+%% `{active, once}' falls back to `false' after one packet without a
+%% message, as in `gen_tcp'.
 -spec setopts(pid(), [{active, active()}]) -> ok | {error, einval | reason()}.
 setopts(Pid, Opts) when is_list(Opts) -> call(Pid, {setopts, Opts});
 setopts(_Pid, Opts) -> {error, {badarg, {setopts, Opts}}}.
+
+%% @equiv recv(Pid, Length, infinity)
+-spec recv(pid(), 0..32767) -> {ok, [packet()]} | {error, einval | timeout | closed | not_owner}.
+recv(Pid, Length) -> recv(Pid, Length, infinity).
+
+%% @doc Take packets of a capture in `{active, false}' mode, as
+%% `gen_tcp:recv/3': up to `Length' packets (`0': all there are, at most
+%% 32767), as soon as there is at least one, or `{error, timeout}' after
+%% `Timeout' ms with none (nothing is lost: a packet arriving later waits
+%% for the next call). Packets are `{packet, DLT, Time, Len, Packet}'
+%% (also with `{tagged, true}'), oldest first. Only the owner may call it
+%% (`{error, not_owner}'); in another active mode, or with a bad argument,
+%% it is `{error, einval}'; a capture that ended (after its last packet
+%% was taken) is `{error, closed}', and the owner also gets the end's
+%% message. No `{epcap_passive, Pid}' is sent.
+%% ```
+%% {ok, Pid} = epcap:start([{file, "test/data/veth_mixed.pcap"}, {active, false}]),
+%% {ok, [{packet, 1, _, 42, _}, {packet, 1, _, 42, _}]} = epcap:recv(Pid, 2, 5000).
+%% '''
+-spec recv(pid(), 0..32767, timeout()) ->
+          {ok, [packet()]} | {error, einval | timeout | closed | not_owner}.
+recv(Pid, Length, Timeout)
+  when is_integer(Length), Length >= 0, Length =< 32767,
+       Timeout =:= infinity orelse is_integer(Timeout) andalso Timeout >= 0 ->
+    call(Pid, {recv, Length, Timeout});
+recv(_Pid, _Length, _Timeout) ->
+    {error, einval}.
 
 %% @doc The command line the port would be started with, wrapper first.
 %% ```
@@ -291,7 +335,12 @@ getopts(Options) ->
 %% `os_pid' (the port program's own, whatever wrapper sits between),
 %% `sandbox' (`seccomp', `rlimit', ...), `link_type' (the DLT),
 %% `snaplen', `precision' (`micro' | `nano'), `version' (the port's),
-%% `owner', `options' (every option with its value, defaults included).
+%% `owner', `options': the options in force, which {@link start/1} takes
+%% back to start the same capture (the filter of the last
+%% {@link setfilter/2}, the wrapper and port program in use, libpcap's
+%% buffer; what the port decides by itself is left out: libpcap's first
+%% device when no interface was given, the user and chroot it drops to;
+%% see `epcap_options:in_force/2').
 -spec info(pid()) -> {ok, #{os_pid := integer(), sandbox := atom(),
                             link_type := non_neg_integer(),
                             snaplen := non_neg_integer(),
@@ -324,6 +373,7 @@ move_messages(Pid, New, Tagged) ->
     receive
         {epcap_batch, Pid, _} = M -> New ! M, move_messages(Pid, New, Tagged);
         {epcap_passive, Pid} = M -> New ! M, move_messages(Pid, New, Tagged);
+        {epcap_stats, Pid, _} = M -> New ! M, move_messages(Pid, New, Tagged);
         {epcap_packet, Pid, _, _, _, _} = M -> New ! M, move_messages(Pid, New, Tagged);
         {epcap_eof, Pid} = M -> New ! M, move_messages(Pid, New, Tagged);
         {epcap_error, Pid, _} = M -> New ! M, move_messages(Pid, New, Tagged);
@@ -348,6 +398,21 @@ interfaces() ->
         false -> {error, {port_not_found, Prog}};
         true -> run_once(Prog, ["-L"])
     end.
+
+%% @equiv compile_filter(Filter, #{})
+-spec compile_filter(iodata()) -> {ok, [string()]} | {error, reason()}.
+compile_filter(Filter) -> compile_filter(Filter, #{}).
+
+%% @doc Check a filter without capturing, as `tcpdump -d': the program
+%% for `#{link_type => DLT, snaplen => N}' (defaults 1, Ethernet, and
+%% 65535), one line an instruction, or `{error, {filter, Msg}}' as a
+%% capture would give it. The port compiles it as the VM's user, dropped,
+%% jailed and restricted ({@link epcap_filter}).
+%% ```
+%% {ok, ["(000) ldh      [12]" | _]} = epcap:compile_filter("tcp port 80", #{link_type => 1}).
+%% '''
+-spec compile_filter(iodata(), epcap_filter:options()) -> {ok, [string()]} | {error, reason()}.
+compile_filter(Filter, Options) -> epcap_filter:compile(Filter, Options).
 
 %% @doc Fold over the packets of a batch received as
 %% `{epcap_batch, Pid, Batch}' (option `{deliver, batch}'), in order.
@@ -443,11 +508,23 @@ prepare(Options) ->
     case epcap_options:validate(Options) of
         {ok, O} ->
             case epcap_options:command(O) of
+                {error, {exec_not_found, W}} -> no_default_wrapper(W, O);
                 {error, _} = Error -> Error;
                 Cmd -> {ok, O, Cmd}
             end;
         {error, _} = Error ->
             Error
+    end.
+
+%% The default wrapper (sudo, for a port without capabilities) is not
+%% installed: the user has no way to capture, and the hint says how to
+%% get one.
+no_default_wrapper(W, #{given := G} = O) ->
+    case lists:member(exec, G) of
+        true -> {error, {exec_not_found, W}};
+        false ->
+            Msg = W ++ " not found, and the port cannot capture without it",
+            {error, with_hint({permission_denied, Msg}, O)}
     end.
 
 %% `epcap -L': one term, then exit. Read as a stream and framed by
@@ -492,11 +569,13 @@ init({Owner, O, Cmd}) ->
               false -> wrapped
           end,
     {Stderr, Port} = epcap_stderr:open(Cmd, How),
+    epcap_events:started(Cmd),
     Kind = case maps:get(file, O) of undefined -> live; _ -> file end,
     {Flow, _} = epcap_flow:new(maps:get(active, O), Kind),
     Tag = case maps:get(tagged, O) of true -> {tagged, self()}; false -> untagged end,
     {ok, #state{port = Port, owner = Owner, owner_mon = erlang:monitor(process, Owner),
-                options = O, flow = Flow, frame = epcap_frame:new(Kind), stderr = Stderr, tag = Tag,
+                options = O#{exec := wrapper_in_force(Cmd, O)},
+                flow = Flow, frame = epcap_frame:new(Kind), stderr = Stderr, tag = Tag,
                 unit = maps:get(time_unit, O), deliver = maps:get(deliver, O)}}.
 
 %% @private
@@ -513,12 +592,21 @@ handle_call({send, Data}, From, S) ->
 handle_call(stats, From, S) ->
     request(stats, [?CTL_STATS], From, S);
 handle_call({filter, F}, From, S) ->
-    request(filter, [?CTL_FILTER, unicode:characters_to_binary(F)], From, S);
+    request({filter, F}, [?CTL_FILTER, unicode:characters_to_binary(F)], From, S);
 handle_call({setopts, Opts}, _From, S) ->
     case apply_setopts(Opts, S) of
         {ok, S1} -> reply_after(ok, deliver(epcap_flow:resume(S1#state.flow), S1));
         {error, _} = E -> {reply, E, S}
     end;
+handle_call({recv, _, _}, {Caller, _}, #state{owner = Owner} = S) when Caller =/= Owner ->
+    {reply, {error, not_owner}, S};
+handle_call({recv, Length, Timeout}, From, #state{recv = undefined, flow = F} = S) ->
+    case epcap_flow:active(F) of
+        false -> recv_start(Length, Timeout, From, S);
+        _ -> {reply, {error, einval}, S}
+    end;
+handle_call({recv, _, _}, _From, S) ->
+    {reply, {error, einval}, S};
 handle_call(info, _From, #state{info = I, owner = Owner, options = O} = S) ->
     {reply, {ok, I#{owner => Owner, options => options_in_force(O)}}, S};
 handle_call({hold_owner, Caller}, _From, #state{owner = Caller, tag = Tag} = S) ->
@@ -565,6 +653,20 @@ handle_info(start_timeout, #state{ready = false} = S) ->
     start_failed(timeout, kill_port(S));
 handle_info(start_timeout, S) ->
     {noreply, S};
+handle_info({recv_timeout, From}, #state{recv = {From, _}, flow = F} = S) ->
+    gen_server:reply(From, {error, timeout}),
+    {ok, F1, _} = epcap_flow:set_active(false, F),
+    {noreply, S#state{recv = undefined, flow = F1}};
+handle_info({recv_timeout, _}, S) ->
+    {noreply, S};
+handle_info('$epcap_stats_tick', #state{ready = true, final = undefined, options = O} = S) ->
+    epcap_events:stats_interval(maps:get(stats_interval, O)),
+    case request({stats, periodic}, [?CTL_STATS], none, S) of
+        {reply, _, S1} -> {noreply, S1};  % the port is gone: its exit comes
+        NoReply -> NoReply
+    end;
+handle_info('$epcap_stats_tick', S) ->
+    {noreply, S};
 handle_info(Msg, #state{stderr = E} = S) ->
     case epcap_stderr:handle(Msg, E) of
         {ok, E1} -> {noreply, S#state{stderr = E1}};
@@ -582,10 +684,18 @@ handle_data({_, {data, Bin}}, #state{frame = F} = S) ->
     end.
 
 %% @private
-terminate(_Reason, #state{port = Port, pending = Pending, stderr = E}) ->
-    _ = [gen_server:reply(From, {error, closed}) || {_, From} <- queue:to_list(Pending)],
+terminate(Reason, #state{port = Port, pending = Pending, stderr = E, recv = Recv} = S) ->
+    epcap_events:ended(how_ended(S), Reason),
+    _ = [gen_server:reply(From, {error, closed}) || {_, From} <- queue:to_list(Pending),
+                                                  From =/= none],
+    _ = [gen_server:reply(From, {error, closed}) || {From, _} <- [Recv]],
     catch port_close(Port),
     epcap_stderr:close(E).
+
+how_ended(#state{final = eof}) -> eof;
+how_ended(#state{final = {error, _} = E}) -> E;
+how_ended(#state{ready = false, start_error = E}) when E =/= undefined -> {start_failed, E};
+how_ended(_) -> stopped.
 
 %% @private
 %% A crash report shows the capture, not its buffered packets, nor the
@@ -610,8 +720,14 @@ start_timeout() ->
         _ -> ?START_TIMEOUT
     end.
 
-options_in_force(O) ->
-    [{K, V} || {K, V} <- lists:sort(maps:to_list(O)), K =/= given].
+%% What info/1 shows: epcap_options:in_force/2 of the wrapper in force
+%% (the words before the port program on its command line).
+options_in_force(#{exec := Wrapper} = O) ->
+    epcap_options:in_force(O, Wrapper).
+
+wrapper_in_force(Cmd, O) ->
+    Prog = epcap_options:progname(O),
+    lists:takewhile(fun(A) -> A =/= Prog end, Cmd).
 
 %%====================================================================
 %% What the port says
@@ -643,6 +759,8 @@ control({ready, DLT, OsPid, Precision, Mode, Snaplen, Vsn}, #state{ready = false
     Info = #{os_pid => OsPid, sandbox => Mode, link_type => DLT, snaplen => Snaplen,
              precision => Precision, version => version(Vsn)},
     S1 = S#state{ready = true, dlt = DLT, os_pid = OsPid, info = Info},
+    epcap_events:ready(Info#{options => options_in_force(S#state.options)}),
+    epcap_events:stats_interval(maps:get(stats_interval, S#state.options)),
     _ = [gen_server:reply(From, ok) || From <- [S#state.starter], From =/= undefined],
     S2 = S1#state{starter = undefined},
     case epcap_flow:new(maps:get(active, S#state.options)) of
@@ -674,13 +792,31 @@ result({_, ok}) -> ok;
 result({send, {error, Msg}}) -> {error, {inject, Msg}};
 result({filter, {error, Msg}}) -> {error, {filter, Msg}}.
 
+%% The wrapper epcap chose (`sudo -n' for a port without capabilities)
+%% exited before the port said anything: the user lacks the right to
+%% capture, whatever the wrapper said; the hint says how to get it.
+default_wrapper_failed({port_exit, Why}, #state{options = #{exec := [_ | _] = W} = O} = S) ->
+    case lists:member(exec, maps:get(given, O)) of
+        true -> {port_exit, Why};
+        false ->
+            Said = case Why of {_, Text} -> ": " ++ Text; _ -> "" end,
+            Msg = lists:flatten(io_lib:format("~ts could not run the port~ts",
+                                              [lists:join(" ", W), Said])),
+            hint({permission_denied, Msg}, S)
+    end;
+default_wrapper_failed(Reason, _S) ->
+    Reason.
+
 %% A permission error says how to get the permission, where we know it.
-hint({permission_denied, Msg}, #state{options = O}) when is_list(Msg) ->
+hint(Reason, #state{options = O}) ->
+    with_hint(Reason, O).
+
+with_hint({permission_denied, Msg}, O) when is_list(Msg) ->
     case epcap_privilege:permission_hint(epcap_options:progname(O)) of
         none -> {permission_denied, Msg};
         Hint -> {permission_denied, Msg ++ " (" ++ Hint ++ ")"}
     end;
-hint(Reason, _) ->
+with_hint(Reason, _) ->
     Reason.
 
 request(Tag, Msg, From, #state{port = Port, pending = P} = S) ->
@@ -695,22 +831,39 @@ reply(Tag, Result, #state{pending = P} = S) ->
         {{value, {Tag, From}}, P1} ->
             gen_server:reply(From, Result),
             {noreply, S#state{pending = P1}};
+        {{value, {{Tag, Arg}, From}}, P1} ->
+            _ = [gen_server:reply(From, Result) || From =/= none],
+            {noreply, in_force(Tag, Arg, Result, S#state{pending = P1})};
         _ ->
             fail({protocol, {unexpected_reply, Tag}}, S)
     end.
+
+%% A request that changed the capture: info/1 shows the change.
+in_force(filter, F, ok, #state{options = O} = S) -> S#state{options = O#{filter := F}};
+in_force(stats, periodic, {ok, Stats}, #state{owner = Owner} = S) ->
+    Owner ! {epcap_stats, self(), Stats},
+    S;
+in_force(_, _, _, S) -> S.
 
 start_failed(Reason, #state{starter = undefined} = S) ->
     {noreply, (close_port(S))#state{start_error = Reason}};
 start_failed(Reason, #state{starter = From} = S) ->
     gen_server:reply(From, {error, Reason}),
-    {stop, normal, close_port(S#state{starter = undefined})}.
+    {stop, normal, close_port(S#state{starter = undefined, start_error = Reason})}.
 
 %% After its last word (eof or an error) the port waits for us to close its
 %% stdin, so that nothing it wrote can be lost to a credit grant racing its
 %% exit (EPIPE would make the runtime drop the port's unread output).
 close_port(#state{port = Port, flow = F} = S) ->
     catch port_close(Port),
-    S#state{flow = epcap_flow:drop_credit(F)}.
+    answer_closed(S#state{flow = epcap_flow:drop_credit(F)}).
+
+%% A request sent to the port just before it said its last word gets no
+%% answer from it: the caller would wait for ever (the server lives on
+%% while the owner has packets to take).
+answer_closed(#state{pending = P} = S) ->
+    _ = [gen_server:reply(From, {error, closed}) || {_, From} <- queue:to_list(P), From =/= none],
+    S#state{pending = queue:new()}.
 
 %% A start that timed out: the port (or its wrapper) may be blocked before
 %% it reads stdin, so closing it is not enough.
@@ -731,7 +884,7 @@ port_exited(Status, #state{stderr = E} = S0) ->
     exited(Status, S0#state{stderr = epcap_stderr:await_end(E, 500)}).
 
 exited(Status, #state{ready = false, start_error = undefined} = S) ->
-    start_failed(port_exit(Status, S), S);
+    start_failed(default_wrapper_failed(port_exit(Status, S), S), S);
 exited(_Status, #state{ready = false} = S) ->
     {noreply, S};
 exited(_Status, #state{final = F} = S) when F =/= undefined ->
@@ -804,6 +957,8 @@ received(Count, Records, #state{flow = F} = S) ->
 release_held(#state{flow = F} = S) ->
     deliver(epcap_flow:resume(F), S).
 
+deliver({{[_ | _] = Chunks, _Passive}, F}, #state{recv = {From, Timer}} = S) ->
+    recv_reply(Chunks, F, From, Timer, S);
 deliver({{Chunks, Passive}, F}, S) ->
     S1 = S#state{flow = F},
     ok = send_chunks(Chunks, S1),
@@ -820,6 +975,27 @@ send_chunks([R | Rest], #state{deliver = batch, owner = O, dlt = DLT, unit = U} 
 send_chunks([R | Rest], #state{owner = O, dlt = DLT, unit = U, tag = T} = S) ->
     ok = epcap_batch:forward(R, O, DLT, U, T),
     send_chunks(Rest, S).
+
+%% recv/3: the owner may have up to Length packets now, as `{active, N}'
+%% would give them, but they go into the reply.
+recv_start(Length, Timeout, From, #state{flow = F} = S) ->
+    {ok, F1, _} = epcap_flow:set_active(case Length of 0 -> 32767; N -> N end, F),
+    Timer = case Timeout of
+                infinity -> undefined;
+                Ms -> erlang:send_after(Ms, self(), {recv_timeout, From})
+            end,
+    deliver(epcap_flow:resume(F1), S#state{flow = F1, recv = {From, Timer}}).
+
+%% The first packets to come answer recv/3; the rest waits (`false' again).
+recv_reply(Chunks, F, From, Timer, #state{dlt = DLT, unit = U} = S) ->
+    _ = [erlang:cancel_timer(Timer) || Timer =/= undefined],
+    Packets = lists:append(
+                [lists:reverse(epcap_batch:fold(fun(P, Acc) -> [P | Acc] end, [],
+                                                epcap_batch:new(DLT, U, R)))
+                 || R <- Chunks]),
+    gen_server:reply(From, {ok, Packets}),
+    {ok, F1, _} = epcap_flow:set_active(false, F),
+    deliver({{[], false}, F1}, S#state{recv = undefined}).
 
 passive(#state{owner = Owner} = S) ->
     Owner ! {epcap_passive, self()},
@@ -843,8 +1019,9 @@ apply_setopts([{active, A} | Rest], #state{flow = F} = S) ->
         {ok, F1, false} -> apply_setopts(Rest, S#state{flow = F1});
         {error, einval} -> {error, einval}
     end;
-apply_setopts([Opt | _], _S) ->
-    {error, {bad_option, Opt}}.
+apply_setopts([_Opt | _], _S) ->
+    %% as inet:setopts/2: an option it cannot set is einval
+    {error, einval}.
 
 %%====================================================================
 %% Helpers

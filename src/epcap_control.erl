@@ -27,6 +27,8 @@
 -define(SUMMARY_DEPTH, 6).
 %% Interfaces in `epcap -L': far more than a host has.
 -define(LIST_MAX, 65536).
+%% A compiled filter's instructions (c_src/filtercc.h).
+-define(INSNS_MAX, 65536).
 
 -type refusal() :: compressed_term | bad_term | {bad_term, string()}.
 
@@ -73,6 +75,9 @@ check({Tag, ok}) when Tag =:= send; Tag =:= filter ->
     true;
 check({Tag, {error, Msg}}) when Tag =:= send; Tag =:= filter; Tag =:= stats ->
     text(Msg);
+check({filter, {ok, Lines}}) ->
+    %% compile_filter/2's instructions (`-K'), one line each, as tcpdump -d.
+    bounded_list(Lines, ?INSNS_MAX, fun text/1);
 check({stats, Recv, Drop, IfDrop, {Wakeups, Reads, Batches, CreditUs, PipeUs}}) ->
     lists:all(fun u64/1, [Recv, Drop, IfDrop, Wakeups, Reads, Batches, CreditUs, PipeUs]);
 check({interfaces, List}) ->

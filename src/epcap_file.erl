@@ -76,6 +76,7 @@
 -module(epcap_file).
 
 -export([open/2, write/2, close/1]).
+-export([write_batch/2]).
 
 -export_type([file/0, options/0, precision/0, time_unit/0, packet/0,
               error_reason/0]).
@@ -182,7 +183,9 @@ open(Path, Options) when is_map(Options) ->
 open(_Path, Options) ->
     {error, {bad_option, Options}}.
 
-%% @doc Appends one packet to the file.
+%% @doc Appends one packet to the file: `{packet, DLT, Time, Len, Packet}'
+%% or, from a `{tagged, true}' capture, `{epcap_packet, Pid, DLT, Time,
+%% Len, Packet}'.
 %%
 %% The packet's DLT must be the file's `linktype', else
 %% `{error, {linktype_mismatch, PacketDLT, FileDLT}}' is returned and
@@ -218,8 +221,51 @@ write(#epcap_file{dlt = FileDLT} = F, {packet, DLT, Time, Len, Packet}) ->
         ?S_BROKEN ->
             {error, broken}
     end;
+write(F, {epcap_packet, Pid, DLT, Time, Len, Packet}) when is_pid(Pid) ->
+    write(F, {packet, DLT, Time, Len, Packet});
 write(#epcap_file{}, Other) ->
     {error, {bad_packet, Other}}.
+
+%% @doc Appends every packet of a batch, in order: an `epcap:batch()'
+%% (`{deliver, batch}'), the `{epcap_batch, Pid, Batch}' message itself,
+%% or a list of packets as {@link write/2} takes them. Each record is
+%% written as by {@link write/2}; at the first error the packets before it
+%% are in the file and `{error, Reason}' is returned. The file's
+%% `time_unit' must be the capture's (`timestamp' by default).
+%% ```
+%% P = "/tmp/epcap_file_batch_doc.pcap",
+%% {ok, F} = epcap_file:open(P, #{}),
+%% Pkt = {packet, 1, {0, 1, 0}, 60, <<0:480>>},
+%% ok = epcap_file:write_batch(F, [Pkt, Pkt]),
+%% ok = epcap_file:write(F, {epcap_packet, self(), 1, {0, 2, 0}, 60, <<0:480>>}),
+%% ok = epcap_file:close(F),
+%% {ok, <<_:24/binary, _:(3 * (16 + 60))/binary>>} = file:read_file(P).
+%% '''
+-spec write_batch(file(), epcap:batch() | {epcap_batch, pid(), epcap:batch()} | [packet()]) ->
+          ok | {error, error_reason()}.
+write_batch(F, {epcap_batch, Pid, Batch}) when is_pid(Pid) ->
+    write_batch(F, Batch);
+write_batch(F, Packets) when is_list(Packets) ->
+    write_all(F, Packets);
+write_batch(F, Batch) ->
+    try
+        epcap_batch:fold(fun(P, ok) ->
+                                 case write(F, P) of
+                                     ok -> ok;
+                                     {error, _} = E -> throw({?MODULE, E})
+                                 end
+                         end, ok, Batch)
+    catch
+        throw:{?MODULE, Error} -> Error;
+        error:function_clause -> {error, {bad_packet, Batch}}
+    end.
+
+write_all(_F, []) -> ok;
+write_all(F, [P | Rest]) ->
+    case write(F, P) of
+        ok -> write_all(F, Rest);
+        {error, _} = E -> E
+    end.
 
 %% @doc Closes the file. Returns `{error, closed}' if it was already
 %% closed, and the error of the underlying `file:close/1' if there is one.

@@ -13,6 +13,7 @@
 -export([progname/1]).
 -export([default_progname/0]).
 -export([live_only/0]).
+-export([in_force/2]).
 
 -export_type([options/0]).
 
@@ -34,7 +35,8 @@ defaults() ->
       cluster_id => undefined, cpu_affinity => undefined, exec => default,
       progname => default, user => undefined, group => undefined,
       chroot => undefined, active => true, deliver => packet, tagged => false,
-      fanout => undefined, priority => realtime, given => []}.
+      fanout => undefined, priority => realtime, given => [],
+      stats_interval => undefined}.
 
 %% @doc The options that only mean something on a live capture: with
 %% `{file, _}' each is `{error, {badarg, {conflict, {file, Key}}}}'. A
@@ -42,6 +44,38 @@ defaults() ->
 -spec live_only() -> [atom()].
 live_only() ->
     [interface, promiscuous, monitor, buffer, timeout, inject, direction, snaplen, priority].
+
+%% @doc The options in force, as a list that {@link validate/1} (and so
+%% `epcap:start/1') takes back: placeholders resolved (`exec' to the
+%% wrapper in force, `""' for none; `progname' to its path; a live
+%% capture's `buffer' of 0 to libpcap's Linux default, 2 MiB; `direction'
+%% to `inout'), each `env' setting as an option of its own, keys without a
+%% value (`undefined': no filter, the port's own user, group and chroot,
+%% libpcap's first device) left out, and for a file no live-only option.
+%% ```
+%% {ok, O} = epcap_options:validate([{file, "x.pcap"}, {env, "PCAP_A=1"}]),
+%% Opts = epcap_options:in_force(O, []),
+%% {file, "x.pcap"} = lists:keyfind(file, 1, Opts),
+%% {env, "PCAP_A=1"} = lists:keyfind(env, 1, Opts),
+%% {exec, ""} = lists:keyfind(exec, 1, Opts),
+%% false = lists:keyfind(buffer, 1, Opts),
+%% {ok, _} = epcap_options:validate(Opts).
+%% '''
+-spec in_force(options(), Wrapper :: [string()]) -> [{atom(), term()}].
+in_force(#{file := File} = O, Wrapper) ->
+    Live = File =:= undefined,
+    Skip = [given | case Live of true -> []; false -> live_only() end],
+    lists:append([in_force(K, V, O, Wrapper, Live)
+                  || {K, V} <- lists:sort(maps:to_list(O)), not lists:member(K, Skip)]).
+
+in_force(exec, _, _, Wrapper, _) -> [{exec, lists:flatten(lists:join(" ", Wrapper))}];
+in_force(progname, _, O, _, _) -> [{progname, progname(O)}];
+in_force(env, Env, _, _, _) -> [{env, E} || E <- Env];
+in_force(buffer, 0, _, _, true) ->
+    case os:type() of {unix, linux} -> [{buffer, 2097152}]; _ -> [] end;
+in_force(direction, undefined, _, _, _) -> [{direction, inout}];
+in_force(_, undefined, _, _, _) -> [];
+in_force(K, V, _, _, _) -> [{K, V}].
 
 %% @doc Validate a list of options.
 %% ```
@@ -132,6 +166,9 @@ option({deliver, D}) -> ?BAD(deliver, D);
 option({tagged, B}) -> bool(tagged, B);
 option({fanout, F}) ->
     case epcap_fanout:option(F) of {ok, S} -> {ok, fanout, S}; E -> E end;
+option({stats_interval, Ms}) when is_integer(Ms), Ms >= 10, Ms =< 86400000 ->
+    {ok, stats_interval, Ms};
+option({stats_interval, Ms}) -> ?BAD(stats_interval, Ms);
 option(Opt) -> {error, {bad_option, Opt}}.
 
 bool(K, B) when is_boolean(B) -> {ok, K, B};

@@ -13,7 +13,8 @@
          user_captures_with_capabilities/0, user_captures_with_capabilities/1,
          rebuild_keeps_capabilities/0, rebuild_keeps_capabilities/1,
          sniff_script_without_sudo/0, sniff_script_without_sudo/1,
-         relink_gives_hint/0, relink_gives_hint/1]).
+         relink_gives_hint/0, relink_gives_hint/1,
+         default_sudo_gives_hint/0, default_sudo_gives_hint/1]).
 
 -define(CAPS, "cap_net_raw,cap_net_admin=ep").
 -define(HOST, 41).
@@ -26,7 +27,8 @@ all() ->
 
 groups() ->
     [{user, [sequence], [user_captures_with_capabilities, rebuild_keeps_capabilities,
-                         sniff_script_without_sudo, relink_gives_hint]}].
+                         sniff_script_without_sudo, relink_gives_hint,
+                         default_sudo_gives_hint]}].
 
 init_per_suite(Config) ->
     Missing = [T || T <- ["useradd", "userdel", "runuser", "setcap", "getcap", "ip",
@@ -95,7 +97,7 @@ sniff_script_without_sudo(Config) ->
     #{a := If} = Host = ?config(host, Config),
     Pinger = spawn_link(fun() -> epcap_test_lib:ping_in(Host, 10) end),
     Cmd = "timeout 8 " ++ filename:join(?config(dir, Config), "bin/epcap-sniff")
-        ++ " -i " ++ If ++ " icmp",
+        ++ " -v -i " ++ If ++ " icmp",
     {_, Out} = epcap_test_lib:cmd(as_user(Config, Cmd)),
     unlink(Pinger),
     ct:log("~ts", [Out]),
@@ -127,6 +129,19 @@ relink_gives_hint(Config) ->
     ct:log("~p ~ts", [Status, SniffOut]),
     ?assertEqual(1, Status),
     ?assertMatch({match, _}, re:run(SniffOut, "epcap-sniff: .*has no capabilities")).
+
+default_sudo_gives_hint() ->
+    [{doc, "Ensure that when the default wrapper (sudo -n) cannot run the port, "
+      "start/1 gives {permission_denied, Msg} with the hint, not {port_exit, _} "
+      "(issue 25, item 2)."}].
+default_sudo_gives_hint(Config) ->
+    Eval = "io:format(\"~p~n\", [epcap:start([{interface, \"" ++ iface(Config)
+        ++ "\"}])]), halt().",
+    Out = user_erl(Config, Eval),
+    ct:log("~ts", [Out]),
+    ?assertMatch({match, _}, re:run(Out, "\\{error,\\{permission_denied,\"[^\"]*sudo -n could not "
+                                    "run the port.*sudo make setcap", [dotall])),
+    ?assertEqual(nomatch, re:run(Out, "port_exit")).
 
 %%====================================================================
 %% Helpers

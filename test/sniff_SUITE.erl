@@ -321,19 +321,19 @@ sniff_format(Config) ->
                  list_to_binary(proplists:get_value(hex, hd(Reports)))).
 
 escript() ->
-    [{doc, "Ensure that bin/epcap-sniff -r FILE prints one report per packet "
+    [{doc, "Ensure that bin/epcap-sniff -v -r FILE prints one report per packet "
            "and exits 0 at the end, applies a filter, and exits 2 with a "
-           "usage message without arguments."}].
+           "usage message on an unknown option."}].
 escript(Config) ->
     Script = filename:join([?config(root, Config), "bin", "epcap-sniff"]),
     File = filename:join(?config(data, Config), "veth_mixed.pcap"),
-    {0, Out} = run(Script, ["-r", File]),
+    {0, Out} = run(Script, ["-v", "-r", File]),
     Lines = string:split(Out, "\n", all),
     ?assertEqual(40, length([L || "pcap: " ++ _ = L <- Lines])),
     ?assertEqual(14, length([L || "ipv4: protocol=tcp" ++ _ = L <- Lines])),
     ?assert(lists:member("tcp: source_port=29 destination_port=52212 flags=[rst,ack] seq=0 "
                          "ack=2894483244 win=0 options=", Lines)),
-    {0, Udp} = run(Script, ["-r", File, "udp", "port", "9997"]),
+    {0, Udp} = run(Script, ["-v", "-r", File, "udp", "port", "9997"]),
     ?assertEqual(1, length([L || "udp: " ++ _ = L <- string:split(Udp, "\n", all)])),
     ?assert(lists:member("icmp: type=3 code=3 (port unreachable) "
                          "quote: udp 10.212.0.1:50812 > 10.212.0.2:9997", Lines)),
@@ -341,12 +341,12 @@ escript(Config) ->
                          "datalink=en10mb", Lines)),
     %% a nanosecond file prints nanoseconds; -l prints the local offset
     Nano = filename:join(?config(data, Config), "veth_mixed_nano.pcap"),
-    {0, NanoOut} = run(Script, ["-r", Nano, "arp"]),
+    {0, NanoOut} = run(Script, ["-v", "-r", Nano, "arp"]),
     ?assertMatch("pcap: time=2026-11-26 16:14:07.108940243Z " ++ _, NanoOut),
-    {0, LocalOut} = run(Script, ["-l", "-r", File, "arp"]),
+    {0, LocalOut} = run(Script, ["-v", "-l", "-r", File, "arp"]),
     ?assertMatch({match, _}, re:run(LocalOut, "^pcap: time=2026-11-2[67] [0-9:]{8}\\.[0-9]{6}[+-][0-9]{2}:[0-9]{2} ")),
-    {2, Usage} = run(Script, []),
-    ?assertMatch("usage: epcap-sniff" ++ _, Usage).
+    {2, Usage} = run(Script, ["-x"]),
+    ?assertMatch("epcap-sniff: unknown option -x\nusage: epcap-sniff" ++ _, Usage).
 
 icmp_resend() ->
     [{doc, "Ensure that icmp_resend injects exactly one copy of a ping "

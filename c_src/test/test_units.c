@@ -97,6 +97,25 @@ static void options_rejects(void)
     CHECK(options_parse(5, both, &o, &e) == -1);
 }
 
+/* -K -y: the compile-only mode (checkfilter.h) and its link type. */
+static void options_compile_only(void)
+{
+    char *argv[] = {"epcap", "-K", "-f", "ip", "-y", "12", "-s", "100"};
+    char *dflt[] = {"epcap", "-K", "-f", "ip"};
+    char *bad[][3] = {{"epcap", "-y", "-1"},
+                      {"epcap", "-y", "65536"},
+                      {"epcap", "-y", "en10mb"}};
+    struct options o;
+    struct ep_error e;
+
+    CHECK(options_parse(ARGC(argv), argv, &o, &e) == 0);
+    CHECK(o.compile_only && o.linktype == 12 && o.snaplen == 100);
+    CHECK(options_parse(ARGC(dflt), dflt, &o, &e) == 0);
+    CHECK(o.compile_only && o.linktype == 1 && o.snaplen == 65535);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        CHECK(options_parse(3, bad[i], &o, &e) == -1);
+}
+
 /* Encode into a pipe and read back what the Erlang side would see. */
 static size_t drain(int fd, uint8_t *buf, size_t cap)
 {
@@ -525,6 +544,7 @@ int main(void)
     RUN(options_all);
     RUN(options_timeouts);
     RUN(options_rejects);
+    RUN(options_compile_only);
     RUN(encoder_batch);
     RUN(encoder_flushes_when_full);
     RUN(encoder_holds);
