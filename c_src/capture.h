@@ -19,6 +19,7 @@ struct capture {
     char *file_buf;     /* stdio buffer of a savefile; freed after pcap_close */
     struct savefile sf; /* a savefile's records, while it reads them */
     char err[96];       /* what failed outside libpcap (capture_geterr) */
+    char dev[256];      /* a live capture's device, "" for a savefile */
 };
 
 /* Opens the handle only: the filter is set after the privilege drop

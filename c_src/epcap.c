@@ -26,6 +26,8 @@
 #include "privdrop.h"
 #include "procenv.h"
 #include "restrict.h"
+#include "saver.h"
+#include "version.h"
 #include "wire.h"
 
 #define EXIT_REPORTED     1 /* an error term was sent (or could not be) */
@@ -92,26 +94,53 @@ static void widen_stdout(void)
 #endif
 }
 
-static int start(const struct options *o, struct capture *c, struct ep_error *e)
+/* Saving: the directory is opened before the drop, with the caller's
+ * rights (useropen.h), which changes our effective ids for a moment. */
+static int save_prepare(const struct options *o, struct saver *sv,
+                        struct ep_error *e)
+{
+    if (o->save.path == NULL)
+        return 0;
+    return saver_prepare(sv, &o->save, e);
+}
+
+/* ... and its first file is made after the drop, before the seccomp
+ * filter (Landlock is set up then, too). */
+static int save_start(const struct options *o, struct capture *c,
+                      struct saver *sv, struct ep_error *e)
+{
+    struct save_iface i = {c->dlt, (uint32_t)pcap_snapshot(c->p), o->nano,
+                           c->live ? c->dev : NULL, o->filter,
+                           "epcap " EPCAP_VERSION, NULL};
+
+    if (o->save.path == NULL)
+        return 0;
+    return saver_start(sv, &i, c->p, c->live, e);
+}
+
+static int start(const struct options *o, struct capture *c, struct saver *sv,
+                 struct ep_error *e)
 {
     struct privdrop_opts pd = {o->user, o->group, o->chroot_dir, true};
     struct restrict_ctx rc;
 
     if (privdrop_prepare(&pd, e) < 0 || procenv_apply(o, e) < 0 ||
         capture_open(o, c, e) < 0 || fanout_join(&o->fanout, c->fd, e) < 0 ||
-        die_with_parent(e) < 0)
+        save_prepare(o, sv, e) < 0 || die_with_parent(e) < 0)
         return -1;
     widen_stdout();
     rc.pcap_fd = c->fd;
     rc.inject = o->inject;
     rc.live = c->live;
+    rc.save_dir = o->save.path != NULL ? sv->dirfd : -1;
+    rc.save_fd = o->save.path != NULL ? sv->slot : -1;
     if (filtercc_init(e) < 0 || restrict_init(&rc, e) < 0 ||
         privdrop_apply(e) < 0 || die_with_parent(e) < 0)
         return -1;
     /* After the drop: the compile is unbounded work (filtercc.h). */
     if (o->filter != NULL && capture_setfilter(c, o->filter, e) < 0)
         return -1;
-    if (restrict_apply(&rc, e) < 0)
+    if (save_start(o, c, sv, e) < 0 || restrict_apply(&rc, e) < 0)
         return -1;
     if (wire_send_ready(STDOUT_FILENO, c->dlt, (long)getpid(), o->nano,
                         restrict_mode(), pcap_snapshot(c->p)) < 0)
@@ -135,6 +164,7 @@ int main(int argc, char *argv[])
     struct ep_error e = {0};
     struct options o;
     struct capture c = {0};
+    struct saver sv = {.dirfd = -1, .slot = -1};
     enum loop_end end;
 
     if (die_with_parent(&e) < 0)
@@ -156,11 +186,16 @@ int main(int argc, char *argv[])
         return privcheck_print();
     if (o.list_interfaces)
         return list_interfaces(&o, &e) < 0 ? report(&e) : 0;
-    if (start(&o, &c, &e) < 0) {
+    if (start(&o, &c, &sv, &e) < 0) {
+        (void)saver_finish(&sv);
+        saver_free(&sv);
         capture_close(&c);
         return report(&e);
     }
-    end = loop_run(&c, o.inject, STDIN_FILENO, STDOUT_FILENO, &e);
+    end = loop_run(&c, o.inject, o.save.path != NULL ? &sv : NULL,
+                   STDIN_FILENO, STDOUT_FILENO, &e);
+    (void)saver_finish(&sv); /* the loop's early failures */
+    saver_free(&sv);
     capture_close(&c);
     if (end == LOOP_ERROR)
         return report(&e);

@@ -111,3 +111,48 @@ int useropen_file(const char *path, struct ep_error *e)
     }
     return fd;
 }
+
+/* useropen_dir: the save directory. faccessat with AT_EACCESS asks with
+ * the effective ids, i.e. the sudo user's while they are in force. */
+static int open_dir_checked(const char *dir, struct ep_error *e)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+    if (fd < 0)
+        return ep_fail(e, "save", "%s: %s", dir, strerror(errno));
+    if (faccessat(fd, ".", W_OK | X_OK, AT_EACCESS) < 0) {
+        int saved = errno;
+
+        (void)close(fd);
+        return ep_fail(e, "save", "%s: %s", dir, strerror(saved));
+    }
+    return fd;
+}
+
+int useropen_dir(const char *dir, struct ep_error *e)
+{
+    struct who w = {0};
+    int rc = sudo_user(&w, e);
+    int fd;
+
+    if (rc < 0)
+        return -1;
+    if (rc == 0)
+        return open_dir_checked(dir, e);
+    if (setgroups((size_t)w.ngroups, w.groups) < 0 || setegid(w.gid) < 0 ||
+        seteuid(w.uid) < 0) {
+        int saved = errno;
+
+        if (become_root_again(e) < 0)
+            return -1;
+        errno = saved;
+        return ep_fail_errno(e, "save", "switching to the sudo user");
+    }
+    fd = open_dir_checked(dir, e);
+    if (become_root_again(e) < 0) {
+        if (fd >= 0)
+            (void)close(fd);
+        return -1;
+    }
+    return fd;
+}
