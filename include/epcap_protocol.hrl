@@ -27,8 +27,11 @@
 -define(EPCAP_SNAPLEN_DEFAULT, 65535).
 -define(EPCAP_SNAPLEN_MAX, 262144).
 -define(EPCAP_ENV_MAX, 16).
+%% Saving (c_src/saveopts.h): the most files a ring keeps.
+-define(SAVER_FILES_MAX, 100000).
 
 %% Erlang-side limits (no C twin).
+-define(EPCAP_SAVE_FILES_MAX, ?SAVER_FILES_MAX).
 %% The largest message the server accepts from the port: the port's own
 %% bound. A length prefix above it is {protocol, {frame_too_large, N}},
 %% and nothing is reserved.

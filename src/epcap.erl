@@ -72,7 +72,8 @@
                    if_dropped := non_neg_integer(), wakeups := non_neg_integer(),
                    reads := non_neg_integer(), batches := non_neg_integer(),
                    credit_wait_us := non_neg_integer(),
-                   pipe_wait_us := non_neg_integer()}.
+                   pipe_wait_us := non_neg_integer(),
+                   saved => non_neg_integer(), save_errors => non_neg_integer()}.
 -type option() ::
     {interface, iodata()} | {filter, iodata()}
     | promiscuous | {promiscuous, boolean()}
@@ -87,7 +88,10 @@
     | {env, string()} | {cluster_id, 0..255}
     | {cpu_affinity, string()} | {exec, string()} | {progname, string()}
     | {user, string()} | {group, string()} | {chroot, file:filename()}
-    | {active, active()} | {deliver, packet | batch} | {tagged, boolean()}
+    | {active, active()} | {deliver, packet | batch | none} | {tagged, boolean()}
+    | {save, file:filename()} | {save_format, pcapng | pcap}
+    | {rotate, [{size | seconds | packets | files, pos_integer()}]}
+    | {save_mode, non_neg_integer()}
     | {fanout, {0..65535, epcap_fanout:mode()}
                | {0..65535, epcap_fanout:mode(), [epcap_fanout:flag()]}}.
 %% Every tag here is in error_reasons/0, and every reason the port program
@@ -106,7 +110,8 @@
     | {inject, string()} | {stats, string()} | {orphan, string()}
     | {prctl, string()} | {signal, string()} | {poll, string()}
     | {write, string()} | {control, string()} | {enomem, string()}
-    | {fcntl, string()} | {fanout, string()} | {record_too_large, string()}.
+    | {fcntl, string()} | {fanout, string()} | {record_too_large, string()}
+    | {save, string()}.
 
 -define(START_TIMEOUT, 30000).
 
@@ -393,7 +398,7 @@ error_reasons() ->
      env, exec_not_found, port_not_found, no_such_user, no_such_group, chroot,
      privdrop, restrict, capture, pcap, port_exit, protocol, closed, timeout,
      inject, stats, orphan, prctl, signal, poll, write, control, enomem, fcntl,
-     fanout, record_too_large].
+     fanout, record_too_large, save].
 
 %% @doc Every atom the port program may send. Control terms are decoded
 %% with `binary_to_term(T, [safe])', so a port cannot create atoms: these
@@ -403,7 +408,7 @@ protocol_atoms() ->
     [ready, micro, nano, seccomp, rlimit, null, pledge, capsicum, eof, error,
      ok, send, stats, filter, interfaces, name, description, addresses, flags,
      addr, netmask, broadaddr, dstaddr, undefined, up, running, loopback,
-     wireless | error_reasons()].
+     wireless, saved, removed | error_reasons()].
 
 %%====================================================================
 %% Starting
@@ -654,14 +659,29 @@ control({error, Reason}, S) ->
     fail(Reason, S);
 control({Tag, _} = Reply, S) when Tag =:= send; Tag =:= filter ->
     reply(Tag, result(Reply), S);
-control({stats, Recv, Drop, IfDrop, {Wakeups, Reads, Batches, CreditUs, PipeUs}}, S) ->
-    reply(stats, {ok, #{received => Recv, dropped => Drop, if_dropped => IfDrop,
-                        wakeups => Wakeups, reads => Reads, batches => Batches,
-                        credit_wait_us => CreditUs, pipe_wait_us => PipeUs}}, S);
+control({stats, Recv, Drop, IfDrop, Counts}, S) ->
+    reply(stats, {ok, stats_map(Recv, Drop, IfDrop, Counts)}, S);
+control({stats, Recv, Drop, IfDrop, Counts, {Saved, Errors}}, S)
+  when is_integer(Saved), Saved >= 0, is_integer(Errors), Errors >= 0 ->
+    Map = stats_map(Recv, Drop, IfDrop, Counts),
+    reply(stats, {ok, Map#{saved => Saved, save_errors => Errors}}, S);
+control(T, #state{options = #{save := Save}, unit = U, owner = O} = S)
+  when Save =/= undefined, (tuple_size(T) =:= 6 andalso element(1, T) =:= saved)
+       orelse (tuple_size(T) =:= 2 andalso element(1, T) =:= removed) ->
+    case epcap_save:event(T, Save, U) of
+        {saved, Map} -> O ! {epcap_saved, self(), Map}, {noreply, S};
+        {removed, Path} -> O ! {epcap_removed, self(), Path}, {noreply, S};
+        error -> fail({protocol, T}, S)
+    end;
 control({stats, {error, Msg}}, S) ->
     reply(stats, {error, {stats, Msg}}, S);
 control(Other, S) ->
     fail({protocol, Other}, S).
+
+stats_map(Recv, Drop, IfDrop, {Wakeups, Reads, Batches, CreditUs, PipeUs}) ->
+    #{received => Recv, dropped => Drop, if_dropped => IfDrop,
+      wakeups => Wakeups, reads => Reads, batches => Batches,
+      credit_wait_us => CreditUs, pipe_wait_us => PipeUs}.
 
 version(V) when is_binary(V) -> binary_to_list(V);
 version(V) -> V.
