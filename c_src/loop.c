@@ -28,6 +28,7 @@ struct loop {
     long hold_ns; /* from the last offer: when to offer again, or -1 */
     struct wire_port_counts counts; /* batches: from the encoder, at stats */
     struct saver *saver;            /* NULL: nothing saved (saver.h) */
+    bool closing;                   /* CTL_CLOSE: end as at a file's end */
 };
 
 /* Why the loop is not reading the capture while it sleeps: what it then
@@ -168,6 +169,15 @@ static int on_credit(struct loop *l, const struct ctl_msg *m)
     return 0;
 }
 
+/* stop/1 of a capture that saves: no more packets; the saved file is
+ * closed and the owner told of it (finish_saving), then `eof'. */
+static int on_close(struct loop *l, const struct ctl_msg *m)
+{
+    (void)m;
+    l->closing = true;
+    return 0;
+}
+
 /* Indexed by enum ctl_type. Whether a message answers: a reply is a
  * whole frame of its own, so any batch in flight is finished first. */
 static const struct {
@@ -178,6 +188,7 @@ static const struct {
     [CTL_STATS] = {on_stats, true},
     [CTL_FILTER] = {on_filter, true},
     [CTL_CREDIT] = {on_credit, false},
+    [CTL_CLOSE] = {on_close, false},
 };
 
 /* ctl_decode admits only the types of control.c's table, each of which
@@ -228,6 +239,9 @@ static enum step read_control(struct loop *l, struct ep_error *e)
                                   (unsigned)m.type));
         if (handle(l, &m) < 0)
             return write_failed(e);
+        if (l->closing)
+            return wire_batch_flush(&l->batch) < 0 ? write_failed(e)
+                                                   : STEP_FILE_END;
     }
     return rc < 0 ? STEP_FAILED : STEP_GO;
 }

@@ -19,6 +19,7 @@
 -define(CTL_STATS, 2).
 -define(CTL_FILTER, 3).
 -define(CTL_CREDIT, 4).
+-define(CTL_CLOSE, 5).
 -define(CTL_INJECT_MAX, 65535).
 -define(CTL_FILTER_MAX, 8192).
 -define(CTL_FRAME_MAX, 65536).

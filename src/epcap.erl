@@ -114,6 +114,8 @@
     | {save, string()}.
 
 -define(START_TIMEOUT, 30000).
+%% How long stop/1 waits for a saving port to close its file.
+-define(CLOSE_TIMEOUT, 5000).
 
 -record(state, {
     port :: port(),
@@ -584,10 +586,60 @@ handle_data({_, {data, Bin}}, #state{frame = F} = S) ->
     end.
 
 %% @private
-terminate(_Reason, #state{port = Port, pending = Pending, stderr = E}) ->
+terminate(_Reason, #state{port = Port, pending = Pending, stderr = E} = S) ->
     _ = [gen_server:reply(From, {error, closed}) || {_, From} <- queue:to_list(Pending)],
+    ok = close_saving(S),
     catch port_close(Port),
     epcap_stderr:close(E).
+
+%% A capture that saves is asked to close its file, so that the owner
+%% hears of the last one (`{epcap_saved, ...}') before the port goes; what
+%% else arrives meanwhile is dropped. Bounded: a port that does not answer
+%% is closed all the same (its file is complete either way: the port
+%% closes it at stdin's end too).
+close_saving(#state{options = #{save := Save}, ready = true, final = undefined,
+                    port = Port} = S) when Save =/= undefined ->
+    case catch port_command(Port, framed([?CTL_CLOSE])) of
+        true ->
+            Until = erlang:monotonic_time(millisecond) + ?CLOSE_TIMEOUT,
+            last_files(S#state.frame, Until, S);
+        _ -> ok
+    end;
+close_saving(_) ->
+    ok.
+
+last_files(F, Until, #state{port = Port} = S) ->
+    Left = max(0, Until - erlang:monotonic_time(millisecond)),
+    receive
+        {Port, {data, Bin}} ->
+            case epcap_frame:feed(Bin, F) of
+                {ok, Events, F1} ->
+                    case last_events(Events, S) of
+                        done -> ok;
+                        more -> last_files(F1, Until, S)
+                    end;
+                {error, _, Events} ->
+                    _ = last_events(Events, S),
+                    ok
+            end;
+        {Port, {exit_status, _}} = Exit ->
+            self() ! Exit,
+            ok
+    after Left -> ok
+    end.
+
+last_events([], _) -> more;
+last_events([{term, eof} | _], _) -> done;
+last_events([{term, {error, _}} | _], _) -> done;
+last_events([{term, T} | Rest], #state{options = #{save := Save}, unit = U, owner = O} = S) ->
+    case epcap_save:event(T, Save, U) of
+        {saved, Map} -> O ! {epcap_saved, self(), Map};
+        {removed, Path} -> O ! {epcap_removed, self(), Path};
+        error -> ok
+    end,
+    last_events(Rest, S);
+last_events([_ | Rest], S) ->
+    last_events(Rest, S).
 
 %% @private
 %% A crash report shows the capture, not its buffered packets, nor the
