@@ -145,8 +145,71 @@ static uint64_t wall_units(bool nano)
                       nano);
 }
 
-/* Writes what is buffered. On failure the file is cut back to what was
- * whole before (a reader never meets half a record) and s is failed. */
+static uint32_t get32(const uint8_t *b)
+{
+    uint32_t v;
+
+    memcpy(&v, b, 4);
+    return v;
+}
+
+/* Of the first n bytes of buf (written before a write failed), those
+ * that make whole records after the file's head: their size, and the
+ * packets among them, the last one's time into s->done_last_*. */
+static size_t whole_part(struct saver *s, size_t n, uint64_t *pkts)
+{
+    uint64_t unit = s->iface.nano ? 1000000000u : 1000000u;
+    size_t off = s->buf_head;
+
+    *pkts = 0;
+    if (n < off)
+        return 0;
+    while (n - off >= 16) {
+        const uint8_t *r = s->buf + off;
+        bool pcap = s->o.format == SAVE_PCAP;
+        size_t len = pcap ? 16 + (size_t)get32(r + 8) : get32(r + 4);
+
+        if (len > n - off)
+            break;
+        if (pcap) {
+            s->done_last_sec = get32(r);
+            s->done_last_frac = get32(r + 4);
+        } else if (get32(r) == 6) { /* an EPB; else the closing ISB */
+            uint64_t ts = (uint64_t)get32(r + 12) << 32 | get32(r + 16);
+
+            s->done_last_sec = ts / unit;
+            s->done_last_frac = (uint32_t)(ts % unit);
+        }
+        if (pcap || get32(r) == 6)
+            (*pkts)++;
+        off += len;
+    }
+    return off;
+}
+
+/* A write failed after `written' bytes of buf: the file is cut back to
+ * the whole records among them (a reader never meets half of one) and
+ * s is failed. */
+static int write_failed(struct saver *s, size_t written, int err)
+{
+    uint64_t pkts;
+    size_t keep = whole_part(s, written, &pkts);
+
+    /* if even that fails, the error ends the capture all the same */
+    if (ftruncate(s->slot, (off_t)(s->done_bytes + keep)) < 0)
+        err = errno;
+    else
+        s->done_bytes += keep;
+    s->done_packets += pkts;
+    s->saved += pkts;
+    s->len = 0;
+    s->failed = true;
+    s->stop = 1;
+    set_err(s, s->name, err);
+    return -1;
+}
+
+/* Writes what is buffered. */
 static int flush(struct saver *s)
 {
     size_t off = 0;
@@ -156,19 +219,8 @@ static int flush(struct saver *s)
 
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0) {
-            int err = n < 0 ? errno : ENOSPC;
-
-            /* Cut back to whole records; if even that fails, the error
-             * already ends the capture and the message says why. */
-            if (ftruncate(s->slot, (off_t)s->done_bytes) < 0)
-                err = errno;
-            s->len = 0;
-            s->failed = true;
-            s->stop = 1;
-            set_err(s, s->name, err);
-            return -1;
-        }
+        if (n <= 0)
+            return write_failed(s, off, n < 0 ? errno : ENOSPC);
         off += (size_t)n;
     }
     s->done_bytes += s->len;
@@ -178,6 +230,7 @@ static int flush(struct saver *s)
     s->done_last_frac = s->last_frac;
     s->len = 0;
     s->buf_packets = 0;
+    s->buf_head = 0;
     return 0;
 }
 
@@ -294,6 +347,7 @@ static int open_file(struct saver *s)
     s->first_frac = s->last_frac = s->done_last_frac = 0;
     s->opened = wall_units(s->iface.nano);
     s->len = save_head(s->o.format, &s->iface, s->buf);
+    s->buf_head = s->len;
     s->bytes = s->len;
     if (flush(s) < 0)
         return close_file(s);

@@ -70,6 +70,7 @@ struct saver {
     uint64_t done_bytes, done_packets, done_last_sec;
     uint32_t done_last_frac;
     uint64_t buf_packets; /* records in buf */
+    size_t buf_head;      /* bytes of the file's head at buf's start */
     uint64_t saved;       /* packets written, every file */
     uint64_t errors;      /* failures survived (a ring removal) */
     bool failed;

@@ -132,6 +132,9 @@
     info = #{} :: map(),
     pending = queue:new() :: queue:queue({atom(), gen_server:from()}),
     starter = undefined :: undefined | gen_server:from(),
+    %% start/2 has been answered: until then a capture that has ended
+    %% (a short file) waits, so that start/2 returns {ok, Pid}
+    answered = false :: boolean(),
     start_error = undefined :: undefined | reason(),
     ready = false :: boolean(),
     final = undefined :: undefined | eof | {error, reason()},
@@ -509,7 +512,10 @@ init({Owner, O, Cmd}) ->
 handle_call('$epcap_ready', From, #state{ready = false, start_error = undefined} = S) ->
     {noreply, S#state{starter = From}};
 handle_call('$epcap_ready', _From, #state{start_error = undefined} = S) ->
-    {reply, ok, S};
+    case drain(S#state{answered = true}) of
+        {stop, Reason, S1} -> {stop, Reason, ok, S1};
+        {noreply, S1} -> {reply, ok, S1}
+    end;
 handle_call('$epcap_ready', _From, #state{start_error = Error} = S) ->
     {stop, normal, {error, Error}, S};
 handle_call({send, _Data}, _From, #state{options = #{inject := false}} = S) ->
@@ -698,7 +704,8 @@ control({ready, DLT, OsPid, Precision, Mode, Snaplen, Vsn}, #state{ready = false
              precision => Precision, version => version(Vsn)},
     S1 = S#state{ready = true, dlt = DLT, os_pid = OsPid, info = Info},
     _ = [gen_server:reply(From, ok) || From <- [S#state.starter], From =/= undefined],
-    S2 = S1#state{starter = undefined},
+    S2 = S1#state{starter = undefined,
+                  answered = S#state.starter =/= undefined},
     case epcap_flow:new(maps:get(active, S#state.options)) of
         {_, true} -> grant(passive(S2));
         {_, false} -> grant(S2)
@@ -832,6 +839,8 @@ finish(Final, S) ->
 drain(#state{final = undefined} = S) ->
     {noreply, S};
 drain(#state{moving = true} = S) ->
+    {noreply, S};
+drain(#state{answered = false} = S) ->
     {noreply, S};
 drain(#state{final = Final, flow = F} = S) ->
     case epcap_flow:buffered(F) of
