@@ -17,15 +17,19 @@
          pcapng_blocks/1, deliver_both/1, rotate_packets/1, rotate_size/1,
          rotate_seconds/1, ring/1, names/1, disk_full/1, missing_dir/1,
          read_only_dir/1, existing_file/1, link_at_next_name/1,
-         live_stop_mid_file/1,
-         read_back_pcapng/0, read_back_pcapng_nano/0, read_back_pcap/0, pcapng_blocks/0, deliver_both/0, rotate_packets/0, rotate_size/0, rotate_seconds/0, ring/0, names/0, disk_full/0, missing_dir/0, read_only_dir/0, existing_file/0, link_at_next_name/0, live_stop_mid_file/0]).
+         live_stop_mid_file/1, epcap_file_same_blocks/1]).
+-export([read_back_pcapng/0, read_back_pcapng_nano/0, read_back_pcap/0,
+         pcapng_blocks/0, deliver_both/0, rotate_packets/0, rotate_size/0,
+         rotate_seconds/0, ring/0, names/0, disk_full/0, missing_dir/0,
+         read_only_dir/0, existing_file/0, link_at_next_name/0,
+         live_stop_mid_file/0, epcap_file_same_blocks/0]).
 
 all() ->
     [{group, read_back}, {group, rotation}, {group, faults}, {group, live}].
 
 groups() ->
     [{read_back, [], [read_back_pcapng, read_back_pcapng_nano, read_back_pcap,
-                      pcapng_blocks, deliver_both]},
+                      pcapng_blocks, deliver_both, epcap_file_same_blocks]},
      {rotation, [], [rotate_packets, rotate_size, rotate_seconds, ring, names]},
      {faults, [], [disk_full, missing_dir, read_only_dir, existing_file,
                    link_at_next_name]},
@@ -253,6 +257,40 @@ deliver_both(Config) ->
     ?assertEqual(40, length(Pkts)),
     [#{packets := 40}] = saved(Msgs),
     ?assertEqual(packets(Orig, timestamp), packets(Out, timestamp)).
+
+epcap_file_same_blocks() ->
+    [{doc, "Ensure that epcap_file's pcapng writer lays out what the port "
+      "writes: the same block sequence and options, an IDB and EPBs byte for "
+      "byte the same, for micro- and nanosecond captures; and that the tools "
+      "read its file as the original."}].
+epcap_file_same_blocks(Config) ->
+    Dir = ?config(dir, Config),
+    [begin
+         Orig = data(Base ++ ".pcap"),
+         Port = filename:join(Dir, Base ++ ".port.pcapng"),
+         Erl = filename:join(Dir, Base ++ ".erl.pcapng"),
+         [_] = saved(run([{file, Orig}, {save, Port}, {deliver, none},
+                          {time_unit, Unit}])),
+         {ok, F} = epcap_file:open(Erl, #{format => pcapng, precision => Prec,
+                                          time_unit => Unit, snaplen => 262144}),
+         [ok = epcap_file:write(F, P) || P <- packets(Orig, Unit)],
+         ok = epcap_file:close(F),
+         [{T1, Shb1}, Idb1 | Rest1] = file_blocks(Port),
+         [{T1, Shb2}, Idb2 | Rest2] = file_blocks(Erl),
+         <<Fixed:16/binary, O1/binary>> = Shb1,
+         <<Fixed:16/binary, O2/binary>> = Shb2,
+         ?assertEqual([C || {C, _} <- options(O1)], [C || {C, _} <- options(O2)]),
+         ?assertEqual(proplists:get_value(4, options(O1)), proplists:get_value(4, options(O2))),
+         ?assertEqual(Idb1, Idb2),
+         ?assertEqual([B || {6, _} = B <- Rest1], [B || {6, _} = B <- Rest2]),
+         {5, <<0:32, _:64, I1/binary>>} = lists:last(Rest1),
+         {5, <<0:32, _:64, I2/binary>>} = lists:last(Rest2),
+         ?assertEqual([C || {C, _} <- options(I1)], [C || {C, _} <- options(I2)]),
+         ?assertEqual(golden(Base ++ ".save.tshark"), tshark(Erl))
+     end
+     || {Base, Prec, Unit} <- [{"veth_mixed", micro, microsecond},
+                               {"veth_mixed_nano", nano, nanosecond}]],
+    ok.
 
 %%--------------------------------------------------------------------
 %% rotation
