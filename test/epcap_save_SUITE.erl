@@ -17,15 +17,16 @@
          pcapng_blocks/1, deliver_both/1, rotate_packets/1, rotate_size/1,
          rotate_seconds/1, ring/1, names/1, disk_full/1, missing_dir/1,
          read_only_dir/1, existing_file/1, link_at_next_name/1,
-         live_stop_mid_file/1, epcap_file_same_blocks/1]).
+         live_stop_mid_file/1, epcap_file_same_blocks/1, cli_file_copy/1]).
 -export([read_back_pcapng/0, read_back_pcapng_nano/0, read_back_pcap/0,
          pcapng_blocks/0, deliver_both/0, rotate_packets/0, rotate_size/0,
          rotate_seconds/0, ring/0, names/0, disk_full/0, missing_dir/0,
          read_only_dir/0, existing_file/0, link_at_next_name/0,
-         live_stop_mid_file/0, epcap_file_same_blocks/0]).
+         live_stop_mid_file/0, epcap_file_same_blocks/0, cli_file_copy/0]).
 
 all() ->
-    [{group, read_back}, {group, rotation}, {group, faults}, {group, live}].
+    [{group, read_back}, {group, rotation}, {group, faults}, {group, live},
+     {group, cli}].
 
 groups() ->
     [{read_back, [], [read_back_pcapng, read_back_pcapng_nano, read_back_pcap,
@@ -33,7 +34,8 @@ groups() ->
      {rotation, [], [rotate_packets, rotate_size, rotate_seconds, ring, names]},
      {faults, [], [disk_full, missing_dir, read_only_dir, existing_file,
                    link_at_next_name]},
-     {live, [], [live_stop_mid_file]}].
+     {live, [], [live_stop_mid_file]},
+     {cli, [], [cli_file_copy]}].
 
 init_per_suite(Config) ->
     case epcap_test_lib:is_root() of
@@ -507,3 +509,34 @@ live_stop_mid_file(Config) ->
     <<Recv:64/little>> = proplists:get_value(4, options(IsbOpts)),
     ?assert(Recv >= N),
     ?assertEqual(N, length(packets(Out, microsecond))).
+
+%%--------------------------------------------------------------------
+%% bin/epcap-save
+%%--------------------------------------------------------------------
+
+cli_file_copy() ->
+    [{doc, "Ensure that bin/epcap-save -r FILE -f FILTER -w PATH -c N -W K -F pcap "
+      "writes the filtered packets into a ring of pcap files, says each file on "
+      "stderr, exits 0; and that bad usage exits 2 and a missing directory 1."}].
+cli_file_copy(Config) ->
+    Dir = ?config(dir, Config),
+    Source = proplists:get_value(source, ?MODULE:module_info(compile)),
+    Script = filename:join([filename:dirname(filename:dirname(Source)), "bin", "epcap-save"]),
+    Orig = data("veth_mixed.pcap"),
+    {0, Err} = epcap_test_lib:cmd(Script ++ " -r " ++ Orig ++ " -f tcp -w " ++ Dir
+                                  ++ "/t.pcap -c 10 -W 2 -F pcap"),
+    Lines = [L || L <- string:split(Err, "\n", all), L =/= ""],
+    ?assertMatch([_, _, _, _], Lines),
+    ?assertMatch({match, _}, re:run(lists:last(Lines), "t_00003_[0-9]{14}\\.pcap: 6 packets")),
+    [F2, F3] = [filename:join(Dir, N) || N <- ls(Dir)],
+    ?assertMatch({match, _}, re:run(F2, "t_00002_[0-9]{14}\\.pcap$")),
+    {ok, <<16#a1b2c3d4:32/little, _/binary>>} = file:read_file(F3),
+    Tcp = [P || {packet, _, _, _, <<_:12/binary, 16#0800:16, _:9/binary, 6, _/binary>>} = P
+                    <- packets(Orig, microsecond)]
+        ++ [P || {packet, _, _, _, <<_:12/binary, 16#86dd:16, _:6/binary, 6, _/binary>>} = P
+                     <- packets(Orig, microsecond)],
+    ?assertEqual(26, length(Tcp)),
+    ?assertEqual(16, length(packets(F2, microsecond) ++ packets(F3, microsecond))),
+    {2, "usage: epcap-save" ++ _} = epcap_test_lib:cmd(Script ++ " -r " ++ Orig),
+    {1, Missing} = epcap_test_lib:cmd(Script ++ " -r " ++ Orig ++ " -w " ++ Dir ++ "/no/x"),
+    ?assertMatch({match, _}, re:run(Missing, "save.*No such file")).
