@@ -109,9 +109,10 @@ static int save_prepare(const struct options *o, struct saver *sv,
 static int save_start(const struct options *o, struct capture *c,
                       struct saver *sv, struct ep_error *e)
 {
-    struct save_iface i = {c->dlt, (uint32_t)pcap_snapshot(c->p), o->nano,
-                           c->live ? c->dev : NULL, o->filter,
-                           "epcap " EPCAP_VERSION, NULL};
+    struct save_iface i = {c->dlt,    (uint32_t)pcap_snapshot(c->p),
+                           o->nano,   c->live ? c->dev : NULL,
+                           o->filter, "epcap " EPCAP_VERSION,
+                           NULL};
 
     if (o->save.path == NULL)
         return 0;
@@ -192,8 +193,8 @@ int main(int argc, char *argv[])
         capture_close(&c);
         return report(&e);
     }
-    end = loop_run(&c, o.inject, o.save.path != NULL ? &sv : NULL,
-                   STDIN_FILENO, STDOUT_FILENO, &e);
+    end = loop_run(&c, o.inject, o.save.path != NULL ? &sv : NULL, STDIN_FILENO,
+                   STDOUT_FILENO, &e);
     (void)saver_finish(&sv); /* the loop's early failures */
     saver_free(&sv);
     capture_close(&c);

@@ -102,8 +102,8 @@ static int reply_stats(struct loop *l)
 static int on_saved(void *ctx, const struct saver_event *ev)
 {
     struct loop *l = ctx;
-    struct wire_saved v = {ev->name,      ev->packets,   ev->bytes,
-                           ev->first_sec, ev->last_sec,  ev->first_frac,
+    struct wire_saved v = {ev->name,      ev->packets,  ev->bytes,
+                           ev->first_sec, ev->last_sec, ev->first_frac,
                            ev->last_frac};
 
     if (wire_batch_flush(&l->batch) < 0)
@@ -184,10 +184,8 @@ static const struct {
     ctl_handler handle;
     bool replies;
 } handlers[CTL_TYPE_END] = {
-    [CTL_INJECT] = {on_inject, true},
-    [CTL_STATS] = {on_stats, true},
-    [CTL_FILTER] = {on_filter, true},
-    [CTL_CREDIT] = {on_credit, false},
+    [CTL_INJECT] = {on_inject, true}, [CTL_STATS] = {on_stats, true},
+    [CTL_FILTER] = {on_filter, true}, [CTL_CREDIT] = {on_credit, false},
     [CTL_CLOSE] = {on_close, false},
 };
 
@@ -391,8 +389,7 @@ static enum step step(struct loop *l, struct ep_error *e)
 
 /* The file being saved is closed whatever the end; a failure to close it
  * is the capture's error unless it has one already. */
-static enum step finish_saving(struct loop *l, enum step st,
-                               struct ep_error *e)
+static enum step finish_saving(struct loop *l, enum step st, struct ep_error *e)
 {
     if (l->saver == NULL || saver_finish(l->saver) == 0 || st == STEP_FAILED)
         return st;
@@ -426,8 +423,8 @@ static int set_nonblocking(int fd)
     return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
-enum loop_end loop_run(struct capture *c, bool inject, struct saver *sv,
-                       int in, int out, struct ep_error *e)
+enum loop_end loop_run(struct capture *c, bool inject, struct saver *sv, int in,
+                       int out, struct ep_error *e)
 {
     struct loop l;
     enum loop_end end;

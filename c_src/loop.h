@@ -18,7 +18,7 @@ enum loop_end {
 /* Runs until one of the ends above. in/out: the control and data fds.
  * sv: the files every packet is saved to first (NULL: none); the file
  * being written is closed before the loop returns. */
-enum loop_end loop_run(struct capture *c, bool inject, struct saver *sv,
-                       int in, int out, struct ep_error *e);
+enum loop_end loop_run(struct capture *c, bool inject, struct saver *sv, int in,
+                       int out, struct ep_error *e);
 
 #endif

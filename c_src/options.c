@@ -213,8 +213,7 @@ int options_parse(int argc, char *const argv[], struct options *o,
         (o->save.no_deliver || o->save.size || o->save.seconds ||
          o->save.packets || o->save.files))
         return ep_fail(e, "badarg", "-D, -z, -G, -c and -W need -w");
-    if (o->save.files && !o->save.size && !o->save.seconds &&
-        !o->save.packets)
+    if (o->save.files && !o->save.size && !o->save.seconds && !o->save.packets)
         return ep_fail(e, "badarg", "-W needs -z, -G or -c");
     if ((o->save.mode & 0113) != 0)
         return ep_fail(e, "badarg", "-m %o: no execute, no write by others",

@@ -116,8 +116,8 @@ static size_t shb(const struct save_iface *i, uint8_t *b)
     size_t n = 8;
 
     n += put32(b + n, BOM);
-    n += put16(b + n, 1); /* major */
-    n += put16(b + n, 0); /* minor */
+    n += put16(b + n, 1);          /* major */
+    n += put16(b + n, 0);          /* minor */
     n += put64(b + n, UINT64_MAX); /* section length: not given */
     n += opt_text(b + n, SHB_OS, i->os);
     n += opt_text(b + n, SHB_USERAPPL, i->appl);
@@ -175,8 +175,8 @@ uint64_t save_units(uint64_t sec, uint32_t frac, bool nano)
     return sec * (nano ? 1000000000u : 1000000u) + frac;
 }
 
-size_t save_record(enum save_format f, uint8_t *b, uint64_t sec,
-                   uint32_t frac, bool nano, uint32_t caplen, uint32_t len,
+size_t save_record(enum save_format f, uint8_t *b, uint64_t sec, uint32_t frac,
+                   bool nano, uint32_t caplen, uint32_t len,
                    const uint8_t *data)
 {
     size_t n;
@@ -201,15 +201,17 @@ size_t save_record(enum save_format f, uint8_t *b, uint64_t sec,
 
 size_t save_tail(enum save_format f, const struct save_close *c, uint8_t *b)
 {
-    uint8_t t[8];
+    uint8_t start[8], end[8];
     size_t n = 8;
 
     if (f == SAVE_PCAP)
         return 0;
+    (void)put_time(start, c->start);
+    (void)put_time(end, c->end);
     n += put32(b + n, 0);
     n += put_time(b + n, c->now);
-    n += opt(b + n, ISB_STARTTIME, t, put_time(t, c->start));
-    n += opt(b + n, ISB_ENDTIME, t, put_time(t, c->end));
+    n += opt(b + n, ISB_STARTTIME, start, sizeof(start));
+    n += opt(b + n, ISB_ENDTIME, end, sizeof(end));
     if (c->have_counts) {
         n += opt(b + n, ISB_IFRECV, &c->recv, 8);
         n += opt(b + n, ISB_IFDROP, &c->drop, 8);

@@ -15,7 +15,7 @@ enum save_format { SAVE_PCAPNG = 0, SAVE_PCAP };
 
 /* What a file says about the one interface it holds. */
 struct save_iface {
-    int linktype;       /* DLT_ of the capture */
+    int linktype; /* DLT_ of the capture */
     uint32_t snaplen;
     bool nano;          /* times in ns (if_tsresol 9), else us (6) */
     const char *name;   /* if_name, or NULL (a capture read from a file) */
@@ -52,8 +52,8 @@ size_t save_record_size(enum save_format f, uint32_t caplen);
 
 /* The record into b (save_record_size bytes): ts in the file's units
  * (seconds * 10^6 or 10^9 + fraction). Returns its size. */
-size_t save_record(enum save_format f, uint8_t *b, uint64_t sec,
-                   uint32_t frac, bool nano, uint32_t caplen, uint32_t len,
+size_t save_record(enum save_format f, uint8_t *b, uint64_t sec, uint32_t frac,
+                   bool nano, uint32_t caplen, uint32_t len,
                    const uint8_t *data);
 
 /* The file's last bytes (an ISB for pcapng, none for pcap), into b

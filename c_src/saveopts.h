@@ -9,12 +9,11 @@
 
 #include "pcapng.h"
 
-#define SAVER_FILES_MAX   100000
+#define SAVER_FILES_MAX    100000
 #define SAVER_MODE_DEFAULT 0640
 /* Every saved file is made so: never through a link, never over a file
  * (the seccomp filter admits openat with exactly these flags). */
-#define SAVER_OPEN_FLAGS                                                      \
-    (O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC)
+#define SAVER_OPEN_FLAGS (O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC)
 
 struct saver_opts {
     const char *path;        /* -w DIR/BASE; NULL: no saving */

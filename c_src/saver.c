@@ -37,12 +37,13 @@ static void set_err(struct saver *s, const char *what, int err)
 static void file_name(const struct saver *s, unsigned seq, time_t t, char *out)
 {
     struct tm tm;
-    char stamp[32] = "00000000000000";
     int n;
 
     if (!s->rotating) {
         n = snprintf(out, SAVER_NAME_MAX + 1, "%s%s", s->base, s->ext);
     } else {
+        char stamp[32] = "00000000000000";
+
         if (localtime_r(&t, &tm) != NULL)
             (void)strftime(stamp, sizeof(stamp), "%Y%m%d%H%M%S", &tm);
         n = snprintf(out, SAVER_NAME_MAX + 1, "%s_%05u_%s%s", s->base, seq,
@@ -91,8 +92,7 @@ static void describe_os(struct saver *s)
     struct utsname u;
 
     if (uname(&u) != 0 ||
-        snprintf(s->os, sizeof(s->os), "%.64s %.64s", u.sysname, u.release) <
-            0)
+        snprintf(s->os, sizeof(s->os), "%.64s %.64s", u.sysname, u.release) < 0)
         s->os[0] = '\0';
 }
 
@@ -139,10 +139,9 @@ static uint64_t wall_units(bool nano)
 
     if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
         return 0;
-    return save_units((uint64_t)ts.tv_sec,
-                      nano ? (uint32_t)ts.tv_nsec
-                           : (uint32_t)(ts.tv_nsec / 1000),
-                      nano);
+    return save_units(
+        (uint64_t)ts.tv_sec,
+        nano ? (uint32_t)ts.tv_nsec : (uint32_t)(ts.tv_nsec / 1000), nano);
 }
 
 static uint32_t get32(const uint8_t *b)
@@ -248,8 +247,8 @@ static void release(struct saver *s)
 
 static void tell_saved(struct saver *s)
 {
-    struct saver_event ev = {SAVER_SAVED, s->name, s->done_packets,
-                             s->done_bytes, s->first_sec, s->done_last_sec,
+    struct saver_event ev = {SAVER_SAVED,   s->name,          s->done_packets,
+                             s->done_bytes, s->first_sec,     s->done_last_sec,
                              s->first_frac, s->done_last_frac};
 
     (void)tell(s, &ev);
@@ -430,8 +429,8 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *h,
     }
 }
 
-int saver_dispatch(struct saver *s, struct capture *c, int max,
-                   pcap_handler cb, u_char *user, const int *stop)
+int saver_dispatch(struct saver *s, struct capture *c, int max, pcap_handler cb,
+                   u_char *user, const int *stop)
 {
     int n;
 

@@ -23,9 +23,8 @@
 #include "pcapng.h"
 #include "saveopts.h"
 
-#define SAVER_NAME_MAX  255 /* NAME_MAX of Linux */
+#define SAVER_NAME_MAX  255                  /* NAME_MAX of Linux */
 #define SAVER_BUF_BYTES ((size_t)512 * 1024) /* any record fits whole */
-
 
 /* What the saver tells its owner: a file closed, or one the ring removed.
  * Times are sec/frac as the capture's (frac in us or ns). */
@@ -55,7 +54,7 @@ struct saver {
     unsigned n_ring;
     struct save_iface iface;
     char os[160]; /* shb_os: uname's system and release */
-    pcap_t *p; /* for the ISB's counts when live */
+    pcap_t *p;    /* for the ISB's counts when live */
     bool live;
     size_t tail_bytes; /* the ISB's size (pcapng) */
     saver_notify notify;
@@ -98,8 +97,8 @@ void saver_listen(struct saver *s, saver_notify notify, void *ctx);
 /* capture_dispatch with every packet saved first, then handed to cb
  * unless no_deliver. Returns what capture_dispatch returns; a failed
  * save stops it (saver_failed). */
-int saver_dispatch(struct saver *s, struct capture *c, int max,
-                   pcap_handler cb, u_char *user, const int *stop);
+int saver_dispatch(struct saver *s, struct capture *c, int max, pcap_handler cb,
+                   u_char *user, const int *stop);
 
 bool saver_failed(const struct saver *s);
 const char *saver_error(const struct saver *s);

@@ -389,9 +389,8 @@ int wire_send_result(int fd, const char *tag, const char *msg)
     return term_finish(fd, &x, ok);
 }
 
-static int encode_stats(ei_x_buff *x, int arity, uint64_t recv,
-                        uint64_t drop, uint64_t ifdrop,
-                        const struct wire_port_counts *c)
+static int encode_stats(ei_x_buff *x, int arity, uint64_t recv, uint64_t drop,
+                        uint64_t ifdrop, const struct wire_port_counts *c)
 {
     return ei_x_encode_tuple_header(x, arity) == 0 &&
            ei_x_encode_atom(x, "stats") == 0 &&
@@ -417,9 +416,9 @@ int wire_send_stats(int fd, uint64_t recv, uint64_t drop, uint64_t ifdrop,
     return term_finish(fd, &x, ok);
 }
 
-int wire_send_save_stats(int fd, uint64_t recv, uint64_t drop,
-                         uint64_t ifdrop, const struct wire_port_counts *c,
-                         uint64_t saved, uint64_t save_errors)
+int wire_send_save_stats(int fd, uint64_t recv, uint64_t drop, uint64_t ifdrop,
+                         const struct wire_port_counts *c, uint64_t saved,
+                         uint64_t save_errors)
 {
     ei_x_buff x;
 
@@ -451,7 +450,7 @@ int wire_send_saved(int fd, const struct wire_saved *v)
         return -1;
     int ok = ei_x_encode_tuple_header(&x, 6) == 0 &&
              ei_x_encode_atom(&x, "saved") == 0 &&
-             ei_x_encode_binary(&x, v->name, (long)strlen(v->name)) == 0 &&
+             ei_x_encode_binary(&x, v->name, (int)strlen(v->name)) == 0 &&
              ei_x_encode_ulonglong(&x, v->packets) == 0 &&
              ei_x_encode_ulonglong(&x, v->bytes) == 0 &&
              encode_time(&x, have, v->first_sec, v->first_frac) &&
@@ -467,6 +466,6 @@ int wire_send_removed(int fd, const char *name)
         return -1;
     int ok = ei_x_encode_tuple_header(&x, 2) == 0 &&
              ei_x_encode_atom(&x, "removed") == 0 &&
-             ei_x_encode_binary(&x, name, (long)strlen(name)) == 0;
+             ei_x_encode_binary(&x, name, (int)strlen(name)) == 0;
     return term_finish(fd, &x, ok);
 }

@@ -117,9 +117,9 @@ struct wire_port_counts {
 int wire_send_stats(int fd, uint64_t recv, uint64_t drop, uint64_t ifdrop,
                     const struct wire_port_counts *c);
 /* Saving (saver.h): stats with {Saved, SaveErrors} as a sixth element. */
-int wire_send_save_stats(int fd, uint64_t recv, uint64_t drop,
-                         uint64_t ifdrop, const struct wire_port_counts *c,
-                         uint64_t saved, uint64_t save_errors);
+int wire_send_save_stats(int fd, uint64_t recv, uint64_t drop, uint64_t ifdrop,
+                         const struct wire_port_counts *c, uint64_t saved,
+                         uint64_t save_errors);
 /* A file closed: {saved, Name, Packets, Bytes, First, Last}, each time
  * {Sec, Frac} or `undefined' (no packet); Name a binary. */
 struct wire_saved {
