@@ -637,12 +637,8 @@ last_files(F, Until, #state{port = Port} = S) ->
 last_events([], _) -> more;
 last_events([{term, eof} | _], _) -> done;
 last_events([{term, {error, _}} | _], _) -> done;
-last_events([{term, T} | Rest], #state{options = #{save := Save}, unit = U, owner = O} = S) ->
-    case epcap_save:event(T, Save, U) of
-        {saved, Map} -> O ! {epcap_saved, self(), Map};
-        {removed, Path} -> O ! {epcap_removed, self(), Path};
-        error -> ok
-    end,
+last_events([{term, T} | Rest], S) ->
+    _ = tell_save(T, S),
     last_events(Rest, S);
 last_events([_ | Rest], S) ->
     last_events(Rest, S).
@@ -718,24 +714,31 @@ control({error, Reason}, S) ->
     fail(Reason, S);
 control({Tag, _} = Reply, S) when Tag =:= send; Tag =:= filter ->
     reply(Tag, result(Reply), S);
-control({stats, Recv, Drop, IfDrop, Counts}, S) ->
+control({stats, Recv, Drop, IfDrop, {_, _, _, _, _} = Counts}, S) ->
     reply(stats, {ok, stats_map(Recv, Drop, IfDrop, Counts)}, S);
-control({stats, Recv, Drop, IfDrop, Counts, {Saved, Errors}}, S)
+control({stats, Recv, Drop, IfDrop, {_, _, _, _, _} = Counts, {Saved, Errors}}, S)
   when is_integer(Saved), Saved >= 0, is_integer(Errors), Errors >= 0 ->
     Map = stats_map(Recv, Drop, IfDrop, Counts),
     reply(stats, {ok, Map#{saved => Saved, save_errors => Errors}}, S);
-control(T, #state{options = #{save := Save}, unit = U, owner = O} = S)
+control(T, #state{options = #{save := Save}} = S)
   when Save =/= undefined, (tuple_size(T) =:= 6 andalso element(1, T) =:= saved)
        orelse (tuple_size(T) =:= 2 andalso element(1, T) =:= removed) ->
-    case epcap_save:event(T, Save, U) of
-        {saved, Map} -> O ! {epcap_saved, self(), Map}, {noreply, S};
-        {removed, Path} -> O ! {epcap_removed, self(), Path}, {noreply, S};
+    case tell_save(T, S) of
+        ok -> {noreply, S};
         error -> fail({protocol, T}, S)
     end;
 control({stats, {error, Msg}}, S) ->
     reply(stats, {error, {stats, Msg}}, S);
 control(Other, S) ->
     fail({protocol, Other}, S).
+
+%% A saving port's `saved'/`removed' term, checked (epcap_save), to the owner.
+tell_save(T, #state{options = #{save := Save}, unit = U, owner = O}) ->
+    case epcap_save:event(T, Save, U) of
+        {saved, Map} -> O ! {epcap_saved, self(), Map}, ok;
+        {removed, Path} -> O ! {epcap_removed, self(), Path}, ok;
+        error -> error
+    end.
 
 stats_map(Recv, Drop, IfDrop, {Wakeups, Reads, Batches, CreditUs, PipeUs}) ->
     #{received => Recv, dropped => Drop, if_dropped => IfDrop,
