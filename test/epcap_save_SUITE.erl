@@ -17,12 +17,14 @@
          pcapng_blocks/1, deliver_both/1, rotate_packets/1, rotate_size/1,
          rotate_seconds/1, ring/1, names/1, disk_full/1, missing_dir/1,
          read_only_dir/1, existing_file/1, link_at_next_name/1,
-         live_stop_mid_file/1, epcap_file_same_blocks/1, cli_file_copy/1]).
+         live_stop_mid_file/1, epcap_file_same_blocks/1, cli_file_copy/1,
+         sudo_dir_user_rights/1]).
 -export([read_back_pcapng/0, read_back_pcapng_nano/0, read_back_pcap/0,
          pcapng_blocks/0, deliver_both/0, rotate_packets/0, rotate_size/0,
          rotate_seconds/0, ring/0, names/0, disk_full/0, missing_dir/0,
          read_only_dir/0, existing_file/0, link_at_next_name/0,
-         live_stop_mid_file/0, epcap_file_same_blocks/0, cli_file_copy/0]).
+         live_stop_mid_file/0, epcap_file_same_blocks/0, cli_file_copy/0,
+         sudo_dir_user_rights/0]).
 
 all() ->
     [{group, read_back}, {group, rotation}, {group, faults}, {group, live},
@@ -33,7 +35,7 @@ groups() ->
                       pcapng_blocks, deliver_both, epcap_file_same_blocks]},
      {rotation, [], [rotate_packets, rotate_size, rotate_seconds, ring, names]},
      {faults, [], [disk_full, missing_dir, read_only_dir, existing_file,
-                   link_at_next_name]},
+                   link_at_next_name, sudo_dir_user_rights]},
      {live, [], [live_stop_mid_file]},
      {cli, [], [cli_file_copy]}].
 
@@ -469,6 +471,38 @@ link_at_next_name(Config) ->
     [#{path := First, packets := 5}] = saved(Msgs),
     ?assertEqual(lists:sublist(packets(data("veth_mixed.pcap"), microsecond), 5),
                  packets(First, microsecond)).
+
+sudo_dir_user_rights() ->
+    [{doc, "Ensure that a port run as root by sudo opens the save directory with "
+      "the invoking user's rights: a directory that user may not write is "
+      "refused as {error, {save, _}} with nothing written, even though the "
+      "user the port drops to (nobody) could write it; one both may write "
+      "is saved to."}].
+sudo_dir_user_rights(_Config) ->
+    Base = "/tmp/epcap_save_sudo_" ++ os:getpid(),
+    Closed = filename:join(Base, "root_only"),
+    Open = filename:join(Base, "shared"),
+    [ok = filelib:ensure_path(D) || D <- [Closed, Open]],
+    ok = file:change_mode(Base, 8#755),
+    %% nobody's own directory: the drop target may write it, the sudo
+    %% user (daemon) may not
+    "" = os:cmd("chown nobody '" ++ Closed ++ "'"),
+    ok = file:change_mode(Closed, 8#700),
+    ok = file:change_mode(Open, 8#777),
+    {0, Uid} = epcap_test_lib:cmd("id -u daemon"),
+    os:putenv("SUDO_UID", string:trim(Uid)),
+    try
+        {error, {save, Msg}} = epcap:start(opts([{file, data("veth_mixed.pcap")},
+                                                 {save, filename:join(Closed, "a.pcapng")}])),
+        ?assertNotEqual(nomatch, string:find(Msg, "denied")),
+        ?assertEqual([], ls(Closed)),
+        Out = filename:join(Open, "a.pcapng"),
+        [#{packets := 40}] = saved(run([{file, data("veth_mixed.pcap")}, {save, Out},
+                                        {deliver, none}]))
+    after
+        os:unsetenv("SUDO_UID"),
+        _ = os:cmd("rm -rf '" ++ Base ++ "'")
+    end.
 
 stamp(T) ->
     {{Y, Mo, D}, {H, Mi, S}} =
