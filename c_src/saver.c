@@ -429,6 +429,37 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *h,
     }
 }
 
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* A live capture's packets reach the disk soon (a reader of the file sees
+ * them; a crash loses few): after a read that found the traffic light
+ * (the next packet may be long in coming, and nothing wakes the loop
+ * until it does), or at SAVER_LIVE_FLUSH_BYTES, or SAVER_LIVE_FLUSH_MS
+ * after the last write. Under load that makes large writes, not one per
+ * read: a write per few packets cost tcpreplay half its rate on a 2-core
+ * machine (bench/RESULTS.md, section S). A file's go in full buffers. */
+static bool live_flush_due(struct saver *s, int n)
+{
+    uint64_t now;
+
+    if (!s->live || s->len == 0)
+        return false;
+    now = mono_ms();
+    if (n < SAVER_LIVE_LIGHT || s->len >= SAVER_LIVE_FLUSH_BYTES ||
+        now - s->flushed_ms >= SAVER_LIVE_FLUSH_MS) {
+        s->flushed_ms = now;
+        return true;
+    }
+    return false;
+}
+
 int saver_dispatch(struct saver *s, struct capture *c, int max, pcap_handler cb,
                    u_char *user, const int *stop)
 {
@@ -439,10 +470,7 @@ int saver_dispatch(struct saver *s, struct capture *c, int max, pcap_handler cb,
     s->inner_stop = stop;
     s->stop = s->failed;
     n = capture_dispatch(c, max, on_packet, (u_char *)(void *)s, &s->stop);
-    /* A live capture's packets reach the disk as they come (a reader of
-     * the file sees them; a crash loses none that were read); a file's
-     * go in large writes. */
-    if (!s->failed && s->live && s->len > 0 && flush(s) < 0)
+    if (!s->failed && live_flush_due(s, n) && flush(s) < 0)
         (void)close_file(s);
     return n;
 }

@@ -25,6 +25,12 @@
 
 #define SAVER_NAME_MAX  255                  /* NAME_MAX of Linux */
 #define SAVER_BUF_BYTES ((size_t)512 * 1024) /* any record fits whole */
+/* A live capture's writes (saver.c, live_flush_due): after a read of
+ * fewer packets than this, at this many bytes, or this long after the
+ * last write. */
+#define SAVER_LIVE_LIGHT       64
+#define SAVER_LIVE_FLUSH_BYTES ((size_t)128 * 1024)
+#define SAVER_LIVE_FLUSH_MS    200
 
 /* What the saver tells its owner: a file closed, or one the ring removed.
  * Times are sec/frac as the capture's (frac in us or ns). */
@@ -71,6 +77,7 @@ struct saver {
     uint64_t buf_packets; /* records in buf */
     size_t buf_head;      /* bytes of the file's head at buf's start */
     uint64_t saved;       /* packets written, every file */
+    uint64_t flushed_ms;  /* CLOCK_MONOTONIC of a live capture's last write */
     uint64_t errors;      /* failures survived (a ring removal) */
     bool failed;
     int stop; /* raised for capture_dispatch when failed */
