@@ -206,8 +206,19 @@ start_link(Options) -> start_link(self(), Options).
 %% nanosecond precision).</li>
 %% <li>`{active, true}': `false', `once' or `N' as in `gen_tcp'; at 0
 %% the owner gets `{epcap_passive, Pid}'.</li>
-%% <li>`{deliver, packet}': `batch' sends `{epcap_batch, Pid, Batch}', to be
+%% <li>`{deliver, packet}': `none' (with `save') sends no packet; `batch' sends `{epcap_batch, Pid, Batch}', to be
 %% walked with {@link fold/3}.</li>
+%% <li>`{save, Path}': the port writes every frame to `Path' itself (live,
+%% or from `{file, _}'), as dumpcap does: `{save_format, pcapng | pcap}'
+%% (pcapng by default), `{rotate, [{size, Bytes} | {seconds, S} |
+%% {packets, N} | {files, N}]}' (rotated files named
+%% `Base_NNNNN_YYYYmmddHHMMSS.Ext'; `files' keeps the newest N),
+%% `{save_mode, 8#640}'; `{deliver, none}' sends the VM no packet at all.
+%% The owner hears `{epcap_saved, Pid, #{path, packets, bytes, first,
+%% last}}' for each file closed and `{epcap_removed, Pid, Path}' for each
+%% the ring removes; a directory that is missing or not writable, or a
+%% file already at `Path', is `{error, {save, Msg}}' (README, "Saving to
+%% disk in the port").</li>
 %% <li>`{tagged, false}': `true' names the capture in every message.</li>
 %% <li>`verbose' | `{verbose, N}': the port's diagnostics, as `logger'
 %% events.</li>
@@ -263,6 +274,9 @@ send(Pid, Data) ->
 %%     `{active, N}').</li>
 %% <li>`pipe_wait_us': microseconds it slept because the VM had not read
 %%     what it sent (a busy VM).</li>
+%% <li>With `{save, Path}': `saved', the packets written to files, and
+%%     `save_errors', the failures the capture survived (a ring's removal
+%%     that failed).</li>
 %% </ul>
 %% Frames dropped while both waits stayed small were lost while the port
 %% was off the CPU or busy. A file capture has no statistics:
