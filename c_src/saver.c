@@ -26,6 +26,7 @@ struct ring_entry {
 
 static void set_err(struct saver *s, const char *what, int err)
 {
+    s->err_errno = err;
     if (snprintf(s->err, sizeof(s->err), "%s: %s", what, strerror(err)) < 0)
         s->err[0] = '\0';
 }
@@ -366,7 +367,10 @@ int saver_start(struct saver *s, const struct save_iface *i, pcap_t *p,
     if (savejail_confine(s->dirfd, e) < 0)
         return -1;
     if (open_file(s) < 0)
-        return ep_fail(e, "save", "%s", s->err);
+        return ep_fail(e, "save", "%s%s", s->err,
+                       s->err_errno == EACCES
+                           ? " (files are made by the user the port drops to)"
+                           : "");
     return 0;
 }
 

@@ -82,6 +82,7 @@ struct saver {
     bool failed;
     int stop; /* raised for capture_dispatch when failed */
     char err[SAVER_NAME_MAX + 128];
+    int err_errno;      /* the errno err says */
     pcap_handler inner; /* the loop's callback, NULL with no_deliver */
     u_char *inner_user;
     const int *inner_stop;
