@@ -9,6 +9,7 @@
 
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
+-include_lib("kernel/include/file.hrl").
 
 -export([all/0, groups/0, init_per_suite/1, end_per_suite/1,
          init_per_group/2, end_per_group/2, init_per_testcase/2,
@@ -370,7 +371,8 @@ ring(Config) ->
 names() ->
     [{doc, "Ensure that rotated files are named as dumpcap names them, "
       "Base_NNNNN_YYYYmmddHHMMSS.Ext from 00001 (no extension stays none), "
-      "and that without rotation the file is the path itself."}].
+      "that without rotation the file is the path itself, and that files "
+      "are made 0640, or {save_mode, M} exactly."}].
 names(Config) ->
     Dir = ?config(dir, Config),
     Msgs = run([{file, data("veth_mixed.pcap")}, {save, filename:join(Dir, "cap")},
@@ -388,7 +390,15 @@ names(Config) ->
     ?assert(T1 =< Now andalso T1 >= lists:sublist(Now, 10) ++ "0000"),
     Plain = filename:join(Dir, "plain.pcapng"),
     [#{path := Plain}] = saved(run([{file, data("veth_mixed.pcap")}, {save, Plain},
-                                    {deliver, none}])).
+                                    {deliver, none}])),
+    %% the mode: 0640 by default, {save_mode, M} exactly (no umask)
+    {ok, #file_info{mode = M1}} = file:read_file_info(Plain),
+    ?assertEqual(8#640, M1 band 8#777),
+    Mode = filename:join(Dir, "mode.pcapng"),
+    [_] = saved(run([{file, data("veth_mixed.pcap")}, {save, Mode}, {save_mode, 8#664},
+                     {deliver, none}])),
+    {ok, #file_info{mode = M2}} = file:read_file_info(Mode),
+    ?assertEqual(8#664, M2 band 8#777).
 
 %%--------------------------------------------------------------------
 %% faults
