@@ -307,7 +307,10 @@ static enum step wait_events(struct loop *l, bool *ctl_ready, bool *pcap_ready,
                             {.fd = l->out, .events = pending ? POLLOUT : 0},
                             {.fd = l->cap->fd, .events = POLLIN}};
     nfds_t nfds = want && l->cap->live ? 3 : 2;
-    int timeout_ms = !want ? -1 : l->cap->live ? capture_poll_ms(l->cap) : 0;
+    int timeout_ms =
+        saver_wait_ms(l->saver, !want          ? -1
+                                : l->cap->live ? capture_poll_ms(l->cap)
+                                               : 0);
     struct timespec ts = {0, 0};
     const struct timespec *tsp = NULL; /* forever */
     int n;
@@ -371,6 +374,8 @@ static enum step step(struct loop *l, struct ep_error *e)
         return st;
     if (pcap_ready && (st = read_packets(l, e)) != STEP_GO)
         return st;
+    if (l->saver != NULL && saver_tick(l->saver) < 0)
+        return failed(ep_fail(e, "save", "%s", saver_error(l->saver)));
     /* Once an iteration: what was read, what the pipe took, or the end of
      * a hold-back (wire.h) may each let a batch go. With the owner's
      * credit spent nothing more can join what has gathered until the owner

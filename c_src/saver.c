@@ -479,6 +479,32 @@ int saver_dispatch(struct saver *s, struct capture *c, int max, pcap_handler cb,
     return n;
 }
 
+int saver_wait_ms(const struct saver *s, int timeout_ms)
+{
+    if (s == NULL || !s->live || s->len == 0 || s->failed)
+        return timeout_ms;
+    if (timeout_ms < 0 || timeout_ms > SAVER_LIVE_FLUSH_MS)
+        return SAVER_LIVE_FLUSH_MS;
+    return timeout_ms;
+}
+
+int saver_tick(struct saver *s)
+{
+    uint64_t now;
+
+    if (!s->live || s->len == 0 || s->failed)
+        return s->failed ? -1 : 0;
+    now = mono_ms();
+    if (now - s->flushed_ms < SAVER_LIVE_FLUSH_MS)
+        return 0;
+    s->flushed_ms = now;
+    if (flush(s) < 0) {
+        (void)close_file(s);
+        return -1;
+    }
+    return 0;
+}
+
 void saver_listen(struct saver *s, saver_notify notify, void *ctx)
 {
     s->notify = notify;

@@ -108,6 +108,15 @@ void saver_listen(struct saver *s, saver_notify notify, void *ctx);
 int saver_dispatch(struct saver *s, struct capture *c, int max, pcap_handler cb,
                    u_char *user, const int *stop);
 
+/* The loop's longest sleep, timeout_ms (-1: none) or less, so that a live
+ * capture's packets read before a quiet spell reach the disk within
+ * SAVER_LIVE_FLUSH_MS (saver_tick writes them). s may be NULL. */
+int saver_wait_ms(const struct saver *s, int timeout_ms);
+
+/* Once an iteration of the loop: writes what a live capture has held
+ * for SAVER_LIVE_FLUSH_MS. 0, or -1 if that failed (saver_error). */
+int saver_tick(struct saver *s);
+
 bool saver_failed(const struct saver *s);
 const char *saver_error(const struct saver *s);
 

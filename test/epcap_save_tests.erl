@@ -69,6 +69,16 @@ options_test_() ->
      ?_assertMatch({error, {badarg, {save_format, _}}},
                    V([{save, "/tmp/a"}, {save_format, erf}]))].
 
+save_only_timeout_test() ->
+    {ok, #{timeout := 250}} = epcap_options:validate([{interface, "lo"}, {save, "/t/a"},
+                                                      {deliver, none}]),
+    {ok, #{timeout := immediate}} =
+        epcap_options:validate([{interface, "lo"}, {save, "/t/a"}, {deliver, none},
+                                {timeout, immediate}]),
+    {ok, #{timeout := immediate}} = epcap_options:validate([{interface, "lo"}, {save, "/t/a"}]),
+    {ok, #{timeout := immediate}} = epcap_options:validate([{file, "x"}, {save, "/t/a"},
+                                                            {deliver, none}]).
+
 args_test() ->
     {ok, O} = epcap_options:validate([{file, "x.pcap"}, {save, "/t/a.pcapng"},
                                       {rotate, [{packets, 5}, {files, 2}]},
