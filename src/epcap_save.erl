@@ -53,7 +53,7 @@ event(_, _, _) ->
 %% separator, no NUL, valid UTF-8, at most a directory entry long.
 path(Name, Save) when is_binary(Name), byte_size(Name) >= 1,
                       byte_size(Name) =< ?NAME_MAX ->
-    Base = filename:rootname(filename:basename(Save)),
+    Base = base(filename:basename(Save)),
     case unicode:characters_to_list(Name) of
         S when is_list(S) ->
             case not lists:member($/, S) andalso not lists:member(0, S)
@@ -65,6 +65,14 @@ path(Name, Save) when is_binary(Name), byte_size(Name) >= 1,
     end;
 path(_, _) ->
     error.
+
+%% The part of the file name every name of the set starts with: the port
+%% cuts a rotated file's name at its last dot, except a leading one.
+base(Name) ->
+    case filename:rootname(Name) of
+        "" -> Name;
+        Base -> Base
+    end.
 
 %% @doc A port's `{Sec, Frac}' in a time unit (as packets carry it), or
 %% `Default' for `undefined'; `error' for anything else.

@@ -20,6 +20,11 @@ empty_file_test() ->
         epcap_save:event({saved, <<"sip.pcapng">>, 0, 200, undefined, undefined},
                          ?SAVE, microsecond).
 
+hidden_base_test() ->
+    {removed, "/d/.cap_00001_20260101120000"} =
+        epcap_save:event({removed, <<".cap_00001_20260101120000">>}, "/d/.cap", microsecond),
+    error = epcap_save:event({removed, <<"other">>}, "/d/.cap", microsecond).
+
 removed_test() ->
     ?assertEqual({removed, "/data/cap/sip_00001_20260101120000.pcapng"},
                  epcap_save:event({removed, <<"sip_00001_20260101120000.pcapng">>},
