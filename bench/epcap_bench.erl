@@ -47,6 +47,7 @@ main([Which | Args]) ->
               "slow" -> fun slow_owner/1;
               "latency" -> fun latency/1;
               "imm" -> fun imm_bench/1;
+              "save_live" -> fun save_live_bench/1;
               _ -> fun unknown/1
           end,
     Status = try Fun(Settings) of
@@ -428,6 +429,145 @@ imm_bench(S) ->
     close_results(Out),
     ok = file:delete(Frames),
     ok.
+
+%% @doc Saving a live capture to disk (issue 26): `count' 64-byte frames
+%% replayed into a veth at tcpreplay's top speed (`pps=N' for a fixed
+%% rate), each capture with a 64 MiB buffer, a new file every 2 MB and a
+%% ring of 3: epcap (`{save, _}, {deliver, none}', pcapng), `dumpcap -w'
+%% (pcapng) and `tcpdump -w' (pcap), `runs' interleaved rounds (default
+%% 5). Loss = frames sent - frames written (epcap: `saved' of stats/1;
+%% dumpcap and tcpdump: their own count at exit), and epcap's loss over
+%% each reference's.
+-spec save_live_bench(map()) -> ok.
+save_live_bench(S) ->
+    {Runs, Count, Tcpdump, Frames} = live_setup(S, "savelive64"),
+    Dumpcap = find("dumpcap"),
+    Rate = case get(pps, S, top) of
+               N when is_integer(N), N > 0 -> N;
+               _ -> top
+           end,
+    Dir = filename:join(work_dir(), "save_live"),
+    Out = open_results("save_live"),
+    say(Out, "# saving live: ~b x 64-byte frames, tcpreplay ~s, 64 MiB buffers, "
+        "2 MB files, a ring of 3, ~b interleaved rounds~n",
+        [Count, lists:flatten(rate(#{pps => Rate})), Runs]),
+    say(Out, "~ts~n", [machine()]),
+    Configs = [{"epcap {save, _}, {deliver, none}", fun(V) -> save_epcap(V, Frames, Dir, []) end},
+               {"dumpcap -w", fun(V) -> save_dumpcap(V, Frames, Dumpcap, Dir) end},
+               {"tcpdump -w", fun(V) -> save_tcpdump(V, Frames, Tcpdump, Dir) end},
+               %% beside: immediate mode asked for ({deliver, none} alone
+               %% waits up to 250 ms, as dumpcap does)
+               {"epcap ... {timeout, immediate}",
+                fun(V) -> save_epcap(V, Frames, Dir, [{timeout, immediate}]) end}],
+    Lost = fun(#{sent := Sent, received := Recv}) -> Sent - Recv end,
+    Rounds =
+        with_veth(
+          fun(Veth0) ->
+                  Veth = Veth0#{pps => Rate},
+                  [begin
+                       R = [{Name, F(Veth)} || {Name, F} <- Configs],
+                       [say(Out, "round ~b ~-36s sent ~7b  written ~7b  lost ~6b  "
+                            "(replay ~s pkt/s)~s~n",
+                            [Run, Name, Sent, Recv, Lost(M), fmt(Pps), vm_cpu(M)])
+                        || {Name, #{sent := Sent, received := Recv, pps := Pps} = M} <- R],
+                       R
+                   end || Run <- lists:seq(1, Runs)]
+          end),
+    say(Out, "~n", []),
+    LostOf = fun(Name) -> [Lost(M) || R <- Rounds, {N, M} <- R, N =:= Name] end,
+    [{EName, _}, {DName, _}, {TName, _} | _] = Configs,
+    [begin
+         L = LostOf(Name),
+         say(Out, "~-36s lost median ~b (min ~b, max ~b)~n",
+             [Name, round(median(L)), lists:min(L), lists:max(L)])
+     end || {Name, _} <- Configs],
+    E = median(LostOf(EName)),
+    say(Out, "epcap's loss over dumpcap's: ~s; over tcpdump's: ~s (medians)~n",
+        [loss_ratio(E, median(LostOf(DName))), loss_ratio(E, median(LostOf(TName)))]),
+    close_results(Out),
+    _ = os:cmd("rm -rf '" ++ Dir ++ "'"),
+    ok = file:delete(Frames),
+    ok.
+
+%% The VM's CPU (all its schedulers) while the frames were replayed: the
+%% VM does nothing per packet when the port saves them.
+vm_cpu(#{vm_cpu_ms := Ms, dropped := D, pcap_received := R}) ->
+    io_lib:format("  kernel: received ~b, dropped ~b; VM CPU during the replay ~b ms",
+                  [R, D, Ms]);
+vm_cpu(_) -> "".
+
+loss_ratio(0, 0) -> "both lost 0";
+loss_ratio(_, 0) -> "(it lost 0)";
+loss_ratio(A, B) -> io_lib:format("~.2fx", [A / B]).
+
+%% A fresh directory the dropped port (nobody) may write.
+fresh_dir(Dir) ->
+    _ = os:cmd("rm -rf '" ++ Dir ++ "'"),
+    ok = filelib:ensure_path(Dir),
+    ok = file:change_mode(Dir, 8#777).
+
+save_epcap(#{capture := If} = Veth, Frames, Dir, Extra) ->
+    fresh_dir(Dir),
+    {ok, Pid} = epcap:start([{interface, If}, {exec, ""}, {buffer, 64 * 1024 * 1024},
+                             {save, filename:join(Dir, "e.pcapng")}, {deliver, none},
+                             {rotate, [{size, 2000000}, {files, 3}]} | Extra]),
+    {R0, _} = statistics(runtime),
+    {Sent, Pps} = replay(Veth, Frames, rate(Veth)),
+    {R1, _} = statistics(runtime),
+    _ = settle_saved(Pid, -1, now_us()),
+    {ok, #{dropped := Drop, received := PcapRecv}} = epcap:stats(Pid),
+    ok = epcap:stop(Pid),
+    %% written: every file's count, the ring's removed ones included
+    #{sent => Sent, received => saved_sum(Pid, 0), pps => Pps, vm_cpu_ms => R1 - R0,
+      dropped => Drop, pcap_received => PcapRecv}.
+
+saved_sum(Pid, N) ->
+    receive
+        {epcap_saved, Pid, #{packets := P}} -> saved_sum(Pid, N + P);
+        {epcap_removed, Pid, _} -> saved_sum(Pid, N)
+    after 0 -> N
+    end.
+
+%% stats/1's `saved' once it has stopped moving for 500 ms.
+settle_saved(Pid, Last, Since) ->
+    {ok, #{saved := N}} = epcap:stats(Pid),
+    Now = now_us(),
+    if
+        N =/= Last -> timer:sleep(100), settle_saved(Pid, N, Now);
+        Now - Since >= 500000 -> N;
+        true -> timer:sleep(100), settle_saved(Pid, N, Since)
+    end.
+
+save_dumpcap(#{capture := If} = Veth, Frames, Dumpcap, Dir) ->
+    fresh_dir(Dir),
+    Args = ["-i", If, "-B", "64", "-w", filename:join(Dir, "d.pcapng"),
+            "-b", "filesize:2000", "-b", "files:3"],
+    M = save_tool(Veth, Frames, Dumpcap, Args, <<"Capturing on">>),
+    {match, [N]} = re:run(maps:get(text, M), "Packets captured: (\\d+)",
+                          [{capture, all_but_first, list}]),
+    M#{received => list_to_integer(N)}.
+
+save_tcpdump(#{capture := If} = Veth, Frames, Tcpdump, Dir) ->
+    fresh_dir(Dir),
+    Args = ["-i", If, "-n", "-B", "65536", "-w", filename:join(Dir, "t.pcap"),
+            "-C", "2", "-W", "3", "-Z", "root"],
+    M = save_tool(Veth, Frames, Tcpdump, Args, <<"listening on">>),
+    {match, [N]} = re:run(maps:get(text, M), "(\\d+) packets? captured",
+                          [{capture, all_but_first, list}]),
+    M#{received => list_to_integer(N)}.
+
+%% Runs a capture program until it says Ready, replays, then SIGINT: its
+%% output as a map #{sent, pps, text} (with `received' added by the caller).
+save_tool(Veth, Frames, Exe, Args, Ready) ->
+    Port = open_port({spawn_executable, Exe},
+                     [{args, Args}, exit_status, stderr_to_stdout, binary]),
+    {os_pid, OsPid} = erlang:port_info(Port, os_pid),
+    _ = wait_output(Port, Ready, <<>>, 30000),
+    {Sent, Pps} = replay(Veth, Frames, rate(Veth)),
+    timer:sleep(1000),
+    {0, _} = run("/bin/kill", ["-INT", integer_to_list(OsPid)]),
+    Text = wait_exit(Port, <<>>, 30000),
+    #{sent => Sent, pps => Pps, text => Text}.
 
 ratio(_, 0) -> "(tcpdump lost 0)";
 ratio(A, B) -> io_lib:format("~.2fx tcpdump's loss", [A / B]).

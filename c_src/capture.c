@@ -157,6 +157,7 @@ static int open_live(const struct options *o, struct capture *c,
     if (o->timeout_mode == TIMEOUT_IMMEDIATE)
         (void)ringwarm(c->fd);
     c->live = true;
+    (void)snprintf(c->dev, sizeof(c->dev), "%s", dev);
     return 0;
 }
 

@@ -20,6 +20,7 @@ struct capture {
     struct savefile sf; /* a savefile's records, while it reads them */
     char err[96];       /* what failed outside libpcap (capture_geterr) */
     int verbose;        /* -v count: diagnostics on stderr (the FIFO) */
+    char dev[256];      /* a live capture's device, "" for a savefile */
 };
 
 /* Opens the handle only: the filter is set after the privilege drop

@@ -44,7 +44,7 @@ int checkfilter_run(const struct options *o, const struct caller *who,
      * here exactly when a capture would take it (names such as "port
      * http" need /etc/services, which the jail has not). */
     struct privdrop_opts pd = {o->user, o->group, o->chroot_dir, true, who};
-    struct restrict_ctx rc = {-1, false, false};
+    struct restrict_ctx rc = {-1, false, false, -1, -1};
     struct bpf_program prog;
     pcap_t *p;
     int ret;

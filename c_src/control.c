@@ -15,6 +15,7 @@ static const struct ctl_rule rules[CTL_TYPE_END] = {
     [CTL_STATS] = {"stats", 0, 0, false},
     [CTL_FILTER] = {"filter", 0, CTL_FILTER_MAX, true},
     [CTL_CREDIT] = {"credit", 4, 4, false},
+    [CTL_CLOSE] = {"close", 0, 0, false},
 };
 
 const struct ctl_rule *ctl_rule_of(unsigned tag)

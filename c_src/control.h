@@ -14,6 +14,7 @@ enum ctl_type {
     CTL_STATS = 2,  /* body: empty */
     CTL_FILTER = 3, /* body: the BPF expression, no NUL, 0..CTL_FILTER_MAX */
     CTL_CREDIT = 4, /* body: 4-byte big-endian packet count to add */
+    CTL_CLOSE = 5,  /* body: empty; end now: close a saved file, say eof */
     CTL_TYPE_END    /* one past the last type */
 };
 

@@ -28,6 +28,8 @@
 #include "privdrop.h"
 #include "procenv.h"
 #include "restrict.h"
+#include "saver.h"
+#include "version.h"
 #include "wire.h"
 
 #define EXIT_REPORTED     1 /* an error term was sent (or could not be) */
@@ -94,20 +96,47 @@ static void widen_stdout(void)
 #endif
 }
 
+/* Saving: the directory is opened before the drop, with the caller's
+ * rights (useropen.h), which changes our effective ids for a moment. */
+static int save_prepare(const struct options *o, struct saver *sv,
+                        struct ep_error *e)
+{
+    if (o->save.path == NULL)
+        return 0;
+    return saver_prepare(sv, &o->save, e);
+}
+
+/* ... and its first file is made after the drop, before the seccomp
+ * filter (Landlock is set up then, too). */
+static int save_start(const struct options *o, struct capture *c,
+                      struct saver *sv, struct ep_error *e)
+{
+    struct save_iface i = {c->dlt,    (uint32_t)pcap_snapshot(c->p),
+                           o->nano,   c->live ? c->dev : NULL,
+                           o->filter, "epcap " EPCAP_VERSION,
+                           NULL};
+
+    if (o->save.path == NULL)
+        return 0;
+    return saver_start(sv, &i, c->p, c->live, e);
+}
+
 static int start(const struct options *o, const struct caller *who,
-                 struct capture *c, struct ep_error *e)
+                 struct capture *c, struct saver *sv, struct ep_error *e)
 {
     struct privdrop_opts pd = {o->user, o->group, o->chroot_dir, true, who};
     struct restrict_ctx rc;
 
     if (privdrop_prepare(&pd, e) < 0 || procenv_apply(o, e) < 0 ||
         capture_open(o, c, e) < 0 || fanout_join(&o->fanout, c->fd, e) < 0 ||
-        die_with_parent(e) < 0)
+        save_prepare(o, sv, e) < 0 || die_with_parent(e) < 0)
         return -1;
     widen_stdout();
     rc.pcap_fd = c->fd;
     rc.inject = o->inject;
     rc.live = c->live;
+    rc.save_dir = o->save.path != NULL ? sv->dirfd : -1;
+    rc.save_fd = o->save.path != NULL ? sv->slot : -1;
     if (filtercc_init(STDIN_FILENO, e) < 0 || restrict_init(&rc, e) < 0 ||
         privdrop_apply(e) < 0 || die_with_parent(e) < 0)
         return -1;
@@ -120,7 +149,7 @@ static int start(const struct options *o, const struct caller *who,
     /* After the drop: the compile is unbounded work (filtercc.h). */
     if (o->filter != NULL && capture_setfilter(c, o->filter, e) < 0)
         return -1;
-    if (restrict_apply(&rc, e) < 0)
+    if (save_start(o, c, sv, e) < 0 || restrict_apply(&rc, e) < 0)
         return -1;
     if (wire_send_ready(STDOUT_FILENO, c->dlt, (long)getpid(), o->nano,
                         restrict_mode(), pcap_snapshot(c->p)) < 0)
@@ -172,6 +201,7 @@ int main(int argc, char *argv[])
     struct options o;
     struct caller who;
     struct capture c = {0};
+    struct saver sv = {.dirfd = -1, .slot = -1};
     enum loop_end end;
 
     if (die_with_parent(&e) < 0)
@@ -197,11 +227,16 @@ int main(int argc, char *argv[])
         return list_interfaces(&o, &who, &e) < 0 ? report(&e) : 0;
     if (o.compile_only)
         return checkfilter_run(&o, &who, &e) < 0 ? report(&e) : 0;
-    if (start(&o, &who, &c, &e) < 0) {
+    if (start(&o, &who, &c, &sv, &e) < 0) {
+        (void)saver_finish(&sv);
+        saver_free(&sv);
         capture_close(&c);
         return report(&e);
     }
-    end = loop_run(&c, o.inject, STDIN_FILENO, STDOUT_FILENO, &e);
+    end = loop_run(&c, o.inject, o.save.path != NULL ? &sv : NULL, STDIN_FILENO,
+                   STDOUT_FILENO, &e);
+    (void)saver_finish(&sv); /* the loop's early failures */
+    saver_free(&sv);
     capture_close(&c);
     if (end == LOOP_ERROR)
         return report(&e);

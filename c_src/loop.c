@@ -30,6 +30,8 @@ struct loop {
     long hold_ns; /* from the last offer: when to offer again, or -1 */
     struct wire_port_counts counts; /* batches: from the encoder, at stats */
     struct rtguard guard; /* the raised priority's bound (rtguard.h) */
+    struct saver *saver;            /* NULL: nothing saved (saver.h) */
+    bool closing;                   /* CTL_CLOSE: end as at a file's end */
 };
 
 /* Why the loop is not reading the capture while it sleeps: what it then
@@ -92,7 +94,43 @@ static int reply_stats(struct loop *l)
         return wire_send_result(l->out, "stats", pcap_geterr(l->cap->p));
     c.batches = l->batch.frames;
     c.pipe_wait_us += l->batch.blocked_us;
+    if (l->saver != NULL)
+        return wire_send_save_stats(l->out, st.ps_recv, st.ps_drop,
+                                    st.ps_ifdrop, &c, l->saver->saved,
+                                    l->saver->errors);
     return wire_send_stats(l->out, st.ps_recv, st.ps_drop, st.ps_ifdrop, &c);
+}
+
+/* saver.h's events, as terms after every packet sent before them. */
+static int on_saved(void *ctx, const struct saver_event *ev)
+{
+    struct loop *l = ctx;
+    struct wire_saved v = {ev->name,      ev->packets,  ev->bytes,
+                           ev->first_sec, ev->last_sec, ev->first_frac,
+                           ev->last_frac};
+
+    if (wire_batch_flush(&l->batch) < 0)
+        return -1;
+    if (ev->kind == SAVER_REMOVED)
+        return wire_send_removed(l->out, ev->name);
+    return wire_send_saved(l->out, &v);
+}
+
+/* One dispatch, through the saver when there is one. With nothing for
+ * the VM (no_deliver), the packets saved need no credit: it is given
+ * back as it is taken. */
+static int dispatch(struct loop *l, uint32_t quota)
+{
+    int n;
+
+    if (l->saver == NULL)
+        return capture_dispatch(l->cap, (int)quota, on_packet,
+                                (u_char *)(void *)l, &l->write_errno);
+    n = saver_dispatch(l->saver, l->cap, (int)quota, on_packet,
+                       (u_char *)(void *)l, &l->write_errno);
+    if (n > 0 && l->saver->o.no_deliver)
+        credit_grant(&l->credit, (uint32_t)n);
+    return n;
 }
 
 static int reply_filter(struct loop *l, const struct ctl_msg *m)
@@ -134,16 +172,24 @@ static int on_credit(struct loop *l, const struct ctl_msg *m)
     return 0;
 }
 
+/* stop/1 of a capture that saves: no more packets; the saved file is
+ * closed and the owner told of it (finish_saving), then `eof'. */
+static int on_close(struct loop *l, const struct ctl_msg *m)
+{
+    (void)m;
+    l->closing = true;
+    return 0;
+}
+
 /* Indexed by enum ctl_type. Whether a message answers: a reply is a
  * whole frame of its own, so any batch in flight is finished first. */
 static const struct {
     ctl_handler handle;
     bool replies;
 } handlers[CTL_TYPE_END] = {
-    [CTL_INJECT] = {on_inject, true},
-    [CTL_STATS] = {on_stats, true},
-    [CTL_FILTER] = {on_filter, true},
-    [CTL_CREDIT] = {on_credit, false},
+    [CTL_INJECT] = {on_inject, true}, [CTL_STATS] = {on_stats, true},
+    [CTL_FILTER] = {on_filter, true}, [CTL_CREDIT] = {on_credit, false},
+    [CTL_CLOSE] = {on_close, false},
 };
 
 /* ctl_decode admits only the types of control.c's table, each of which
@@ -198,6 +244,9 @@ static enum step read_control(struct loop *l, struct ep_error *e)
                                   (unsigned)m.type));
         if (handle(l, &m) < 0)
             return write_failed(e);
+        if (l->closing)
+            return wire_batch_flush(&l->batch) < 0 ? write_failed(e)
+                                                   : STEP_FILE_END;
     }
     return rc < 0 ? STEP_FAILED : STEP_GO;
 }
@@ -229,17 +278,19 @@ static enum step read_packets(struct loop *l, struct ep_error *e)
 
     while ((quota = credit_quota(&l->credit, DISPATCH_MAX - total)) > 0 &&
            wire_batch_has_room(&l->batch, l->snaplen)) {
-        n = capture_dispatch(l->cap, (int)quota, on_packet, (u_char *)(void *)l,
-                             &l->write_errno);
+        n = dispatch(l, quota);
         if (n > 0) {
             credit_take(&l->credit, (uint32_t)n);
             total += (uint32_t)n;
         }
-        if (n <= 0 || l->write_errno != 0)
+        if (n <= 0 || l->write_errno != 0 ||
+            (l->saver != NULL && saver_failed(l->saver)))
             break;
     }
     if (total > 0)
         l->counts.reads++;
+    if (l->saver != NULL && saver_failed(l->saver))
+        return failed(ep_fail(e, "save", "%s", saver_error(l->saver)));
     if (l->write_errno != 0)
         return record_failed(l, e);
     if (n < 0 || (n == 0 && quota > 0 && !l->cap->live)) {
@@ -263,7 +314,10 @@ static enum step wait_events(struct loop *l, bool *ctl_ready, bool *pcap_ready,
                             {.fd = l->out, .events = pending ? POLLOUT : 0},
                             {.fd = l->cap->fd, .events = POLLIN}};
     nfds_t nfds = want && l->cap->live ? 3 : 2;
-    int timeout_ms = !want ? -1 : l->cap->live ? capture_poll_ms(l->cap) : 0;
+    int timeout_ms =
+        saver_wait_ms(l->saver, !want          ? -1
+                                : l->cap->live ? capture_poll_ms(l->cap)
+                                               : 0);
     struct timespec ts = {0, 0};
     const struct timespec *tsp = NULL; /* forever */
     int n;
@@ -330,6 +384,8 @@ static enum step step(struct loop *l, struct ep_error *e)
         return st;
     if (pcap_ready && (st = read_packets(l, e)) != STEP_GO)
         return st;
+    if (l->saver != NULL && saver_tick(l->saver) < 0)
+        return failed(ep_fail(e, "save", "%s", saver_error(l->saver)));
     /* Once an iteration: what was read, what the pipe took, or the end of
      * a hold-back (wire.h) may each let a batch go. With the owner's
      * credit spent nothing more can join what has gathered until the owner
@@ -346,12 +402,24 @@ static enum step step(struct loop *l, struct ep_error *e)
     return STEP_GO;
 }
 
+/* The file being saved is closed whatever the end; a failure to close it
+ * is the capture's error unless it has one already. */
+static enum step finish_saving(struct loop *l, enum step st, struct ep_error *e)
+{
+    if (l->saver == NULL || saver_finish(l->saver) == 0 || st == STEP_FAILED)
+        return st;
+    if (st == STEP_GONE)
+        return st;
+    return failed(ep_fail(e, "save", "%s", saver_error(l->saver)));
+}
+
 static enum loop_end run(struct loop *l, struct ep_error *e)
 {
     enum step st = step(l, e);
 
     while (st == STEP_GO)
         st = step(l, e);
+    st = finish_saving(l, st, e);
     switch (st) {
     case STEP_FILE_END:
         return wire_send_atom(l->out, "eof") < 0 ? LOOP_STDIN_EOF
@@ -370,8 +438,8 @@ static int set_nonblocking(int fd)
     return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
-enum loop_end loop_run(struct capture *c, bool inject, int in, int out,
-                       struct ep_error *e)
+enum loop_end loop_run(struct capture *c, bool inject, struct saver *sv, int in,
+                       int out, struct ep_error *e)
 {
     struct loop l;
     enum loop_end end;
@@ -383,8 +451,14 @@ enum loop_end loop_run(struct capture *c, bool inject, int in, int out,
     l.out = out;
     l.snaplen = (size_t)pcap_snapshot(c->p);
     l.hold_ns = -1;
+    l.saver = sv;
     ctl_reader_init(&l.rd);
     credit_init(&l.credit);
+    if (sv != NULL) {
+        saver_listen(sv, on_saved, &l);
+        if (sv->o.no_deliver)
+            credit_grant(&l.credit, UINT32_MAX);
+    }
     /* Batches are sent as the pipe takes them (wire.h); control terms and
      * the last flush wait for it. */
     if (set_nonblocking(out) < 0) {
@@ -398,6 +472,8 @@ enum loop_end loop_run(struct capture *c, bool inject, int in, int out,
         return LOOP_ERROR;
     }
     end = run(&l, e);
+    if (sv != NULL)
+        saver_listen(sv, NULL, NULL);
     wire_batch_free(&l.batch);
     return end;
 }

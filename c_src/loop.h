@@ -7,6 +7,7 @@
 
 #include "capture.h"
 #include "errors.h"
+#include "saver.h"
 
 enum loop_end {
     LOOP_STDIN_EOF, /* the Erlang side is gone: exit quietly */
@@ -14,8 +15,10 @@ enum loop_end {
     LOOP_ERROR,     /* e is filled; nothing was sent yet */
 };
 
-/* Runs until one of the ends above. in/out: the control and data fds. */
-enum loop_end loop_run(struct capture *c, bool inject, int in, int out,
-                       struct ep_error *e);
+/* Runs until one of the ends above. in/out: the control and data fds.
+ * sv: the files every packet is saved to first (NULL: none); the file
+ * being written is closed before the loop returns. */
+enum loop_end loop_run(struct capture *c, bool inject, struct saver *sv, int in,
+                       int out, struct ep_error *e);
 
 #endif

@@ -27,6 +27,61 @@ static int parse_int(const char *s, long min, long max, int *out)
     return 0;
 }
 
+/* Strict decimal (base 10) or, for a mode, octal, within [min, max]. */
+static int parse_u64(const char *s, int base, uint64_t min, uint64_t max,
+                     uint64_t *out)
+{
+    char *end = NULL;
+    unsigned long long v;
+
+    if (s == NULL || *s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    v = strtoull(s, &end, base);
+    if (errno != 0 || *end != '\0' || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_format(const char *s, struct saver_opts *o)
+{
+    if (strcmp(s, "pcapng") == 0)
+        o->format = SAVE_PCAPNG;
+    else if (strcmp(s, "pcap") == 0)
+        o->format = SAVE_PCAP;
+    else
+        return -1;
+    return 0;
+}
+
+/* -W and -m: small numbers held in unsigned. */
+static int parse_small(const char *s, int base, uint64_t max, unsigned *out)
+{
+    uint64_t v;
+
+    if (parse_u64(s, base, base == 8 ? 0 : 1, max, &v) < 0)
+        return -1;
+    *out = (unsigned)v;
+    return 0;
+}
+
+/* Saving (saveopts.h): a file may be rotated at 1 byte, second or packet
+ * at the least; the mode lets no one but owner and group write. */
+static int parse_save(char c, const char *v, struct saver_opts *o)
+{
+    switch (c) {
+    case 'w': o->path = v; return 0;
+    case 'o': return parse_format(v, o);
+    case 'z': return parse_u64(v, 10, 1, UINT64_MAX / 2, &o->size);
+    case 'G': return parse_u64(v, 10, 1, UINT32_MAX, &o->seconds);
+    case 'c': return parse_u64(v, 10, 1, UINT64_MAX / 2, &o->packets);
+    case 'W': return parse_small(v, 10, SAVER_FILES_MAX, &o->files);
+    case 'm': return parse_small(v, 8, 0664, &o->mode);
+    default: return 1;
+    }
+}
+
 static int parse_timeout(const char *s, struct options *o)
 {
     if (strcmp(s, "immediate") == 0) {
@@ -87,6 +142,7 @@ static void options_defaults(struct options *o)
     o->snaplen = EPCAP_SNAPLEN_DEFAULT;
     o->timeout_mode = TIMEOUT_IMMEDIATE;
     o->linktype = 1; /* DLT_EN10MB */
+    o->save.mode = SAVER_MODE_DEFAULT;
 }
 
 /* Flags that take no argument. */
@@ -101,6 +157,7 @@ static int parse_flag(char c, struct options *o)
     case 'Q': o->query_privilege = true; return 0;
     case 'N': o->priority = PRIORITY_NORMAL; return 0;
     case 'T': o->priority = PRIORITY_REALTIME; return 0;
+    case 'D': o->save.no_deliver = true; return 0;
     case 'h': o->help = true; return 0;
     case 'v': o->verbose++; return 0;
     case 'K': o->compile_only = true; return 0;
@@ -127,7 +184,7 @@ static int parse_valued(char c, const char *v, struct options *o)
     case 'd': return parse_direction(v, o);
     case 'F': return fanout_parse(v, &o->fanout);
     case 'y': return parse_int(v, 0, 65535, &o->linktype);
-    default: return 1;
+    default: return parse_save(c, v, &o->save);
     }
 }
 
@@ -155,6 +212,15 @@ int options_parse(int argc, char *const argv[], struct options *o,
     }
     if (o->file != NULL && o->interface != NULL)
         return ep_fail(e, "badarg", "-r and -i are exclusive");
+    if (o->save.path == NULL &&
+        (o->save.no_deliver || o->save.size || o->save.seconds ||
+         o->save.packets || o->save.files))
+        return ep_fail(e, "badarg", "-D, -z, -G, -c and -W need -w");
+    if (o->save.files && !o->save.size && !o->save.seconds && !o->save.packets)
+        return ep_fail(e, "badarg", "-W needs -z, -G or -c");
+    if ((o->save.mode & 0113) != 0)
+        return ep_fail(e, "badarg", "-m %o: no execute, no write by others",
+                       o->save.mode);
     if (o->filter != NULL && strlen(o->filter) > CTL_FILTER_MAX)
         return ep_fail(e, "badarg", "filter longer than %d bytes",
                        CTL_FILTER_MAX);
@@ -173,6 +239,10 @@ void options_usage(const char *progname)
         "       [-u user] [-g group] [-C chroot] [-E PCAP_NAME=value]... "
         "[-a cpus]\n"
         "       [-F id:mode[:flag,...]] [-N | -T] [-2 fifo] [-R fifo] [-Q] "
+        "\n"
+        "       [-w dir/name [-o pcapng|pcap] [-z bytes] [-G seconds] "
+        "[-c packets]\n"
+        "        [-W files] [-m mode] [-D]] "
         "[-v] "
         "[-L] "
         "[-h]\n"

@@ -7,6 +7,7 @@
 #include "cpulist.h"
 #include "errors.h"
 #include "fanout.h"
+#include "saveopts.h"
 
 #define EPCAP_SNAPLEN_DEFAULT 65535
 #define EPCAP_SNAPLEN_MAX     262144
@@ -49,6 +50,7 @@ struct options {
     struct fanout_spec fanout; /* -F: a PACKET_FANOUT group to join */
     bool compile_only; /* -K: compile the filter for -y, print it, exit */
     int linktype;      /* -y: the DLT -K compiles for */
+    struct saver_opts save;    /* -w and the rest: saving to files */
 };
 
 /* Parse argv[1..argc-1]. Returns 0, or -1 with e = {badarg, "..."}. Strings

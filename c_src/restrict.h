@@ -7,9 +7,11 @@
 #include "errors.h"
 
 struct restrict_ctx {
-    int pcap_fd; /* libpcap's selectable fd, -1 for a savefile */
-    bool inject; /* pcap_inject will be called */
-    bool live;   /* live capture (setfilter/stats touch the socket) */
+    int pcap_fd;  /* libpcap's selectable fd, -1 for a savefile */
+    bool inject;  /* pcap_inject will be called */
+    bool live;    /* live capture (setfilter/stats touch the socket) */
+    int save_dir; /* saver.h: the save directory's fd, -1 if not saving */
+    int save_fd;  /* saver.h: the fd number every saved file is, or -1 */
 };
 
 /* The mode's name, reported in `ready` and by -h: "seccomp", "rlimit", ... */

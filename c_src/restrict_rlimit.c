@@ -62,7 +62,6 @@ int restrict_apply(const struct restrict_ctx *c, struct ep_error *e)
 {
     int nofile = lowest_free_fd();
 
-    (void)c;
     if (nofile == -1)
         return ep_fail_errno(e, "restrict", "fcntl(F_GETFD)");
     /* poll(2) fails with EINVAL when nfds > RLIMIT_NOFILE; the event loop
@@ -72,6 +71,14 @@ int restrict_apply(const struct restrict_ctx *c, struct ep_error *e)
                        nofile);
     if (signal(SIGXFSZ, SIG_IGN) == SIG_ERR)
         return ep_fail_errno(e, "restrict", "signal(SIGXFSZ)");
+    /* Saving (saver.c) needs one descriptor more, for each new file on its
+     * way to its number, and files of any size. */
+    if (c->save_dir >= 0)
+        return limit(RLIMIT_NOFILE, (rlim_t)nofile + 1,
+                     "setrlimit(RLIMIT_NOFILE)", e) ||
+                       limit(RLIMIT_NPROC, 0, "setrlimit(RLIMIT_NPROC)", e)
+                   ? -1
+                   : 0;
     if (limit(RLIMIT_NOFILE, (rlim_t)nofile, "setrlimit(RLIMIT_NOFILE)", e) ||
         limit(RLIMIT_NPROC, 0, "setrlimit(RLIMIT_NPROC)", e) ||
         limit(RLIMIT_FSIZE, 0, "setrlimit(RLIMIT_FSIZE)", e))

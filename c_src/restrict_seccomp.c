@@ -12,6 +12,7 @@
  * the comment and in the commit. */
 #include "restrict.h"
 #include "rtguard.h"
+#include "saveopts.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -91,6 +92,7 @@ static void rule(struct builder *b, uint32_t act, int nr, const char *name,
  * sign-extended 64-bit value. */
 #define ARG_EQ(i, v)   ((struct scmp_arg_cmp){(i), SCMP_CMP_EQ, (uint32_t)(v), 0})
 #define ARG_EQ64(i, v) ((struct scmp_arg_cmp){(i), SCMP_CMP_EQ, (v), 0})
+#define ARG_NE(i, v)   ((struct scmp_arg_cmp){(i), SCMP_CMP_NE, (uint32_t)(v), 0})
 /* (arg & mask) == v */
 #define ARG_MASKED_EQ(i, mask, v)                                              \
     ((struct scmp_arg_cmp){(i), SCMP_CMP_MASKED_EQ, (uint32_t)(mask),          \
@@ -259,14 +261,40 @@ static void rules_inject(struct builder *b, int fd)
             ARG_EQ64(5, 0));
 }
 
+/* saver.c: files made, written, cut back and removed in the one
+ * directory it holds a descriptor to, through one descriptor number
+ * (dup3 puts every new file there). Which names: savejail.c (Landlock),
+ * as a filter cannot read a path. */
+static void rules_save(struct builder *b, int dir, int fd)
+{
+    /* saver.c open_file: the only flags it makes files with */
+    RULE_IF(b, SCMP_ACT_ALLOW, openat, ARG_EQ(0, dir),
+            ARG_EQ(2, SAVER_OPEN_FLAGS));
+    RULE_IF(b, PROBE, openat, ARG_EQ(0, dir), ARG_NE(2, SAVER_OPEN_FLAGS));
+    /* saver.c open_file: the new file to its number; release: the
+     * directory back there when a file is done (closing it) */
+    RULE_IF(b, SCMP_ACT_ALLOW, dup3, ARG_EQ(1, fd), ARG_EQ(2, O_CLOEXEC));
+    /* saver.c flush: records and blocks */
+    RULE_IF(b, SCMP_ACT_ALLOW, write, ARG_EQ(0, fd));
+    /* saver.c flush: a failed write is cut back to whole records */
+    RULE_IF(b, SCMP_ACT_ALLOW, ftruncate, ARG_EQ(0, fd));
+    /* saver.c ring_add: the oldest file of the ring; close_file: a file
+     * left without its header */
+    RULE_IF(b, SCMP_ACT_ALLOW, unlinkat, ARG_EQ(0, dir), ARG_EQ(2, 0));
+}
+
 /* Probes that must fail, not kill: glibc's resolver and NSS (a filter
  * naming a host or port), iconv/locale loading, libpcap's sysfs reads. */
-static void rules_probes(struct builder *b)
+static void rules_probes(struct builder *b, int save_dir)
 {
 #ifdef __NR_open
     RULE(b, PROBE, open);
 #endif
-    RULE(b, PROBE, openat);
+    /* relative to the save directory: rules_save */
+    if (save_dir >= 0)
+        RULE_IF(b, PROBE, openat, ARG_NE(0, save_dir));
+    else
+        RULE(b, PROBE, openat);
 #ifdef __NR_stat
     RULE(b, PROBE, stat);
     RULE(b, PROBE, lstat);
@@ -323,13 +351,15 @@ static int build(const struct restrict_ctx *c, struct ep_error *e)
     rules_stdio(&b);
     rules_memory(&b);
     rules_process(&b);
-    rules_probes(&b);
+    rules_probes(&b, c->save_dir);
     rules_filter_child(&b);
     rules_sanitizer(&b);
     if (c->live)
         rules_live(&b, c->pcap_fd);
     if (c->inject)
         rules_inject(&b, c->pcap_fd);
+    if (c->save_dir >= 0 && c->save_fd >= 0)
+        rules_save(&b, c->save_dir, c->save_fd);
     if (b.rc < 0)
         return ep_fail(e, "restrict", "seccomp_rule_add(%s): %s", b.failed,
                        strerror(-b.rc));

@@ -49,3 +49,36 @@ int useropen_file(const char *path, struct ep_error *e)
     }
     return fd;
 }
+
+/* useropen_dir: the save directory. faccessat with AT_EACCESS asks with
+ * the effective ids, i.e. the sudo user's while they are in force. */
+static int open_dir_checked(const char *dir, struct ep_error *e)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+    if (fd < 0)
+        return ep_fail(e, "save", "%s: %s", dir, strerror(errno));
+    if (faccessat(fd, ".", W_OK | X_OK, AT_EACCESS) < 0) {
+        int saved = errno;
+
+        (void)close(fd);
+        return ep_fail(e, "save", "%s: %s", dir, strerror(saved));
+    }
+    return fd;
+}
+
+int useropen_dir(const char *dir, struct ep_error *e)
+{
+    struct caller c;
+    int fd;
+
+    if (caller_identify(&c, e) < 0 || caller_enter(&c, e) < 0)
+        return -1;
+    fd = open_dir_checked(dir, e);
+    if (caller_leave(&c, e) < 0) {
+        if (fd >= 0)
+            (void)close(fd);
+        return -1;
+    }
+    return fd;
+}

@@ -13,4 +13,12 @@
  * could not be switched back). */
 int useropen_file(const char *path, struct ep_error *e);
 
+/* Open dir as a directory (O_DIRECTORY, following links as any caller's
+ * path would) with the same rights as useropen_file, and check that those
+ * rights may create files in it (write and search). The port's saved
+ * captures are made relative to this descriptor after the drop
+ * (saver.c). Returns the fd (O_CLOEXEC) or -1 with e = {save, Msg} (or
+ * {privdrop, Msg}). */
+int useropen_dir(const char *dir, struct ep_error *e);
+
 #endif

@@ -389,6 +389,22 @@ int wire_send_result(int fd, const char *tag, const char *msg)
     return term_finish(fd, &x, ok);
 }
 
+static int encode_stats(ei_x_buff *x, int arity, uint64_t recv, uint64_t drop,
+                        uint64_t ifdrop, const struct wire_port_counts *c)
+{
+    return ei_x_encode_tuple_header(x, arity) == 0 &&
+           ei_x_encode_atom(x, "stats") == 0 &&
+           ei_x_encode_ulonglong(x, recv) == 0 &&
+           ei_x_encode_ulonglong(x, drop) == 0 &&
+           ei_x_encode_ulonglong(x, ifdrop) == 0 &&
+           ei_x_encode_tuple_header(x, 5) == 0 &&
+           ei_x_encode_ulonglong(x, c->wakeups) == 0 &&
+           ei_x_encode_ulonglong(x, c->reads) == 0 &&
+           ei_x_encode_ulonglong(x, c->batches) == 0 &&
+           ei_x_encode_ulonglong(x, c->credit_wait_us) == 0 &&
+           ei_x_encode_ulonglong(x, c->pipe_wait_us) == 0;
+}
+
 int wire_send_stats(int fd, uint64_t recv, uint64_t drop, uint64_t ifdrop,
                     const struct wire_port_counts *c)
 {
@@ -396,16 +412,60 @@ int wire_send_stats(int fd, uint64_t recv, uint64_t drop, uint64_t ifdrop,
 
     if (ei_x_new_with_version(&x) < 0)
         return -1;
-    int ok = ei_x_encode_tuple_header(&x, 5) == 0 &&
-             ei_x_encode_atom(&x, "stats") == 0 &&
-             ei_x_encode_ulonglong(&x, recv) == 0 &&
-             ei_x_encode_ulonglong(&x, drop) == 0 &&
-             ei_x_encode_ulonglong(&x, ifdrop) == 0 &&
-             ei_x_encode_tuple_header(&x, 5) == 0 &&
-             ei_x_encode_ulonglong(&x, c->wakeups) == 0 &&
-             ei_x_encode_ulonglong(&x, c->reads) == 0 &&
-             ei_x_encode_ulonglong(&x, c->batches) == 0 &&
-             ei_x_encode_ulonglong(&x, c->credit_wait_us) == 0 &&
-             ei_x_encode_ulonglong(&x, c->pipe_wait_us) == 0;
+    int ok = encode_stats(&x, 5, recv, drop, ifdrop, c);
+    return term_finish(fd, &x, ok);
+}
+
+int wire_send_save_stats(int fd, uint64_t recv, uint64_t drop, uint64_t ifdrop,
+                         const struct wire_port_counts *c, uint64_t saved,
+                         uint64_t save_errors)
+{
+    ei_x_buff x;
+
+    if (ei_x_new_with_version(&x) < 0)
+        return -1;
+    int ok = encode_stats(&x, 6, recv, drop, ifdrop, c) &&
+             ei_x_encode_tuple_header(&x, 2) == 0 &&
+             ei_x_encode_ulonglong(&x, saved) == 0 &&
+             ei_x_encode_ulonglong(&x, save_errors) == 0;
+    return term_finish(fd, &x, ok);
+}
+
+/* A time, or `undefined' for a file that holds no packet. */
+static int encode_time(ei_x_buff *x, bool have, uint64_t sec, uint32_t frac)
+{
+    if (!have)
+        return ei_x_encode_atom(x, "undefined") == 0;
+    return ei_x_encode_tuple_header(x, 2) == 0 &&
+           ei_x_encode_ulonglong(x, sec) == 0 &&
+           ei_x_encode_ulong(x, frac) == 0;
+}
+
+int wire_send_saved(int fd, const struct wire_saved *v)
+{
+    ei_x_buff x;
+    bool have = v->packets > 0;
+
+    if (ei_x_new_with_version(&x) < 0)
+        return -1;
+    int ok = ei_x_encode_tuple_header(&x, 6) == 0 &&
+             ei_x_encode_atom(&x, "saved") == 0 &&
+             ei_x_encode_binary(&x, v->name, (int)strlen(v->name)) == 0 &&
+             ei_x_encode_ulonglong(&x, v->packets) == 0 &&
+             ei_x_encode_ulonglong(&x, v->bytes) == 0 &&
+             encode_time(&x, have, v->first_sec, v->first_frac) &&
+             encode_time(&x, have, v->last_sec, v->last_frac);
+    return term_finish(fd, &x, ok);
+}
+
+int wire_send_removed(int fd, const char *name)
+{
+    ei_x_buff x;
+
+    if (ei_x_new_with_version(&x) < 0)
+        return -1;
+    int ok = ei_x_encode_tuple_header(&x, 2) == 0 &&
+             ei_x_encode_atom(&x, "removed") == 0 &&
+             ei_x_encode_binary(&x, name, (int)strlen(name)) == 0;
     return term_finish(fd, &x, ok);
 }

@@ -116,6 +116,21 @@ struct wire_port_counts {
  *  {Wakeups, Reads, Batches, CreditWaitUs, PipeWaitUs}} */
 int wire_send_stats(int fd, uint64_t recv, uint64_t drop, uint64_t ifdrop,
                     const struct wire_port_counts *c);
+/* Saving (saver.h): stats with {Saved, SaveErrors} as a sixth element. */
+int wire_send_save_stats(int fd, uint64_t recv, uint64_t drop, uint64_t ifdrop,
+                         const struct wire_port_counts *c, uint64_t saved,
+                         uint64_t save_errors);
+/* A file closed: {saved, Name, Packets, Bytes, First, Last}, each time
+ * {Sec, Frac} or `undefined' (no packet); Name a binary. */
+struct wire_saved {
+    const char *name;
+    uint64_t packets, bytes;
+    uint64_t first_sec, last_sec;
+    uint32_t first_frac, last_frac;
+};
+int wire_send_saved(int fd, const struct wire_saved *v);
+/* The ring removed a file: {removed, Name}. */
+int wire_send_removed(int fd, const char *name);
 /* Sends x's buffer as a term frame. */
 int wire_send_term(int fd, const ei_x_buff *x);
 

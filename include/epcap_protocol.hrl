@@ -19,6 +19,7 @@
 -define(CTL_STATS, 2).
 -define(CTL_FILTER, 3).
 -define(CTL_CREDIT, 4).
+-define(CTL_CLOSE, 5).
 -define(CTL_INJECT_MAX, 65535).
 -define(CTL_FILTER_MAX, 8192).
 -define(CTL_FRAME_MAX, 65536).
@@ -27,8 +28,11 @@
 -define(EPCAP_SNAPLEN_DEFAULT, 65535).
 -define(EPCAP_SNAPLEN_MAX, 262144).
 -define(EPCAP_ENV_MAX, 16).
+%% Saving (c_src/saveopts.h): the most files a ring keeps.
+-define(SAVER_FILES_MAX, 100000).
 
 %% Erlang-side limits (no C twin).
+-define(EPCAP_SAVE_FILES_MAX, ?SAVER_FILES_MAX).
 %% The largest message the server accepts from the port: the port's own
 %% bound. A length prefix above it is {protocol, {frame_too_large, N}},
 %% and nothing is reserved.

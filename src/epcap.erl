@@ -76,7 +76,8 @@
                    if_dropped := non_neg_integer(), wakeups := non_neg_integer(),
                    reads := non_neg_integer(), batches := non_neg_integer(),
                    credit_wait_us := non_neg_integer(),
-                   pipe_wait_us := non_neg_integer()}.
+                   pipe_wait_us := non_neg_integer(),
+                   saved => non_neg_integer(), save_errors => non_neg_integer()}.
 %% What stats/1 gives (see there).
 -type option() ::
     {interface, iodata()} | {filter, iodata()}
@@ -92,8 +93,11 @@
     | {env, string()} | {cluster_id, 0..255}
     | {cpu_affinity, string()} | {exec, string()} | {progname, string()}
     | {user, string()} | {group, string()} | {chroot, file:filename()}
-    | {active, active()} | {deliver, packet | batch} | {tagged, boolean()}
+    | {active, active()} | {deliver, packet | batch | none} | {tagged, boolean()}
     | {stats_interval, 10..86400000}
+    | {save, file:filename()} | {save_format, pcapng | pcap}
+    | {rotate, [{size | seconds | packets | files, pos_integer()}]}
+    | {save_mode, non_neg_integer()}
     | {fanout, {0..65535, epcap_fanout:mode()}
                | {0..65535, epcap_fanout:mode(), [epcap_fanout:flag()]}}.
 %% A capture option (see start_link/2).
@@ -111,11 +115,14 @@
     | {inject, string()} | {stats, string()} | {orphan, string()}
     | {prctl, string()} | {signal, string()} | {poll, string()}
     | {write, string()} | {control, string()} | {enomem, string()}
-    | {fcntl, string()} | {fanout, string()} | {record_too_large, string()}.
+    | {fcntl, string()} | {fanout, string()} | {record_too_large, string()}
+    | {save, string()}.
 %% Every tag here is in error_reasons/0, and every reason the port program
 %% can send is here (test/epcap_protocol_tests.erl checks both).
 
 -define(START_TIMEOUT, 30000).
+%% How long stop/1 waits for a saving port to close its file.
+-define(CLOSE_TIMEOUT, 5000).
 
 -record(state, {
     port :: port(),
@@ -133,6 +140,9 @@
     %% none: a request of the server's own ({stats, periodic})
     pending = queue:new() :: queue:queue({atom() | {atom(), term()}, gen_server:from() | none}),
     starter = undefined :: undefined | gen_server:from(),
+    %% start/2 has been answered: until then a capture that has ended
+    %% (a short file) waits, so that start/2 returns {ok, Pid}
+    answered = false :: boolean(),
     start_error = undefined :: undefined | reason(),
     ready = false :: boolean(),
     final = undefined :: undefined | eof | {error, reason()},
@@ -206,8 +216,19 @@ start_link(Options) -> start_link(self(), Options).
 %% <li>`{active, true}': `false', `once' or `N' as in `gen_tcp'; when
 %% an `N' count reaches 0 the owner gets `{epcap_passive, Pid}' (`once'
 %% sends none, as in `gen_tcp').</li>
-%% <li>`{deliver, packet}': `batch' sends `{epcap_batch, Pid, Batch}', to be
+%% <li>`{deliver, packet}': `none' (with `save') sends no packet; `batch' sends `{epcap_batch, Pid, Batch}', to be
 %% walked with {@link fold/3}.</li>
+%% <li>`{save, Path}': the port writes every frame to `Path' itself (live,
+%% or from `{file, _}'), as dumpcap does: `{save_format, pcapng | pcap}'
+%% (pcapng by default), `{rotate, [{size, Bytes} | {seconds, S} |
+%% {packets, N} | {files, N}]}' (rotated files named
+%% `Base_NNNNN_YYYYmmddHHMMSS.Ext'; `files' keeps the newest N),
+%% `{save_mode, 8#640}'; `{deliver, none}' sends the VM no packet at all.
+%% The owner hears `{epcap_saved, Pid, #{path, packets, bytes, first,
+%% last}}' for each file closed and `{epcap_removed, Pid, Path}' for each
+%% the ring removes; a directory that is missing or not writable, or a
+%% file already at `Path', is `{error, {save, Msg}}' (README, "Saving to
+%% disk in the port").</li>
 %% <li>`{tagged, false}': `true' names the capture in every message.</li>
 %% <li>`{stats_interval, Ms}': none by default; the owner gets
 %% `{epcap_stats, Pid, Stats}' (as {@link stats/1}) every `Ms' (10..86400000)
@@ -267,6 +288,9 @@ send(Pid, Data) ->
 %%     `{active, N}').</li>
 %% <li>`pipe_wait_us': microseconds it slept because the VM had not read
 %%     what it sent (a busy VM).</li>
+%% <li>With `{save, Path}': `saved', the packets written to files, and
+%%     `save_errors', the failures the capture survived (a ring's removal
+%%     that failed).</li>
 %% </ul>
 %% Frames dropped while both waits stayed small were lost while the port
 %% was off the CPU or busy. A file capture has no statistics:
@@ -457,7 +481,7 @@ error_reasons() ->
      env, exec_not_found, port_not_found, no_such_user, no_such_group, chroot,
      privdrop, restrict, capture, pcap, port_exit, protocol, closed, timeout,
      inject, stats, orphan, prctl, signal, poll, write, control, enomem, fcntl,
-     fanout, record_too_large].
+     fanout, record_too_large, save].
 
 %% @doc Every atom the port program may send. Control terms are decoded
 %% with `binary_to_term(T, [safe])', so a port cannot create atoms: these
@@ -467,7 +491,7 @@ protocol_atoms() ->
     [ready, micro, nano, seccomp, rlimit, null, pledge, capsicum, eof, error,
      ok, send, stats, filter, interfaces, name, description, addresses, flags,
      addr, netmask, broadaddr, dstaddr, undefined, up, running, loopback,
-     wireless | error_reasons()].
+     wireless, saved, removed | error_reasons()].
 
 %%====================================================================
 %% Starting
@@ -582,7 +606,10 @@ init({Owner, O, Cmd}) ->
 handle_call('$epcap_ready', From, #state{ready = false, start_error = undefined} = S) ->
     {noreply, S#state{starter = From}};
 handle_call('$epcap_ready', _From, #state{start_error = undefined} = S) ->
-    {reply, ok, S};
+    case drain(S#state{answered = true}) of
+        {stop, Reason, S1} -> {stop, Reason, ok, S1};
+        {noreply, S1} -> {reply, ok, S1}
+    end;
 handle_call('$epcap_ready', _From, #state{start_error = Error} = S) ->
     {stop, normal, {error, Error}, S};
 handle_call({send, _Data}, _From, #state{options = #{inject := false}} = S) ->
@@ -689,6 +716,7 @@ terminate(Reason, #state{port = Port, pending = Pending, stderr = E, recv = Recv
     _ = [gen_server:reply(From, {error, closed}) || {_, From} <- queue:to_list(Pending),
                                                   From =/= none],
     _ = [gen_server:reply(From, {error, closed}) || {From, _} <- [Recv]],
+    ok = close_saving(S),
     catch port_close(Port),
     epcap_stderr:close(E).
 
@@ -696,6 +724,51 @@ how_ended(#state{final = eof}) -> eof;
 how_ended(#state{final = {error, _} = E}) -> E;
 how_ended(#state{ready = false, start_error = E}) when E =/= undefined -> {start_failed, E};
 how_ended(_) -> stopped.
+
+%% A capture that saves is asked to close its file, so that the owner
+%% hears of the last one (`{epcap_saved, ...}') before the port goes; what
+%% else arrives meanwhile is dropped. Bounded: a port that does not answer
+%% is closed all the same (its file is complete either way: the port
+%% closes it at stdin's end too).
+close_saving(#state{options = #{save := Save}, ready = true, final = undefined,
+                    port = Port} = S) when Save =/= undefined ->
+    case catch port_command(Port, framed([?CTL_CLOSE])) of
+        true ->
+            Until = erlang:monotonic_time(millisecond) + ?CLOSE_TIMEOUT,
+            last_files(S#state.frame, Until, S);
+        _ -> ok
+    end;
+close_saving(_) ->
+    ok.
+
+last_files(F, Until, #state{port = Port} = S) ->
+    Left = max(0, Until - erlang:monotonic_time(millisecond)),
+    receive
+        {Port, {data, Bin}} ->
+            case epcap_frame:feed(Bin, F) of
+                {ok, Events, F1} ->
+                    case last_events(Events, S) of
+                        done -> ok;
+                        more -> last_files(F1, Until, S)
+                    end;
+                {error, _, Events} ->
+                    _ = last_events(Events, S),
+                    ok
+            end;
+        {Port, {exit_status, _}} = Exit ->
+            self() ! Exit,
+            ok
+    after Left -> ok
+    end.
+
+last_events([], _) -> more;
+last_events([{term, eof} | _], _) -> done;
+last_events([{term, {error, _}} | _], _) -> done;
+last_events([{term, T} | Rest], S) ->
+    _ = tell_save(T, S),
+    last_events(Rest, S);
+last_events([_ | Rest], S) ->
+    last_events(Rest, S).
 
 %% @private
 %% A crash report shows the capture, not its buffered packets, nor the
@@ -762,7 +835,8 @@ control({ready, DLT, OsPid, Precision, Mode, Snaplen, Vsn}, #state{ready = false
     epcap_events:ready(Info#{options => options_in_force(S#state.options)}),
     epcap_events:stats_interval(maps:get(stats_interval, S#state.options)),
     _ = [gen_server:reply(From, ok) || From <- [S#state.starter], From =/= undefined],
-    S2 = S1#state{starter = undefined},
+    S2 = S1#state{starter = undefined,
+                  answered = S#state.starter =/= undefined},
     case epcap_flow:new(maps:get(active, S#state.options)) of
         {_, true} -> grant(passive(S2));
         {_, false} -> grant(S2)
@@ -775,15 +849,37 @@ control({error, Reason}, S) ->
     fail(Reason, S);
 control({Tag, _} = Reply, S) when Tag =:= send; Tag =:= filter ->
     reply(Tag, result(Reply), S);
-control({stats, Recv, Drop, IfDrop, {Wakeups, Reads, Batches, CreditUs, PipeUs}}, S) ->
-    reply(stats, {ok, #{received => Recv, dropped => Drop, if_dropped => IfDrop,
-                        wakeups => Wakeups, reads => Reads, batches => Batches,
-                        credit_wait_us => CreditUs, pipe_wait_us => PipeUs}}, S);
+control({stats, Recv, Drop, IfDrop, {_, _, _, _, _} = Counts}, S) ->
+    reply(stats, {ok, stats_map(Recv, Drop, IfDrop, Counts)}, S);
+control({stats, Recv, Drop, IfDrop, {_, _, _, _, _} = Counts, {Saved, Errors}}, S)
+  when is_integer(Saved), Saved >= 0, is_integer(Errors), Errors >= 0 ->
+    Map = stats_map(Recv, Drop, IfDrop, Counts),
+    reply(stats, {ok, Map#{saved => Saved, save_errors => Errors}}, S);
+control(T, #state{options = #{save := Save}} = S)
+  when Save =/= undefined, (tuple_size(T) =:= 6 andalso element(1, T) =:= saved)
+       orelse (tuple_size(T) =:= 2 andalso element(1, T) =:= removed) ->
+    case tell_save(T, S) of
+        ok -> {noreply, S};
+        error -> fail({protocol, T}, S)
+    end;
 control({stats, {error, Msg}}, S) ->
     reply(stats, {error, {stats, Msg}}, S);
 control(Other, S) ->
     %% A term of the protocol at the wrong time (a second ready): named, not echoed.
     fail({protocol, {bad_term, epcap_control:summary(Other)}}, S).
+
+%% A saving port's `saved'/`removed' term, checked (epcap_save), to the owner.
+tell_save(T, #state{options = #{save := Save}, unit = U, owner = O}) ->
+    case epcap_save:event(T, Save, U) of
+        {saved, Map} -> O ! {epcap_saved, self(), Map}, ok;
+        {removed, Path} -> O ! {epcap_removed, self(), Path}, ok;
+        error -> error
+    end.
+
+stats_map(Recv, Drop, IfDrop, {Wakeups, Reads, Batches, CreditUs, PipeUs}) ->
+    #{received => Recv, dropped => Drop, if_dropped => IfDrop,
+      wakeups => Wakeups, reads => Reads, batches => Batches,
+      credit_wait_us => CreditUs, pipe_wait_us => PipeUs}.
 
 version(V) when is_binary(V) -> binary_to_list(V);
 version(V) -> V.
@@ -917,6 +1013,8 @@ finish(Final, S) ->
 drain(#state{final = undefined} = S) ->
     {noreply, S};
 drain(#state{moving = true} = S) ->
+    {noreply, S};
+drain(#state{answered = false} = S) ->
     {noreply, S};
 drain(#state{final = Final, flow = F} = S) ->
     case epcap_flow:buffered(F) of

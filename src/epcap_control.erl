@@ -75,6 +75,16 @@ check({Tag, ok}) when Tag =:= send; Tag =:= filter ->
     true;
 check({Tag, {error, Msg}}) when Tag =:= send; Tag =:= filter; Tag =:= stats ->
     text(Msg);
+check({stats, Recv, Drop, IfDrop, {Wakeups, Reads, Batches, CreditUs, PipeUs}, {Saved, Errors}}) ->
+    %% a capture that saves (issue 26): then the saving counters
+    lists:all(fun u64/1, [Recv, Drop, IfDrop, Wakeups, Reads, Batches, CreditUs, PipeUs,
+                          Saved, Errors]);
+check({saved, Name, Packets, Bytes, First, Last}) ->
+    %% epcap_save:event/3 checks the name against the capture's save path
+    name(Name) andalso u64(Packets) andalso u64(Bytes)
+        andalso stamp(First) andalso stamp(Last);
+check({removed, Name}) ->
+    name(Name);
 check({filter, {ok, Lines}}) ->
     %% compile_filter/2's instructions (`-K'), one line each, as tcpdump -d.
     bounded_list(Lines, ?INSNS_MAX, fun text/1);
@@ -105,6 +115,13 @@ ip({_, _, _, _} = A) -> lists:all(fun(X) -> is_integer(X) andalso X >= 0 andalso
 ip({_, _, _, _, _, _, _, _} = A) ->
     lists:all(fun(X) -> is_integer(X) andalso X >= 0 andalso X =< 65535 end, tuple_to_list(A));
 ip(_) -> false.
+
+%% A saved file's name: a binary no longer than a directory entry.
+name(B) -> is_binary(B) andalso byte_size(B) >= 1 andalso byte_size(B) =< 255.
+
+stamp(undefined) -> true;
+stamp({Sec, Frac}) -> u64(Sec) andalso u32(Frac);
+stamp(_) -> false.
 
 u32(N) -> is_integer(N) andalso N >= 0 andalso N =< 16#FFFFFFFF.
 

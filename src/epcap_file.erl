@@ -1,8 +1,19 @@
-%%% @doc Writer for classic libpcap savefiles ("pcap" files).
+%%% @doc Writer for libpcap savefiles: classic pcap, or pcapng.
 %%%
 %%% `epcap_file' writes the `{packet, DLT, Time, Len, Packet}' tuples that
 %%% {@link epcap} delivers to a file that tcpdump, Wireshark and libpcap (and
 %%% so epcap itself, with `{file, Path}') can read.
+%%%
+%%% == pcapng ==
+%%% With `format => pcapng' the file has the block layout the port writes
+%%% for `{save, Path}' (doc/protocol.md, "Saved files"), so that Erlang code
+%%% that filters or rewrites packets writes what the port writes: a Section
+%%% Header Block (`shb_os', `shb_userappl' "epcap VERSION"), one Interface
+%%% Description Block (link type, snaplen, `if_name' if given, `if_tsresol'
+%%% 6 or 9 from `precision', `if_filter' if given), an Enhanced Packet Block
+%%% per packet, and at {@link close/1} an Interface Statistics Block with
+%%% `isb_starttime' (opened) and `isb_endtime' (closed). The rest of this
+%%% description (snapshot length, times, errors) holds for both formats.
 %%%
 %%% == Format ==
 %%% The file is a classic pcap savefile, version 2.4 (see pcap-savefile(5)):
@@ -87,6 +98,7 @@
 -define(VERSION_MAJOR, 2).
 -define(VERSION_MINOR, 4).
 -define(MAX_U32, 16#ffffffff).
+-define(MAX_TEXT, 8192).
 
 %% atomics slots
 -define(A_OFFSET, 1).   % file offset just after the last complete record
@@ -104,6 +116,8 @@
           precision :: precision(),
           time_unit :: time_unit(),
           endian :: big | little,
+          format :: pcap | pcapng,
+          opened :: non_neg_integer(),  % pcapng: the file's units at open
           %% offset and state, shared by all copies of the handle
           state :: atomics:atomics_ref()
          }).
@@ -122,10 +136,14 @@
                      snaplen => pos_integer(),
                      precision => precision(),
                      time_unit => time_unit(),
-                     endian => native | big | little}.
+                     endian => native | big | little,
+                     format => pcap | pcapng,
+                     if_name => unicode:chardata(),
+                     filter => unicode:chardata()}.
 %% Options of {@link open/2}. Defaults: `linktype => 1' (Ethernet),
 %% `snaplen => 65535', `precision => micro', `time_unit => timestamp',
-%% `endian => native'.
+%% `endian => native', `format => pcap'; `if_name' and `filter' (pcapng's
+%% `if_name' and `if_filter', at most 8192 bytes each) none.
 
 -type packet() :: {packet,
                    DLT :: non_neg_integer(),
@@ -175,8 +193,8 @@
 open(Path, Options) when is_map(Options) ->
     case parse_options(Options) of
         {ok, #{linktype := DLT, snaplen := SnapLen, precision := Precision,
-               time_unit := TimeUnit, endian := Endian}} ->
-            open_file(Path, DLT, SnapLen, Precision, TimeUnit, Endian);
+               time_unit := TimeUnit, endian := Endian} = O} ->
+            open_file(Path, DLT, SnapLen, Precision, TimeUnit, Endian, O);
         {error, _} = Error ->
             Error
     end;
@@ -267,8 +285,11 @@ write_all(F, [P | Rest]) ->
         {error, _} = E -> E
     end.
 
-%% @doc Closes the file. Returns `{error, closed}' if it was already
-%% closed, and the error of the underlying `file:close/1' if there is one.
+%% @doc Closes the file, a pcapng file after its Interface Statistics
+%% Block. Returns `{error, closed}' if it was already closed, and the
+%% error of writing that block or of the underlying `file:close/1' if
+%% there is one (the file is closed all the same, and a block that could
+%% not be written whole is cut off).
 %%
 %% Example:
 %% ```
@@ -285,18 +306,27 @@ close(#epcap_file{fd = Fd, state = A} = F) ->
     case state(F) of
         ?S_CLOSED ->
             {error, closed};
-        _ ->
-            case file:close(Fd) of
-                ok ->
+        State ->
+            Tail = case State =:= ?S_OPEN andalso tail(F) of
+                       false -> ok;
+                       Isb -> write_record(F, iolist_size(Isb), Isb)
+                   end,
+            case {file:close(Fd), Tail} of
+                {ok, {error, _} = TailError} ->
                     atomics:put(A, ?A_STATE, ?S_CLOSED),
-                    ok;
-                {error, _} = Error ->
-                    %% the descriptor is released by the runtime anyway
-                    atomics:put(A, ?A_STATE, ?S_CLOSED),
-                    log_close_error(F, Error),
-                    Error
+                    TailError;
+                {Closed, _} -> closed(F, Closed)
             end
     end.
+
+%% The descriptor is released by the runtime even when close fails.
+closed(#epcap_file{state = A}, ok) ->
+    atomics:put(A, ?A_STATE, ?S_CLOSED),
+    ok;
+closed(#epcap_file{state = A} = F, {error, _} = Error) ->
+    atomics:put(A, ?A_STATE, ?S_CLOSED),
+    log_close_error(F, Error),
+    Error.
 
 %%====================================================================
 %% Internal functions
@@ -304,7 +334,8 @@ close(#epcap_file{fd = Fd, state = A} = F) ->
 
 parse_options(Options) ->
     Defaults = #{linktype => 1, snaplen => 65535, precision => micro,
-                 time_unit => timestamp, endian => native},
+                 time_unit => timestamp, endian => native, format => pcap,
+                 if_name => undefined, filter => undefined},
     maps:fold(fun check_option/3, {ok, Defaults}, Options).
 
 check_option(_Key, _Value, {error, _} = Error) ->
@@ -321,13 +352,23 @@ valid_option(precision, V) -> V =:= micro orelse V =:= nano;
 valid_option(time_unit, V) ->
     V =:= timestamp orelse V =:= microsecond orelse V =:= nanosecond;
 valid_option(endian, V) -> V =:= native orelse V =:= big orelse V =:= little;
+valid_option(format, V) -> V =:= pcap orelse V =:= pcapng;
+valid_option(K, V) when K =:= if_name; K =:= filter ->
+    case catch unicode:characters_to_binary(V) of
+        B when is_binary(B) -> byte_size(B) =< ?MAX_TEXT;
+        _ -> false
+    end;
 valid_option(_, _) -> false.
 
-open_file(Path, DLT, SnapLen, Precision, TimeUnit, Endian0) ->
+open_file(Path, DLT, SnapLen, Precision, TimeUnit, Endian0, #{format := Format} = O) ->
     Endian = resolve_endian(Endian0),
     case file:open(Path, [write, raw, binary]) of
         {ok, Fd} ->
-            Header = file_header(Precision, SnapLen, linktype(DLT), Endian),
+            Header = iolist_to_binary(
+                       case Format of
+                           pcap -> file_header(Precision, SnapLen, linktype(DLT), Endian);
+                           pcapng -> ng_head(O#{linktype := linktype(DLT)}, Endian)
+                       end),
             case file:write(Fd, Header) of
                 ok ->
                     A = atomics:new(2, [{signed, false}]),
@@ -336,6 +377,7 @@ open_file(Path, DLT, SnapLen, Precision, TimeUnit, Endian0) ->
                     {ok, #epcap_file{fd = Fd, owner = self(), path = Path, dlt = DLT,
                                      snaplen = SnapLen, precision = Precision,
                                      time_unit = TimeUnit, endian = Endian,
+                                     format = Format, opened = now_units(Precision),
                                      state = A}};
                 {error, _} = Error ->
                     _ = file:close(Fd),
@@ -377,7 +419,7 @@ state(#epcap_file{state = A}) ->
 
 %% Builds the record for one packet: {ok, Size, IoData} or {error, R}.
 record(#epcap_file{snaplen = SnapLen, precision = Precision,
-                   time_unit = TimeUnit, endian = Endian},
+                   time_unit = TimeUnit, endian = Endian, format = Format},
        Time, Len, Packet) when is_binary(Packet) ->
     CapLen0 = byte_size(Packet),
     if
@@ -391,8 +433,15 @@ record(#epcap_file{snaplen = SnapLen, precision = Precision,
                             true -> {SnapLen, binary_part(Packet, 0, SnapLen)};
                             false -> {CapLen0, Packet}
                         end,
-                    Header = record_header(Sec, Frac, CapLen, Len, Endian),
-                    {ok, 16 + CapLen, [Header, Data]};
+                    case Format of
+                        pcap ->
+                            Header = record_header(Sec, Frac, CapLen, Len, Endian),
+                            {ok, 16 + CapLen, [Header, Data]};
+                        pcapng ->
+                            Epb = ng_epb(units(Sec, Frac, Precision), CapLen, Len,
+                                         Data, Endian),
+                            {ok, iolist_size(Epb), Epb}
+                    end;
                 error ->
                     {error, {bad_time, Time}}
             end
@@ -457,6 +506,89 @@ roll_back(#epcap_file{fd = Fd, state = A} = F, Reason) ->
                          "could not be cut back to ~b bytes (~p): "
                          "it may end in a partial record",
                          [F#epcap_file.path, Reason, Offset, Why])
+    end.
+
+%%--------------------------------------------------------------------
+%% pcapng (the layout of c_src/pcapng.c)
+%%--------------------------------------------------------------------
+
+-define(BT_SHB, 16#0A0D0D0A).
+-define(BT_IDB, 1).
+-define(BT_ISB, 5).
+-define(BT_EPB, 6).
+
+u16(V, big) -> <<V:16/big>>;
+u16(V, little) -> <<V:16/little>>.
+
+u32(V, big) -> <<V:32/big>>;
+u32(V, little) -> <<V:32/little>>.
+
+%% A 64-bit time, high word first.
+time64(T, E) -> [u32(T bsr 32, E), u32(T band ?MAX_U32, E)].
+
+pad(N) -> binary:copy(<<0>>, (4 - N rem 4) rem 4).
+
+block(Type, Body, E) ->
+    Len = 12 + iolist_size(Body),
+    [u32(Type, E), u32(Len, E), Body, u32(Len, E)].
+
+opt(_Code, undefined, _E) -> [];
+opt(Code, V0, E) ->
+    V = iolist_to_binary(V0),
+    [u16(Code, E), u16(byte_size(V), E), V, pad(byte_size(V))].
+
+text(undefined) -> undefined;
+text(S) -> unicode:characters_to_binary(S).
+
+opt_end() -> <<0:32>>.
+
+ng_head(#{linktype := LT, snaplen := Snap, precision := P, if_name := Name,
+          filter := Filter}, E) ->
+    Shb = [u32(16#1A2B3C4D, E), u16(1, E), u16(0, E), <<-1:64>>,
+           opt(3, os_name(), E), opt(4, ["epcap ", vsn()], E), opt_end()],
+    Idb = [u16(LT, E), u16(0, E), u32(Snap, E),
+           opt(2, text(Name), E),
+           opt(9, <<(case P of micro -> 6; nano -> 9 end)>>, E),
+           case text(Filter) of
+               undefined -> [];
+               F -> opt(11, <<0, F/binary>>, E)
+           end,
+           opt_end()],
+    [block(?BT_SHB, Shb, E), block(?BT_IDB, Idb, E)].
+
+ng_epb(Ts, CapLen, Len, Data, E) ->
+    block(?BT_EPB, [u32(0, E), time64(Ts, E), u32(CapLen, E), u32(Len, E), Data,
+                    pad(CapLen)], E).
+
+%% The ISB written at close (pcapng), or false.
+tail(#epcap_file{format = pcap}) -> false;
+tail(#epcap_file{format = pcapng, precision = P, opened = Opened, endian = E}) ->
+    Now = now_units(P),
+    block(?BT_ISB, [u32(0, E), time64(Now, E), opt(2, time64(Opened, E), E),
+                    opt(3, time64(Now, E), E), opt_end()], E).
+
+units(Sec, Frac, micro) -> Sec * 1000000 + Frac;
+units(Sec, Frac, nano) -> Sec * 1000000000 + Frac.
+
+now_units(micro) -> os:system_time(microsecond);
+now_units(nano) -> os:system_time(nanosecond).
+
+%% shb_os, as the port gives it from uname ("Linux 6.1.0").
+os_name() ->
+    Name = case os:type() of
+               {unix, linux} -> "Linux";
+               {_, N} -> atom_to_list(N)
+           end,
+    case os:version() of
+        {A, B, C} -> io_lib:format("~s ~b.~b.~b", [Name, A, B, C]);
+        V when is_list(V) -> [Name, " ", V]
+    end.
+
+vsn() ->
+    _ = application:load(epcap),
+    case application:get_key(epcap, vsn) of
+        {ok, V} -> V;
+        undefined -> "unknown"
     end.
 
 log_close_error(#epcap_file{path = Path}, {error, Reason}) ->

@@ -24,6 +24,8 @@
 -type options() :: #{atom() => term()}.
 
 -define(BAD(K, V), {error, {badarg, {K, V}}}).
+%% A live capture's timeout with {deliver, none} when none is given.
+-define(SAVE_TIMEOUT_MS, 250).
 
 %% @doc Every option's default.
 -spec defaults() -> options().
@@ -35,8 +37,9 @@ defaults() ->
       cluster_id => undefined, cpu_affinity => undefined, exec => default,
       progname => default, user => undefined, group => undefined,
       chroot => undefined, active => true, deliver => packet, tagged => false,
-      fanout => undefined, priority => realtime, given => [],
-      stats_interval => undefined}.
+      fanout => undefined, priority => realtime, stats_interval => undefined,
+      save => undefined, save_format => pcapng, rotate => [], save_mode => 8#640,
+      given => []}.
 
 %% @doc The options that only mean something on a live capture: with
 %% `{file, _}' each is `{error, {badarg, {conflict, {file, Key}}}}'. A
@@ -64,7 +67,9 @@ live_only() ->
 -spec in_force(options(), Wrapper :: [string()]) -> [{atom(), term()}].
 in_force(#{file := File} = O, Wrapper) ->
     Live = File =:= undefined,
-    Skip = [given | case Live of true -> []; false -> live_only() end],
+    Skip = [given | case Live of true -> []; false -> live_only() end]
+        %% Saving's options mean nothing (and are refused) without a save.
+        ++ case maps:get(save, O) of undefined -> [save_format, rotate, save_mode]; _ -> [] end,
     lists:append([in_force(K, V, O, Wrapper, Live)
                   || {K, V} <- lists:sort(maps:to_list(O)), not lists:member(K, Skip)]).
 
@@ -74,6 +79,7 @@ in_force(env, Env, _, _, _) -> [{env, E} || E <- Env];
 in_force(buffer, 0, _, _, true) ->
     case os:type() of {unix, linux} -> [{buffer, 2097152}]; _ -> [] end;
 in_force(direction, undefined, _, _, _) -> [{direction, inout}];
+in_force(rotate, [], _, _, _) -> [];
 in_force(_, undefined, _, _, _) -> [];
 in_force(K, V, _, _, _) -> [{K, V}].
 
@@ -109,10 +115,31 @@ validate(Improper, _) ->
 %% The rules between options.
 cross_check(#{file := F, given := G} = O) when F =/= undefined ->
     case [K || K <- live_only(), lists:member(K, G)] of
-        [] -> env_count(O);
+        [] -> save_check(O);
         [K | _] -> {error, {badarg, {conflict, {file, K}}}}
     end;
 cross_check(O) ->
+    save_check(O).
+
+%% Saving's options mean nothing without `{save, Path}'.
+save_check(#{save := undefined, deliver := none}) ->
+    {error, {badarg, {needs_save, deliver}}};
+save_check(#{save := undefined, given := G} = O) ->
+    case [K || K <- [save_format, rotate, save_mode], lists:member(K, G)] of
+        [] -> env_count(O);
+        [K | _] -> {error, {badarg, {needs_save, K}}}
+    end;
+save_check(#{deliver := none, file := undefined, given := G} = O) ->
+    %% Saved only, nothing waits for a packet: libpcap hands over full
+    %% blocks, as dumpcap's 250 ms, unless the caller chose (immediate
+    %% mode retires a ring block a millisecond, so a port that stalls half
+    %% a second on a busy disk overflows a 64 MiB ring; bench/RESULTS.md,
+    %% section S).
+    case lists:member(timeout, G) of
+        true -> env_count(O);
+        false -> env_count(O#{timeout := ?SAVE_TIMEOUT_MS})
+    end;
+save_check(O) ->
     env_count(O).
 
 env_count(#{env := Env, cluster_id := Id} = O) ->
@@ -161,7 +188,7 @@ option({group, G}) -> text(group, G);
 option({chroot, D}) -> jail_path(D);
 option({active, A}) ->
     case valid_active(A) of true -> {ok, active, A}; false -> ?BAD(active, A) end;
-option({deliver, D}) when D =:= packet; D =:= batch -> {ok, deliver, D};
+option({deliver, D}) when D =:= packet; D =:= batch; D =:= none -> {ok, deliver, D};
 option({deliver, D}) -> ?BAD(deliver, D);
 option({tagged, B}) -> bool(tagged, B);
 option({fanout, F}) ->
@@ -169,7 +196,46 @@ option({fanout, F}) ->
 option({stats_interval, Ms}) when is_integer(Ms), Ms >= 10, Ms =< 86400000 ->
     {ok, stats_interval, Ms};
 option({stats_interval, Ms}) -> ?BAD(stats_interval, Ms);
+%% Saving to files in the port (issue 26): kept together.
+option({save, P}) -> save_path(P);
+option({save_format, F}) when F =:= pcapng; F =:= pcap -> {ok, save_format, F};
+option({save_format, F}) -> ?BAD(save_format, F);
+option({rotate, R}) -> rotate(R);
+option({save_mode, M}) when is_integer(M), M >= 0, M =< 8#664, M band 8#113 =:= 0 ->
+    {ok, save_mode, M};
+option({save_mode, M}) -> ?BAD(save_mode, M);
 option(Opt) -> {error, {bad_option, Opt}}.
+
+%% An absolute path (the port may run elsewhere), to a name in a directory.
+save_path(P) ->
+    case text(save, P) of
+        {ok, save, S} ->
+            Abs = filename:absname(S),
+            case lists:last(S) =/= $/ andalso
+                not lists:member(filename:basename(Abs), ["", ".", ".."]) of
+                true -> {ok, save, Abs};
+                false -> ?BAD(save, P)
+            end;
+        Error -> Error
+    end.
+
+%% Each criterion once, a positive integer; `files' only beside another.
+rotate(R) when is_list(R), R =/= [] ->
+    Keys = [K || {K, _} <- R],
+    Ok = lists:all(fun rotate_item/1, R) andalso
+        length(lists:usort(Keys)) =:= length(R) andalso
+        lists:any(fun(K) -> K =/= files end, Keys),
+    case Ok of
+        true -> {ok, rotate, R};
+        false -> ?BAD(rotate, R)
+    end;
+rotate(R) -> ?BAD(rotate, R).
+
+rotate_item({size, N}) -> is_integer(N) andalso N >= 1 andalso N =< 1 bsl 62;
+rotate_item({seconds, N}) -> is_integer(N) andalso N >= 1 andalso N =< 16#FFFFFFFF;
+rotate_item({packets, N}) -> is_integer(N) andalso N >= 1 andalso N =< 1 bsl 62;
+rotate_item({files, N}) -> is_integer(N) andalso N >= 1 andalso N =< ?EPCAP_SAVE_FILES_MAX;
+rotate_item(_) -> false.
 
 bool(K, B) when is_boolean(B) -> {ok, K, B};
 bool(K, B) -> ?BAD(K, B).
@@ -322,7 +388,22 @@ args(O) ->
        opt_arg("-C", maps:get(chroot, O)),
        lists:append([["-E", E] || E <- env(O)]),
        opt_arg("-a", maps:get(cpu_affinity, O)),
-       epcap_fanout:port_args(maps:get(fanout, O))]).
+       epcap_fanout:port_args(maps:get(fanout, O)),
+       save_args(O)]).
+
+%% doc/protocol.md, "Saved files".
+save_args(#{save := undefined}) -> [];
+save_args(#{save := P, save_format := F, rotate := R, save_mode := M, deliver := D}) ->
+    lists:append(
+      [["-w", P, "-o", atom_to_list(F)],
+       lists:append([[rotate_flag(K), integer_to_list(V)] || {K, V} <- R]),
+       ["-m", integer_to_list(M, 8)],
+       flag("-D", D =:= none)]).
+
+rotate_flag(size) -> "-z";
+rotate_flag(seconds) -> "-G";
+rotate_flag(packets) -> "-c";
+rotate_flag(files) -> "-W".
 
 env(#{env := Env, cluster_id := undefined}) -> Env;
 env(#{env := Env, cluster_id := Id}) ->

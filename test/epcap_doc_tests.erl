@@ -7,7 +7,8 @@
 doc_examples_test_() ->
     [{lists:flatten(io_lib:format("~s example ~b", [M, N])),
       fun() -> run_example(M, Code) end}
-     || M <- [epcap_decode, epcap_batch, epcap_flow, epcap_options, epcap_frame],
+     || M <- [epcap_decode, epcap_batch, epcap_flow, epcap_options, epcap_frame,
+              epcap_save],
         {N, Code} <- examples(M)].
 
 examples_found_test() ->

@@ -58,7 +58,8 @@ shared() ->
     Ctl = c_enum("control.h", "ctl_type")
         ++ [D || {N, _} = D <- c_defines("control.h"), lists:prefix("CTL_", N)],
     Opts = [D || {N, _} = D <- c_defines("options.h"), lists:prefix("EPCAP_", N)],
-    Wire ++ Ctl ++ Opts.
+    Save = [D || {"SAVER_FILES_MAX", _} = D <- c_defines("saveopts.h")],
+    Wire ++ Ctl ++ Opts ++ Save.
 
 tags_and_limits_test() ->
     Erl = erl_defines(),

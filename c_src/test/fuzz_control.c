@@ -23,6 +23,7 @@ static void check_msg(const struct ctl_msg *m)
             __builtin_trap();
         break;
     case CTL_STATS:
+    case CTL_CLOSE:
         if (m->len != 0)
             __builtin_trap();
         break;

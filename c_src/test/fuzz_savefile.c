@@ -202,7 +202,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     c.fd = -1;
     /* credit for everything: the loop reads it before any packet */
     check(write(in[1], credit, sizeof(credit)) == (ssize_t)sizeof(credit));
-    end = loop_run(&c, false, in[0], outp[1], &e);
+    end = loop_run(&c, false, NULL, in[0], outp[1], &e);
     capture_close(&c);
     while ((n = read(outp[0], out + have, sizeof(out) - have)) > 0)
         have += (size_t)n;

@@ -125,8 +125,9 @@ static void spent_credit_sends_and_sleeps(void)
         optind = 1;
         if (options_parse(3, argv, &o, &e) < 0 || capture_open(&o, &c, &e) < 0)
             _exit(2);
-        _exit(loop_run(&c, false, ctl[0], out[1], &e) == LOOP_STDIN_EOF ? 0
-                                                                        : 3);
+        _exit(loop_run(&c, false, NULL, ctl[0], out[1], &e) == LOOP_STDIN_EOF
+                  ? 0
+                  : 3);
     }
     (void)close(ctl[0]);
     (void)close(out[1]);

@@ -146,7 +146,7 @@ static int spawn(struct link *l, bool live, bool inject,
     if (p == NULL || (live && set_filter(p, "udp port 47801") != 0))
         _exit(101);
     struct restrict_ctx c = {live ? pcap_get_selectable_fd(p) : -1, inject,
-                             live};
+                             live, -1, -1};
     if (realtime_us > 0 &&
         (procenv_realtime(realtime_us) != 0 ||
          (sched_getscheduler(0) & ~SCHED_RESET_ON_FORK) != SCHED_FIFO))
