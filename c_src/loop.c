@@ -8,6 +8,7 @@
 
 #include "control.h"
 #include "credit.h"
+#include "inject.h"
 #include "wire.h"
 
 /* Bounds one pcap_dispatch: on a savefile a count of -1 would read the
@@ -20,6 +21,7 @@ struct loop {
     struct ctl_reader rd;
     struct credit credit;
     bool inject;
+    bool many_failed; /* the last CTL_INJECT_MANY refused a frame */
     int in;
     int out;
     size_t snaplen;         /* the largest record libpcap will hand us */
@@ -125,6 +127,37 @@ static int on_filter(struct loop *l, const struct ctl_msg *m)
     return reply_filter(l, m);
 }
 
+/* send_many/2: stop at the first refused frame and say how many went;
+ * the call's further messages are then skipped (control.h). */
+static int on_inject_many(struct loop *l, const struct ctl_msg *m)
+{
+    struct inject_outcome o = {0, 0, "inject option not set"};
+    bool skip = (m->flags & CTL_MANY_CONTINUES) && l->many_failed;
+
+    if (l->inject && !skip)
+        inject_records(inject_pcap, l->cap->p, m->records, m->records_len,
+                       true, &o);
+    else if (!skip)
+        o.failed = 1;
+    l->many_failed = skip || o.failed > 0;
+    return inject_reply_many(l->out, &o, skip);
+}
+
+/* send/2's frames: no answer unless the kernel refused some, so a batch
+ * in flight is finished only then. */
+static int on_inject_quiet(struct loop *l, const struct ctl_msg *m)
+{
+    struct inject_outcome o = {0, m->nrecords, "inject option not set"};
+
+    if (l->inject)
+        inject_records(inject_pcap, l->cap->p, m->records, m->records_len,
+                       false, &o);
+    if (o.failed == 0)
+        return 0;
+    return wire_batch_flush(&l->batch) < 0 ? -1
+                                           : inject_reply_failed(l->out, &o);
+}
+
 static int on_credit(struct loop *l, const struct ctl_msg *m)
 {
     credit_grant(&l->credit, m->credit);
@@ -141,6 +174,8 @@ static const struct {
     [CTL_STATS] = {on_stats, true},
     [CTL_FILTER] = {on_filter, true},
     [CTL_CREDIT] = {on_credit, false},
+    [CTL_INJECT_MANY] = {on_inject_many, true},
+    [CTL_INJECT_QUIET] = {on_inject_quiet, false},
 };
 
 /* ctl_decode admits only the types of control.c's table, each of which

@@ -40,6 +40,7 @@
 -export([start_link/2]).
 -export([stop/1]).
 -export([send/2]).
+-export([send_many/2]).
 -export([stats/1]).
 -export([setfilter/2]).
 -export([setopts/2]).
@@ -72,7 +73,8 @@
                    if_dropped := non_neg_integer(), wakeups := non_neg_integer(),
                    reads := non_neg_integer(), batches := non_neg_integer(),
                    credit_wait_us := non_neg_integer(),
-                   pipe_wait_us := non_neg_integer()}.
+                   pipe_wait_us := non_neg_integer(),
+                   send_failed := non_neg_integer()}.
 -type option() ::
     {interface, iodata()} | {filter, iodata()}
     | promiscuous | {promiscuous, boolean()}
@@ -131,7 +133,11 @@
     %% controlling_process/2 in progress: what arrives meanwhile waits
     moving = false :: boolean(),
     held = [] :: [{pos_integer(), binary()}],
-    stderr = epcap_stderr:new() :: epcap_stderr:state()
+    stderr = epcap_stderr:new() :: epcap_stderr:state(),
+    %% frames the kernel refused, for stats/1; and send/2's first refusal
+    %% not yet returned by a send/2 (with how many since)
+    send_failed = 0 :: non_neg_integer(),
+    send_error = undefined :: undefined | {pos_integer(), string()}
 }).
 
 %%====================================================================
@@ -224,12 +230,17 @@ start_link(Owner, Options) -> start_server(start_link, Owner, Options).
 stop(Pid) ->
     try gen_server:stop(Pid) catch exit:_ -> ok end.
 
-%% @doc Inject a frame on the capture's interface.
+%% @doc Inject a frame on the capture's interface, without waiting for the
+%% kernel: `ok' means the port has the frame, to send in order.
 %%
 %% Without the `inject' option the data is discarded and `ok' returned.
-%% With it, a failure is `{error, {inject, Msg}}' and the capture keeps
-%% running. Frames of 0 or more than 65535 bytes are
-%% `{error, {badarg, {packet_size, N}}}'.
+%% With it, a frame the kernel refuses is never lost without a word: it is
+%% counted in {@link stats/1} (`send_failed'), and the next `send/2' to
+%% the capture returns `{error, {inject, Msg}}' for it, sending nothing
+%% (call again to send). `stats/1' answers after every frame sent before
+%% it, so it also tells whether they all went. {@link send_many/2} says
+%% for each call exactly what was sent. Frames of 0 or more than 65535
+%% bytes are `{error, {badarg, {packet_size, N}}}'.
 -spec send(pid(), iodata()) -> ok | {error, reason()}.
 send(Pid, Data) ->
     try iolist_size(Data) of
@@ -237,6 +248,37 @@ send(Pid, Data) ->
         N -> {error, {badarg, {packet_size, N}}}
     catch
         error:badarg -> {error, {badarg, {packet, Data}}}
+    end.
+
+%% @doc Inject frames in order, several to a message to the port, and
+%% wait until the kernel took them all: `ok'. The port stops at the first
+%% frame the kernel refuses: `{error, {partial, Sent, {inject, Msg}}}',
+%% where the first `Sent' frames went and none after them (the refused
+%% one is counted in `stats/1' too). A frame that is not 1..65535 bytes of
+%% iodata is `{error, {badarg, _}}' and nothing is sent. Without the
+%% `inject' option the frames are discarded and `ok' returned, as by
+%% {@link send/2}.
+%% ```
+%% ok = epcap:send_many(Pid, [Frame1, Frame2]).
+%% '''
+-spec send_many(pid(), [iodata()]) ->
+    ok | {error, {partial, non_neg_integer(), reason()}} | {error, reason()}.
+send_many(Pid, Frames) ->
+    case epcap_inject:chunks(Frames) of
+        {ok, Chunks} -> send_chunks(Pid, Chunks, false, 0);
+        {error, _} = Error -> Error
+    end.
+
+%% One message at a time: a refused frame stops the call, and nothing after
+%% it goes.
+send_chunks(_, [], _, _) ->
+    ok;
+send_chunks(Pid, [{_, Records} | Rest], Continues, Sent) ->
+    case call(Pid, {send_many, epcap_inject:many(Continues, Records)}) of
+        {ok, N} -> send_chunks(Pid, Rest, true, Sent + N);
+        {error, N, Reason} -> {error, {partial, Sent + N, Reason}};
+        {error, closed} when Sent > 0 -> {error, {partial, Sent, closed}};
+        {error, _} = Error -> Error
     end.
 
 %% @doc Capture statistics: pcap_stats(3PCAP)'s counts, and the port's
@@ -401,7 +443,7 @@ error_reasons() ->
 -spec protocol_atoms() -> [atom()].
 protocol_atoms() ->
     [ready, micro, nano, seccomp, rlimit, null, pledge, capsicum, eof, error,
-     ok, send, stats, filter, interfaces, name, description, addresses, flags,
+     ok, send, send_many, send_failed, skipped, stats, filter, interfaces, name, description, addresses, flags,
      addr, netmask, broadaddr, dstaddr, undefined, up, running, loopback,
      wireless | error_reasons()].
 
@@ -507,8 +549,18 @@ handle_call('$epcap_ready', _From, #state{start_error = Error} = S) ->
     {stop, normal, {error, Error}, S};
 handle_call({send, _Data}, _From, #state{options = #{inject := false}} = S) ->
     {reply, ok, S};
-handle_call({send, Data}, From, S) ->
-    request(send, [?CTL_INJECT, Data], From, S);
+handle_call({send, _Data}, _From, #state{send_error = {_, Msg}} = S) ->
+    {reply, {error, {inject, Msg}}, S#state{send_error = undefined}};
+handle_call({send, Data}, _From, #state{port = Port} = S) ->
+    try port_command(Port, framed(epcap_inject:quiet(Data))) of
+        true -> {reply, ok, S}
+    catch
+        error:badarg -> {reply, {error, closed}, S}
+    end;
+handle_call({send_many, _Msg}, _From, #state{options = #{inject := false}} = S) ->
+    {reply, {ok, 0}, S};
+handle_call({send_many, Msg}, From, S) ->
+    request(send_many, Msg, From, S);
 handle_call(stats, From, S) ->
     request(stats, [?CTL_STATS], From, S);
 handle_call({filter, F}, From, S) ->
@@ -654,10 +706,22 @@ control({error, Reason}, S) ->
     fail(Reason, S);
 control({Tag, _} = Reply, S) when Tag =:= send; Tag =:= filter ->
     reply(Tag, result(Reply), S);
+control({send_many, Sent, ok}, S) when is_integer(Sent), Sent >= 0 ->
+    reply(send_many, {ok, Sent}, S);
+control({send_many, Sent, {error, Msg}}, #state{send_failed = F} = S)
+  when is_integer(Sent), Sent >= 0, is_list(Msg) ->
+    reply(send_many, {error, Sent, {inject, Msg}}, S#state{send_failed = F + 1});
+control({send_many, 0, skipped}, S) ->
+    reply(send_many, {error, 0, skipped}, S);
+control({send_failed, N, Msg}, #state{send_failed = F, send_error = E} = S)
+  when is_integer(N), N > 0, is_list(Msg) ->
+    E1 = case E of undefined -> {N, Msg}; {M, Msg0} -> {M + N, Msg0} end,
+    {noreply, S#state{send_failed = F + N, send_error = E1}};
 control({stats, Recv, Drop, IfDrop, {Wakeups, Reads, Batches, CreditUs, PipeUs}}, S) ->
     reply(stats, {ok, #{received => Recv, dropped => Drop, if_dropped => IfDrop,
                         wakeups => Wakeups, reads => Reads, batches => Batches,
-                        credit_wait_us => CreditUs, pipe_wait_us => PipeUs}}, S);
+                        credit_wait_us => CreditUs, pipe_wait_us => PipeUs,
+                        send_failed => S#state.send_failed}}, S);
 control({stats, {error, Msg}}, S) ->
     reply(stats, {error, {stats, Msg}}, S);
 control(Other, S) ->
