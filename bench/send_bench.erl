@@ -88,8 +88,11 @@ run(Kind, #{a := A}, Frames, _, _) ->
              send -> lists:foreach(fun(F) -> ok = epcap:send(Pid, F) end, Frames);
              send_many -> epcap:send_many(Pid, Frames)
          end,
+    Tq = erlang:monotonic_time(microsecond),
     {ok, #{send_failed := 0}} = epcap:stats(Pid),
     T1 = erlang:monotonic_time(microsecond),
+    os:getenv("SEND_BENCH_DEBUG") =/= false andalso
+        io:format("  calls returned after ~b us, the port done ~b us later~n", [Tq - T0, T1 - Tq]),
     ok = epcap:stop(Pid),
     length(Frames) * 1.0e6 / max(1, T1 - T0).
 

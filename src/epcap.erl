@@ -521,6 +521,9 @@ once_term(Port, F) ->
 flush_exit(Port) ->
     receive {Port, {exit_status, _}} -> ok after 5000 -> catch port_close(Port) end.
 
+%% send/2's frames that one message to the port may gather.
+-define(SEND_COALESCE, 65536).
+
 %%====================================================================
 %% gen_server
 %%====================================================================
@@ -551,12 +554,9 @@ handle_call({send, _Data}, _From, #state{options = #{inject := false}} = S) ->
     {reply, ok, S};
 handle_call({send, _Data}, _From, #state{send_error = {_, Msg}} = S) ->
     {reply, {error, {inject, Msg}}, S#state{send_error = undefined}};
-handle_call({send, Data}, _From, #state{port = Port} = S) ->
-    try port_command(Port, framed(epcap_inject:quiet(Data))) of
-        true -> {reply, ok, S}
-    catch
-        error:badarg -> {reply, {error, closed}, S}
-    end;
+handle_call({send, Data}, From, S) ->
+    gen_server:reply(From, ok),
+    {noreply, send_frames([Data], iolist_size(Data) + ?CTL_RECORD_HDR, S)};
 handle_call({send_many, _Msg}, _From, #state{options = #{inject := false}} = S) ->
     {reply, {ok, 0}, S};
 handle_call({send_many, Msg}, From, S) ->
@@ -583,6 +583,49 @@ handle_call({set_owner, New}, _From, #state{moving = true, owner_mon = Mon} = S)
 handle_call(Request, _From, S) ->
     logger:warning(#{epcap => unexpected_call, request => Request}),
     {reply, {error, {badarg, Request}}, S}.
+
+%% send/2: the caller has its `ok' before the frame is written to the
+%% port, so that it makes its next frame while this process writes; and
+%% the frames of other send/2 calls that are already waiting join this one
+%% in one message (at most ?SEND_COALESCE bytes), so that a server that
+%% falls behind writes fewer, larger messages instead of one syscall a
+%% frame. Only sends are taken ahead of other messages: the order between
+%% one process's calls is kept, and no other message is a port command.
+send_frames(Frames, Bytes, S) ->
+    send_frames(Frames, Bytes, true, S).
+
+send_frames(Frames, Bytes, Yield, #state{send_error = undefined} = S)
+  when Bytes < ?SEND_COALESCE ->
+    receive
+        {'$gen_call', From, {send, Data}} ->
+            gen_server:reply(From, ok),
+            send_frames([Data | Frames], Bytes + iolist_size(Data) + ?CTL_RECORD_HDR,
+                        true, S)
+    after 0 ->
+        send_idle(Frames, Bytes, Yield, S)
+    end;
+send_frames(Frames, _, _, S) ->
+    send_write(Frames, S).
+
+%% A caller that sends frame after frame has its `ok' and is making the
+%% next one: let it, once, rather than write each frame alone.
+send_idle(Frames, Bytes, true, S) ->
+    erlang:yield(),
+    send_frames(Frames, Bytes, false, S);
+send_idle(Frames, _, false, S) ->
+    send_write(Frames, S).
+
+%% A port that is gone has already told, or will tell, the owner: the
+%% frames count as refused.
+send_write(Frames, #state{port = Port} = S) ->
+    Msg = lists:foldl(fun(F, Acc) -> [epcap_inject:record(F) | Acc] end, [], Frames),
+    try port_command(Port, framed([?CTL_INJECT_QUIET | Msg])) of
+        true -> S
+    catch
+        error:badarg ->
+            N = length(Frames),
+            S#state{send_failed = S#state.send_failed + N, send_error = {N, "closed"}}
+    end.
 
 reply_after(Reply, {noreply, S}) -> {reply, Reply, S};
 reply_after(Reply, {stop, Reason, S}) -> {stop, Reason, Reply, S}.

@@ -7,6 +7,7 @@
 -include("../include/epcap_protocol.hrl").
 
 -export([quiet/1]).
+-export([record/1]).
 -export([chunks/1]).
 -export([many/2]).
 
@@ -26,6 +27,11 @@
 -spec quiet(iodata()) -> iodata().
 quiet(Frame) ->
     [?CTL_INJECT_QUIET, <<(iolist_size(Frame)):16>>, Frame].
+
+%% @doc One frame's record, for a message of several.
+-spec record(iodata()) -> iodata().
+record(Frame) ->
+    [<<(iolist_size(Frame)):16>> | Frame].
 
 %% @doc Frames packed in chunks of at most one message's body each, in
 %% order, or the first frame that is not 1..65535 bytes of iodata (then
