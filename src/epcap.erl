@@ -125,7 +125,7 @@
     deliver = packet :: packet | batch,
     tag = untagged :: epcap_batch:tag(),
     info = #{} :: map(),
-    pending = queue:new() :: queue:queue({atom(), gen_server:from()}),
+    pending = queue:new() :: queue:queue({atom(), gen_server:from() | many}),
     starter = undefined :: undefined | gen_server:from(),
     start_error = undefined :: undefined | reason(),
     ready = false :: boolean(),
@@ -137,7 +137,8 @@
     %% frames the kernel refused, for stats/1; and send/2's first refusal
     %% not yet returned by a send/2 (with how many since)
     send_failed = 0 :: non_neg_integer(),
-    send_error = undefined :: undefined | {pos_integer(), string()}
+    send_error = undefined :: undefined | {pos_integer(), string()},
+    many = epcap_inject:calls_new() :: epcap_inject:calls()
 }).
 
 %%====================================================================
@@ -265,19 +266,7 @@ send(Pid, Data) ->
     ok | {error, {partial, non_neg_integer(), reason()}} | {error, reason()}.
 send_many(Pid, Frames) ->
     case epcap_inject:chunks(Frames) of
-        {ok, Chunks} -> send_chunks(Pid, Chunks, false, 0);
-        {error, _} = Error -> Error
-    end.
-
-%% One message at a time: a refused frame stops the call, and nothing after
-%% it goes.
-send_chunks(_, [], _, _) ->
-    ok;
-send_chunks(Pid, [{_, Records} | Rest], Continues, Sent) ->
-    case call(Pid, {send_many, epcap_inject:many(Continues, Records)}) of
-        {ok, N} -> send_chunks(Pid, Rest, true, Sent + N);
-        {error, N, Reason} -> {error, {partial, Sent + N, Reason}};
-        {error, closed} when Sent > 0 -> {error, {partial, Sent, closed}};
+        {ok, Chunks} -> call(Pid, {send_many, [R || {_, R} <- Chunks]});
         {error, _} = Error -> Error
     end.
 
@@ -557,10 +546,10 @@ handle_call({send, _Data}, _From, #state{send_error = {_, Msg}} = S) ->
 handle_call({send, Data}, From, S) ->
     gen_server:reply(From, ok),
     {noreply, send_frames([Data], iolist_size(Data) + ?CTL_RECORD_HDR, S)};
-handle_call({send_many, _Msg}, _From, #state{options = #{inject := false}} = S) ->
-    {reply, {ok, 0}, S};
-handle_call({send_many, Msg}, From, S) ->
-    request(send_many, Msg, From, S);
+handle_call({send_many, _Chunks}, _From, #state{options = #{inject := false}} = S) ->
+    {reply, ok, S};
+handle_call({send_many, Chunks}, From, #state{many = M} = S) ->
+    {noreply, many(epcap_inject:call(From, Chunks, M), S)};
 handle_call(stats, From, S) ->
     request(stats, [?CTL_STATS], From, S);
 handle_call({filter, F}, From, S) ->
@@ -674,8 +663,10 @@ handle_data({_, {data, Bin}}, #state{frame = F} = S) ->
     end.
 
 %% @private
-terminate(_Reason, #state{port = Port, pending = Pending, stderr = E}) ->
-    _ = [gen_server:reply(From, {error, closed}) || {_, From} <- queue:to_list(Pending)],
+terminate(_Reason, #state{port = Port, pending = Pending, stderr = E, many = M}) ->
+    _ = [gen_server:reply(From, {error, closed}) || {Tag, From} <- queue:to_list(Pending),
+                                                    Tag =/= send_many],
+    _ = [gen_server:reply(From, R) || {From, R} <- epcap_inject:closing(closed, M)],
     catch port_close(Port),
     epcap_stderr:close(E).
 
@@ -750,12 +741,12 @@ control({error, Reason}, S) ->
 control({Tag, _} = Reply, S) when Tag =:= send; Tag =:= filter ->
     reply(Tag, result(Reply), S);
 control({send_many, Sent, ok}, S) when is_integer(Sent), Sent >= 0 ->
-    reply(send_many, {ok, Sent}, S);
+    many_answer({ok, Sent}, S);
 control({send_many, Sent, {error, Msg}}, #state{send_failed = F} = S)
   when is_integer(Sent), Sent >= 0, is_list(Msg) ->
-    reply(send_many, {error, Sent, {inject, Msg}}, S#state{send_failed = F + 1});
+    many_answer({error, Sent, {inject, Msg}}, S#state{send_failed = F + 1});
 control({send_many, 0, skipped}, S) ->
-    reply(send_many, {error, 0, skipped}, S);
+    many_answer(skipped, S);
 control({send_failed, N, Msg}, #state{send_failed = F, send_error = E} = S)
   when is_integer(N), N > 0, is_list(Msg) ->
     E1 = case E of undefined -> {N, Msg}; {M, Msg0} -> {M + N, Msg0} end,
@@ -791,6 +782,36 @@ request(Tag, Msg, From, #state{port = Port, pending = P} = S) ->
         true -> {noreply, S#state{pending = queue:in({Tag, From}, P)}}
     catch
         error:badarg -> {reply, {error, closed}, S}
+    end.
+
+%% send_many/2's messages hold their place among the replies the port
+%% owes (`{send_many, many}'); epcap_inject keeps the calls.
+many_answer(Answer, #state{pending = P} = S) ->
+    case queue:out(P) of
+        {{value, {send_many, many}}, P1} ->
+            {noreply, many(epcap_inject:answer(Answer, S#state.many),
+                           S#state{pending = P1})};
+        _ ->
+            fail({protocol, {unexpected_reply, send_many}}, S)
+    end.
+
+many({Actions, M}, S) ->
+    many_do(Actions, S#state{many = M}).
+
+many_do([], S) ->
+    S;
+many_do([{reply, From, Result} | Rest], S) ->
+    gen_server:reply(From, Result),
+    many_do(Rest, S);
+many_do([{write, Msg} | Rest], #state{port = Port, pending = P} = S) ->
+    try port_command(Port, framed(Msg)) of
+        true -> many_do(Rest, S#state{pending = queue:in({send_many, many}, P)})
+    catch
+        error:badarg ->
+            %% The port is gone: this message, and any after it, are answered
+            %% here in the port's stead.
+            S1 = many_do(Rest, S),
+            many(epcap_inject:answer({error, 0, closed}, S1#state.many), S1)
     end.
 
 reply(Tag, Result, #state{pending = P} = S) ->

@@ -10,6 +10,10 @@
 -export([record/1]).
 -export([chunks/1]).
 -export([many/2]).
+-export([calls_new/0]).
+-export([call/3]).
+-export([answer/2]).
+-export([closing/2]).
 
 %% A record: Len:16, then the frame (control.h, CTL_RECORD_HDR).
 -define(RECORD_HDR, 2).
@@ -18,6 +22,21 @@
 
 -type chunk() :: {Count :: pos_integer(), Records :: iodata()}.
 -export_type([chunk/0]).
+
+%% One call at a time writes to the port (the port skips a call's later
+%% messages after a refused frame only while no other call's message comes
+%% between), with ?WINDOW of its messages in the port's pipe, so that the
+%% port has the next one when it has sent one; other calls wait their turn.
+-define(WINDOW, 2).
+
+-type from() :: gen_server:from().
+-type result() :: ok | {error, {partial, non_neg_integer(), term()}}.
+-type call() :: #{from := from(), chunks := [iodata()], inflight := non_neg_integer(),
+                  sent := non_neg_integer(), error := undefined | term(),
+                  first := boolean()}.
+-opaque calls() :: #{active := undefined | call(), waiting := queue:queue({from(), [iodata()]})}.
+-type action() :: {write, iodata()} | {reply, from(), result()}.
+-export_type([calls/0, action/0]).
 
 %% @doc send/2's message for one frame of 1..65535 bytes: no reply unless
 %% the kernel refuses it.
@@ -74,3 +93,60 @@ chunks(Improper, _, _, _, _) ->
 many(Continues, Records) ->
     Flags = case Continues of true -> 1; false -> 0 end,
     [?CTL_INJECT_MANY, Flags | Records].
+
+%%====================================================================
+%% send_many/2 calls, in the server
+%%====================================================================
+
+%% @doc No send_many/2 call under way.
+-spec calls_new() -> calls().
+calls_new() -> #{active => undefined, waiting => queue:new()}.
+
+%% @doc A send_many/2 call with its chunks' records: what to write to the
+%% port (each write is answered by one `answer/2', in order) and to reply.
+-spec call(from(), [iodata()], calls()) -> {[action()], calls()}.
+call(From, [], Calls) ->
+    {[{reply, From, ok}], Calls};
+call(From, Chunks, #{active := undefined} = Calls) ->
+    fill(#{from => From, chunks => Chunks, inflight => 0, sent => 0,
+           error => undefined, first => true}, Calls);
+call(From, Chunks, #{waiting := W} = Calls) ->
+    {[], Calls#{waiting := queue:in({From, Chunks}, W)}}.
+
+%% @doc The port's answer to the oldest message written:
+%% `{ok, Sent}', `{error, Sent, Reason}' or `skipped'.
+-spec answer({ok, non_neg_integer()} | {error, non_neg_integer(), term()} | skipped,
+             calls()) -> {[action()], calls()}.
+answer(Answer, #{active := #{inflight := In, sent := Sent} = C} = Calls) when In > 0 ->
+    C1 = C#{inflight := In - 1},
+    C2 = case Answer of
+             {ok, N} -> C1#{sent := Sent + N};
+             {error, N, Reason} -> C1#{sent := Sent + N, error := Reason, chunks := []};
+             skipped -> C1#{chunks := []}
+         end,
+    fill(C2, Calls).
+
+%% @doc What every caller still waiting gets when the server goes away:
+%% the one under way what it sent, the others nothing.
+-spec closing(term(), calls()) -> [{from(), result() | {error, term()}}].
+closing(Reason, #{active := A, waiting := W}) ->
+    [{F, {error, {partial, Sent, Reason}}} || #{from := F, sent := Sent} <- [A]]
+        ++ [{F, {error, Reason}} || {F, _} <- queue:to_list(W)].
+
+fill(#{inflight := In, chunks := [R | Rest], first := First} = C, Calls) when In < ?WINDOW ->
+    {Actions, Calls1} = fill(C#{inflight := In + 1, chunks := Rest, first := false}, Calls),
+    {[{write, many(not First, R)} | Actions], Calls1};
+fill(#{inflight := 0, from := From, sent := Sent, error := E}, #{waiting := W} = Calls) ->
+    Reply = case E of
+                undefined -> {reply, From, ok};
+                Reason -> {reply, From, {error, {partial, Sent, Reason}}}
+            end,
+    case queue:out(W) of
+        {empty, _} ->
+            {[Reply], Calls#{active := undefined}};
+        {{value, {From1, Chunks}}, W1} ->
+            {Actions, Calls1} = call(From1, Chunks, Calls#{active := undefined, waiting := W1}),
+            {[Reply | Actions], Calls1}
+    end;
+fill(C, Calls) ->
+    {[], Calls#{active := C}}.
