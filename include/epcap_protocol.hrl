@@ -22,6 +22,8 @@
 -define(CTL_INJECT_MANY, 5).
 -define(CTL_INJECT_QUIET, 6).
 -define(CTL_RECORD_HDR, 2).
+%% CTL_INJECT_MANY's flags: continues the previous message's call.
+-define(CTL_MANY_CONTINUES, 1).
 -define(CTL_INJECT_MAX, 65535).
 -define(CTL_FILTER_MAX, 8192).
 -define(CTL_FRAME_MAX, 262144).

@@ -15,8 +15,8 @@
 -export([answer/2]).
 -export([closing/2]).
 
-%% A record: Len:16, then the frame (control.h, CTL_RECORD_HDR).
--define(RECORD_HDR, 2).
+%% A record: Len:16, then the frame.
+-define(RECORD_HDR, ?CTL_RECORD_HDR).
 %% Body bytes a message may hold: the tag takes one byte of the frame.
 -define(BODY_MAX, (?CTL_FRAME_MAX - 1)).
 
@@ -91,7 +91,7 @@ chunks(Improper, _, _, _, _) ->
 %% failed).
 -spec many(boolean(), iodata()) -> iodata().
 many(Continues, Records) ->
-    Flags = case Continues of true -> 1; false -> 0 end,
+    Flags = case Continues of true -> ?CTL_MANY_CONTINUES; false -> 0 end,
     [?CTL_INJECT_MANY, Flags | Records].
 
 %%====================================================================
