@@ -18,8 +18,8 @@ static const struct ctl_rule rules[CTL_TYPE_END] = {
     /* flags, then at least one record of at least one byte */
     [CTL_INJECT_MANY] = {"inject_many", 1 + CTL_RECORD_HDR + 1,
                          CTL_FRAME_MAX - 1, false, 1 + 1},
-    [CTL_INJECT_QUIET] = {"inject_quiet", CTL_RECORD_HDR + 1,
-                          CTL_FRAME_MAX - 1, false, 1 + 0},
+    [CTL_INJECT_QUIET] = {"inject_quiet", CTL_RECORD_HDR + 1, CTL_FRAME_MAX - 1,
+                          false, 1 + 0},
 };
 
 static uint16_t get16(const uint8_t *p)
@@ -45,8 +45,8 @@ static int check_records(struct ctl_msg *m, size_t at, struct ep_error *e)
         flen = get16(m->body + off);
         off += CTL_RECORD_HDR;
         if (flen == 0 || flen > m->len - off)
-            return ep_fail(e, "protocol", "record of %zu bytes, %zu left",
-                           flen, m->len - off);
+            return ep_fail(e, "protocol", "record of %zu bytes, %zu left", flen,
+                           m->len - off);
         off += flen;
         n++;
     }

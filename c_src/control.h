@@ -40,8 +40,8 @@ struct ctl_msg {
     enum ctl_type type;
     const uint8_t *body; /* points into the frame */
     size_t len;
-    uint32_t credit; /* CTL_CREDIT only */
-    uint8_t flags;   /* CTL_INJECT_MANY only */
+    uint32_t credit;        /* CTL_CREDIT only */
+    uint8_t flags;          /* CTL_INJECT_MANY only */
     const uint8_t *records; /* the frame records, CTL_INJECT_MANY/QUIET */
     size_t records_len;
     uint32_t nrecords;

@@ -27,8 +27,8 @@ void inject_records(inject_send_fn send, void *ctx, const uint8_t *recs,
             continue;
         }
         if (r >= 0)
-            (void)snprintf(msg, sizeof(msg), "short write: %ld of %zu bytes",
-                           r, len);
+            (void)snprintf(msg, sizeof(msg), "short write: %ld of %zu bytes", r,
+                           len);
         if (o->failed++ == 0)
             (void)snprintf(o->msg, sizeof(o->msg), "%s", msg);
         if (stop)

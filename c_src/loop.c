@@ -135,8 +135,8 @@ static int on_inject_many(struct loop *l, const struct ctl_msg *m)
     bool skip = (m->flags & CTL_MANY_CONTINUES) && l->many_failed;
 
     if (l->inject && !skip)
-        inject_records(inject_pcap, l->cap->p, m->records, m->records_len,
-                       true, &o);
+        inject_records(inject_pcap, l->cap->p, m->records, m->records_len, true,
+                       &o);
     else if (!skip)
         o.failed = 1;
     l->many_failed = skip || o.failed > 0;

@@ -404,9 +404,12 @@ static void fill_records(uint8_t *p, size_t n)
     while (n > 0) {
         size_t len = n - CTL_RECORD_HDR;
 
-        if (len > CTL_INJECT_MAX)
-            len = n - CTL_RECORD_HDR - 3 > CTL_INJECT_MAX ? CTL_INJECT_MAX
-                                                          : n - 2 * 3;
+        if (len > CTL_INJECT_MAX) {
+            len = CTL_INJECT_MAX;
+            /* leave room for a last record of at least one byte */
+            if (n - CTL_RECORD_HDR - len < CTL_RECORD_HDR + 1)
+                len -= CTL_RECORD_HDR + 1;
+        }
         p[0] = (uint8_t)(len >> 8);
         p[1] = (uint8_t)len;
         memset(p + CTL_RECORD_HDR, 'a', len);
@@ -474,8 +477,8 @@ static void control_records(void)
 {
     struct ctl_msg m;
     struct ep_error e;
-    const uint8_t many[] = {CTL_INJECT_MANY, CTL_MANY_CONTINUES, 0, 1, 'x',
-                            0, 2, 'y', 'z'};
+    const uint8_t many[] = {
+        CTL_INJECT_MANY, CTL_MANY_CONTINUES, 0, 1, 'x', 0, 2, 'y', 'z'};
     const uint8_t quiet[] = {CTL_INJECT_QUIET, 0, 3, 'a', 'b', 'c'};
     const uint8_t empty_rec[] = {CTL_INJECT_QUIET, 0, 0, 0, 1, 'a'};
     const uint8_t short_rec[] = {CTL_INJECT_QUIET, 0, 4, 'a', 'b', 'c'};
