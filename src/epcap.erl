@@ -61,6 +61,11 @@
 
 -include("../include/epcap_protocol.hrl").
 
+%% send/2's frames that one message to the port may gather.
+-define(SEND_COALESCE, 65536).
+%% send/2's frames a process may have given the server before it waits.
+-define(SEND_WINDOW, 64).
+
 -type time() :: epcap_batch:time().
 -type packet() :: epcap_batch:packet().
 -type batch() :: epcap_batch:batch().
@@ -138,7 +143,9 @@
     %% not yet returned by a send/2 (with how many since)
     send_failed = 0 :: non_neg_integer(),
     send_error = undefined :: undefined | {pos_integer(), string()},
-    many = epcap_inject:calls_new() :: epcap_inject:calls()
+    many = epcap_inject:calls_new() :: epcap_inject:calls(),
+    %% 1 while send_error waits: send/2's callers look before they send
+    send_flag = atomics:new(1, []) :: atomics:atomics_ref()
 }).
 
 %%====================================================================
@@ -232,23 +239,62 @@ stop(Pid) ->
     try gen_server:stop(Pid) catch exit:_ -> ok end.
 
 %% @doc Inject a frame on the capture's interface, without waiting for the
-%% kernel: `ok' means the port has the frame, to send in order.
+%% kernel, nor, most of the time, for the server: `ok' means the frame is
+%% on its way to the port, to be sent in order.
+%%
+%% A process may give a capture on its node up to 64 frames that way (a
+%% message each); the 64th call waits until the server has taken them
+%% all, so that a fast sender cannot fill the server's mailbox. (The count
+%% is kept in the caller's process dictionary, one entry a capture it
+%% sends to.) A capture on another node is called every time.
 %%
 %% Without the `inject' option the data is discarded and `ok' returned.
 %% With it, a frame the kernel refuses is never lost without a word: it is
-%% counted in {@link stats/1} (`send_failed'), and the next `send/2' to
-%% the capture returns `{error, {inject, Msg}}' for it, sending nothing
-%% (call again to send). `stats/1' answers after every frame sent before
-%% it, so it also tells whether they all went. {@link send_many/2} says
-%% for each call exactly what was sent. Frames of 0 or more than 65535
-%% bytes are `{error, {badarg, {packet_size, N}}}'.
+%% counted in {@link stats/1} (`send_failed'), and the first `send/2'
+%% after the port has reported it returns `{error, {inject, Msg}}',
+%% sending nothing (call again to send). `stats/1' answers after every
+%% frame the caller sent before it, so it tells whether they all went.
+%% {@link send_many/2} says for each call exactly what was sent. Frames of
+%% 0 or more than 65535 bytes are `{error, {badarg, {packet_size, N}}}';
+%% a capture that has stopped is `{error, closed}'.
 -spec send(pid(), iodata()) -> ok | {error, reason()}.
 send(Pid, Data) ->
     try iolist_size(Data) of
-        N when N >= 1, N =< ?CTL_INJECT_MAX -> call(Pid, {send, Data});
+        N when N >= 1, N =< ?CTL_INJECT_MAX -> send_frame(Pid, Data);
         N -> {error, {badarg, {packet_size, N}}}
     catch
         error:badarg -> {error, {badarg, {packet, Data}}}
+    end.
+
+%% The caller keeps {Frames given since it last waited, the server's
+%% flag}: the flag (an atomics array the server shares) is set while a
+%% refusal waits to be returned, so that the next send/2 waits and
+%% returns it.
+send_frame(Pid, Data) when node(Pid) =:= node() ->
+    Key = {?MODULE, send_window, Pid},
+    case get(Key) of
+        {N, Flag} when N < ?SEND_WINDOW ->
+            case atomics:get(Flag, 1) =:= 0 andalso is_process_alive(Pid) of
+                true ->
+                    Pid ! {'$epcap_send', Data},
+                    _ = put(Key, {N + 1, Flag}),
+                    ok;
+                false ->
+                    send_call(Key, Pid, Data)
+            end;
+        _ ->
+            send_call(Key, Pid, Data)
+    end;
+send_frame(Pid, Data) ->
+    case call(Pid, {send, Data}) of
+        {ok, _Flag} -> ok;
+        Error -> Error
+    end.
+
+send_call(Key, Pid, Data) ->
+    case call(Pid, {send, Data}) of
+        {ok, Flag} -> _ = put(Key, {1, Flag}), ok;
+        Error -> _ = erase(Key), Error
     end.
 
 %% @doc Inject frames in order, several to a message to the port, and
@@ -510,8 +556,6 @@ once_term(Port, F) ->
 flush_exit(Port) ->
     receive {Port, {exit_status, _}} -> ok after 5000 -> catch port_close(Port) end.
 
-%% send/2's frames that one message to the port may gather.
--define(SEND_COALESCE, 65536).
 
 %%====================================================================
 %% gen_server
@@ -539,12 +583,13 @@ handle_call('$epcap_ready', _From, #state{start_error = undefined} = S) ->
     {reply, ok, S};
 handle_call('$epcap_ready', _From, #state{start_error = Error} = S) ->
     {stop, normal, {error, Error}, S};
-handle_call({send, _Data}, _From, #state{options = #{inject := false}} = S) ->
-    {reply, ok, S};
-handle_call({send, _Data}, _From, #state{send_error = {_, Msg}} = S) ->
+handle_call({send, _Data}, _From, #state{options = #{inject := false}, send_flag = F} = S) ->
+    {reply, {ok, F}, S};
+handle_call({send, _Data}, _From, #state{send_error = {_, Msg}, send_flag = F} = S) ->
+    ok = atomics:put(F, 1, 0),
     {reply, {error, {inject, Msg}}, S#state{send_error = undefined}};
-handle_call({send, Data}, From, S) ->
-    gen_server:reply(From, ok),
+handle_call({send, Data}, From, #state{send_flag = F} = S) ->
+    gen_server:reply(From, {ok, F}),
     {noreply, send_frames([Data], iolist_size(Data) + ?CTL_RECORD_HDR, S)};
 handle_call({send_many, _Chunks}, _From, #state{options = #{inject := false}} = S) ->
     {reply, ok, S};
@@ -586,8 +631,11 @@ send_frames(Frames, Bytes, S) ->
 send_frames(Frames, Bytes, Yield, #state{send_error = undefined} = S)
   when Bytes < ?SEND_COALESCE ->
     receive
+        {'$epcap_send', Data} ->
+            send_frames([Data | Frames], Bytes + iolist_size(Data) + ?CTL_RECORD_HDR,
+                        true, S);
         {'$gen_call', From, {send, Data}} ->
-            gen_server:reply(From, ok),
+            gen_server:reply(From, {ok, S#state.send_flag}),
             send_frames([Data | Frames], Bytes + iolist_size(Data) + ?CTL_RECORD_HDR,
                         true, S)
     after 0 ->
@@ -613,6 +661,7 @@ send_write(Frames, #state{port = Port} = S) ->
     catch
         error:badarg ->
             N = length(Frames),
+            ok = atomics:put(S#state.send_flag, 1, 1),
             S#state{send_failed = S#state.send_failed + N, send_error = {N, "closed"}}
     end.
 
@@ -629,6 +678,10 @@ handle_info({Port, {data, _}} = Msg, #state{port = Port, ready = false, stderr =
     handle_data(Msg, S#state{stderr = epcap_stderr:opened(E)});
 handle_info({Port, {data, _}} = Msg, #state{port = Port} = S) ->
     handle_data(Msg, S);
+handle_info({'$epcap_send', _Data}, #state{options = #{inject := false}} = S) ->
+    {noreply, S};
+handle_info({'$epcap_send', Data}, S) ->
+    {noreply, send_frames([Data], iolist_size(Data) + ?CTL_RECORD_HDR, S)};
 handle_info({Port, {exit_status, Status}}, #state{port = Port} = S) ->
     port_exited(Status, S);
 handle_info({'DOWN', Ref, process, _, _}, #state{owner_mon = Ref} = S) ->
@@ -750,6 +803,7 @@ control({send_many, 0, skipped}, S) ->
 control({send_failed, N, Msg}, #state{send_failed = F, send_error = E} = S)
   when is_integer(N), N > 0, is_list(Msg) ->
     E1 = case E of undefined -> {N, Msg}; {M, Msg0} -> {M + N, Msg0} end,
+    ok = atomics:put(S#state.send_flag, 1, 1),
     {noreply, S#state{send_failed = F + N, send_error = E1}};
 control({stats, Recv, Drop, IfDrop, {Wakeups, Reads, Batches, CreditUs, PipeUs}}, S) ->
     reply(stats, {ok, #{received => Recv, dropped => Drop, if_dropped => IfDrop,

@@ -20,7 +20,7 @@
 %% Body bytes a message may hold: the tag takes one byte of the frame.
 -define(BODY_MAX, (?CTL_FRAME_MAX - 1)).
 
--type chunk() :: {Count :: pos_integer(), Records :: iodata()}.
+-type chunk() :: {Count :: pos_integer(), Records :: binary()}.
 -export_type([chunk/0]).
 
 %% One call at a time writes to the port (the port skips a call's later
@@ -69,14 +69,14 @@ chunks(Frames) ->
 chunks([], 0, _, _, Acc) ->
     {ok, lists:reverse(Acc)};
 chunks([], N, _, Cur, Acc) ->
-    {ok, lists:reverse(Acc, [{N, lists:reverse(Cur)}])};
+    {ok, lists:reverse(Acc, [{N, chunk(Cur)}])};
 chunks([F | Rest] = Frames, N, Size, Cur, Acc) ->
     try iolist_size(F) of
         L when L >= 1, L =< ?CTL_INJECT_MAX ->
             R = ?RECORD_HDR + L,
             case 1 + Size + R =< ?BODY_MAX of
                 true -> chunks(Rest, N + 1, Size + R, [[<<L:16>> | F] | Cur], Acc);
-                false when N > 0 -> chunks(Frames, 0, 0, [], [{N, lists:reverse(Cur)} | Acc]);
+                false when N > 0 -> chunks(Frames, 0, 0, [], [{N, chunk(Cur)} | Acc]);
                 false -> {error, {badarg, {packet_size, L}}}
             end;
         L -> {error, {badarg, {packet_size, L}}}
@@ -85,6 +85,12 @@ chunks([F | Rest] = Frames, N, Size, Cur, Acc) ->
     end;
 chunks(Improper, _, _, _, _) ->
     {error, {badarg, {frames, Improper}}}.
+
+%% A chunk's records as one binary: the message that takes it to the
+%% server then carries a reference, not thousands of small frames to copy
+%% into the server's heap.
+chunk(Reversed) ->
+    iolist_to_binary(lists:reverse(Reversed)).
 
 %% @doc send_many/2's message for a chunk; `Continues' when an earlier
 %% message of the same call went before it (the port skips it if that one
