@@ -65,24 +65,33 @@ bench(S) ->
 
 once(Kind, V, Frames, File, Tcpreplay) ->
     Before = rx(V),
-    Pps = run(Kind, V, Frames, File, Tcpreplay),
+    {Pps, Cpu} = run(Kind, V, Frames, File, Tcpreplay),
     timer:sleep(50),
     Got = rx(V) - Before,
-    io:format("~-10s ~9b frames/s, ~b received on the peer~n", [Kind, round(Pps), Got]),
-    {Pps, Got}.
+    io:format("~-10s ~9b frames/s, ~b received on the peer, CPU ~.2f us a frame~n",
+              [Kind, round(Pps), Got, Cpu * 1.0e6 / length(Frames)]),
+    {Pps, Got, Cpu}.
 
-%% tcpreplay's own rate (without its start-up), epcap's from the first
-%% frame given to the last one sent (send/2: stats/1 answers after it).
+%% {frames a second, CPU seconds}: tcpreplay's own rate (without its
+%% start-up) and its user + system time; epcap's rate from the first frame
+%% given to the last one sent (send/2: stats/1 answers after it), and the
+%% CPU the VM and the port used meanwhile (the VM's includes its
+%% schedulers' spinning, as it is).
 run(tcpreplay, #{a := A}, _, File, Tcpreplay) ->
-    Out = os:cmd(Tcpreplay ++ " --topspeed -q -i " ++ A ++ " " ++ File ++ " 2>&1"),
-    case re:run(Out, "Rated: [0-9.]+ Bps, [0-9.]+ Mbps, ([0-9.]+) pps",
-                [{capture, all_but_first, list}]) of
-        {match, [P]} -> to_float(P);
-        nomatch -> error({tcpreplay_output, Out})
-    end;
+    Out = os:cmd("/usr/bin/time -f 'cpu %U %S' " ++ Tcpreplay ++ " --topspeed -q -i "
+                 ++ A ++ " " ++ File ++ " 2>&1"),
+    Pps = case re:run(Out, "Rated: [0-9.]+ Bps, [0-9.]+ Mbps, ([0-9.]+) pps",
+                      [{capture, all_but_first, list}]) of
+              {match, [P]} -> to_float(P);
+              nomatch -> error({tcpreplay_output, Out})
+          end,
+    {match, [U, Sy]} = re:run(Out, "cpu ([0-9.]+) ([0-9.]+)", [{capture, all_but_first, list}]),
+    {Pps, to_float(U) + to_float(Sy)};
 run(Kind, #{a := A}, Frames, _, _) ->
     {ok, Pid} = epcap:start([{interface, A}, inject, {direction, in},
                              {filter, "ether proto 0x88b6"}, {exec, ""}]),
+    {ok, #{os_pid := Os}} = epcap:info(Pid),
+    P0 = cpu(Os), V0 = cpu(os:getpid()),
     T0 = erlang:monotonic_time(microsecond),
     ok = case Kind of
              send -> lists:foreach(fun(F) -> ok = epcap:send(Pid, F) end, Frames);
@@ -93,8 +102,21 @@ run(Kind, #{a := A}, Frames, _, _) ->
     T1 = erlang:monotonic_time(microsecond),
     os:getenv("SEND_BENCH_DEBUG") =/= false andalso
         io:format("  calls returned after ~b us, the port done ~b us later~n", [Tq - T0, T1 - Tq]),
+    P1 = cpu(Os), V1 = cpu(os:getpid()),
     ok = epcap:stop(Pid),
-    length(Frames) * 1.0e6 / max(1, T1 - T0).
+    io:format("  port ~.2f us a frame, VM ~.2f~n",
+              [(P1 - P0) * 1.0e6 / length(Frames), (V1 - V0) * 1.0e6 / length(Frames)]),
+    {length(Frames) * 1.0e6 / max(1, T1 - T0), P1 - P0 + V1 - V0}.
+
+%% utime + stime of a process, in seconds (/proc/PID/stat, clock ticks).
+cpu(Pid) when is_integer(Pid) -> cpu(integer_to_list(Pid));
+cpu(Pid) ->
+    {ok, B} = file:read_file("/proc/" ++ Pid ++ "/stat"),
+    [_, AfterComm] = binary:split(B, <<") ">>),
+    Fields = binary:split(AfterComm, <<" ">>, [global]),
+    Ticks = binary_to_integer(lists:nth(12, Fields)) + binary_to_integer(lists:nth(13, Fields)),
+    Ticks / list_to_integer(string:trim(os:cmd("getconf CLK_TCK"))).
+
 
 report(Kinds, Rounds, Count) ->
     Rate = fun(K) -> [element(1, proplists:get_value(K, R)) || R <- Rounds] end,
@@ -112,6 +134,10 @@ report(Kinds, Rounds, Count) ->
      || K <- [send, send_many]],
     io:format("send / upstream epcap's 320 k/s (issue 28, not measured here): ~.2f~n",
               [median(Rate(send)) / 320000]),
+    Cpu = fun(K) -> [element(3, proplists:get_value(K, R)) * 1.0e6 / Count || R <- Rounds] end,
+    [io:format("CPU a frame, ~s: median ~.2f us (~s)~n",
+               [K, median(Cpu(K)), lists:join(" ", [io_lib:format("~.2f", [X]) || X <- Cpu(K)])])
+     || K <- Kinds],
     ok.
 
 median(L) ->
