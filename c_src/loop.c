@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -18,7 +19,10 @@
 struct loop {
     struct capture *cap;
     struct wire_batch batch;
-    struct ctl_reader rd;
+    /* On the heap: its 256 KiB buffer (CTL_FRAME_MAX) becomes resident
+     * only as far as messages fill it, where zeroing struct loop on the
+     * stack would make all of it resident in every port. */
+    struct ctl_reader *rd;
     struct credit credit;
     bool inject;
     bool many_failed; /* the last CTL_INJECT_MANY refused a frame */
@@ -213,14 +217,14 @@ static enum step failed(int rc)
 static enum step read_control(struct loop *l, struct ep_error *e)
 {
     struct ctl_msg m;
-    long n = ctl_reader_fill(&l->rd, l->in);
+    long n = ctl_reader_fill(l->rd, l->in);
     int rc;
 
     if (n == 0)
         return STEP_GONE;
     if (n < 0 && errno != EAGAIN)
         return failed(ep_fail_errno(e, "control", "read"));
-    while ((rc = ctl_reader_next(&l->rd, &m, e)) > 0) {
+    while ((rc = ctl_reader_next(l->rd, &m, e)) > 0) {
         if (!handled(&m))
             return failed(ep_fail(e, "protocol", "no handler for tag %u",
                                   (unsigned)m.type));
@@ -408,21 +412,29 @@ enum loop_end loop_run(struct capture *c, bool inject, int in, int out,
     l.out = out;
     l.snaplen = (size_t)pcap_snapshot(c->p);
     l.hold_ns = -1;
-    ctl_reader_init(&l.rd);
+    l.rd = malloc(sizeof(*l.rd));
+    if (l.rd == NULL) {
+        (void)ep_fail_errno(e, "enomem", "malloc");
+        return LOOP_ERROR;
+    }
+    ctl_reader_init(l.rd);
     credit_init(&l.credit);
     /* Batches are sent as the pipe takes them (wire.h); control terms and
      * the last flush wait for it. */
     if (set_nonblocking(out) < 0) {
         (void)ep_fail_errno(e, "fcntl", "O_NONBLOCK");
+        free(l.rd);
         return LOOP_ERROR;
     }
     /* Sized for the largest record libpcap may hand over, whatever a
      * savefile's header claims its snaplen is. */
     if (wire_batch_init(&l.batch, out, EPCAP_SNAPLEN_MAX) < 0) {
         (void)ep_fail_errno(e, "enomem", "malloc");
+        free(l.rd);
         return LOOP_ERROR;
     }
     end = run(&l, e);
     wire_batch_free(&l.batch);
+    free(l.rd);
     return end;
 }
