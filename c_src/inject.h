@@ -29,6 +29,18 @@ struct inject_outcome {
 void inject_records(inject_send_fn send, void *ctx, const uint8_t *recs,
                     size_t n, bool stop, struct inject_outcome *o);
 
+/* The most frames one sendmmsg(2) takes (the seccomp rule's bound too). */
+#define INJECT_MMSG_MAX 64
+
+/* inject_records' contract, with sendmmsg(2) on fd, a live handle's
+ * PF_PACKET socket of type SOCK_RAW bound to its interface: what
+ * pcap_inject does, a system call for up to INJECT_MMSG_MAX frames
+ * instead of one a frame (30 % of a frame's CPU into a veth,
+ * bench/RESULTS.md section 6). No message names a destination, so the
+ * socket's bound interface is used, as by send(). */
+void inject_records_mmsg(int fd, const uint8_t *recs, size_t n, bool stop,
+                         struct inject_outcome *o);
+
 /* inject_send_fn over pcap_inject(3PCAP); ctx is the pcap_t. */
 long inject_pcap(void *ctx, const uint8_t *frame, size_t len, char *msg,
                  size_t msg_size);

@@ -131,6 +131,20 @@ static int on_filter(struct loop *l, const struct ctl_msg *m)
     return reply_filter(l, m);
 }
 
+/* sendmmsg on a live handle's raw socket (the seccomp allow-list has it
+ * only then, restrict_seccomp.c); pcap_inject a frame at a time on a
+ * cooked one ("any": libpcap refuses to inject there) or a savefile. */
+static void send_records(struct loop *l, const struct ctl_msg *m, bool stop,
+                         struct inject_outcome *o)
+{
+    if (l->cap->live && l->cap->fd >= 0 && l->cap->dlt != DLT_LINUX_SLL &&
+        l->cap->dlt != DLT_LINUX_SLL2)
+        inject_records_mmsg(l->cap->fd, m->records, m->records_len, stop, o);
+    else
+        inject_records(inject_pcap, l->cap->p, m->records, m->records_len, stop,
+                       o);
+}
+
 /* send_many/2: stop at the first refused frame and say how many went;
  * the call's further messages are then skipped (control.h). */
 static int on_inject_many(struct loop *l, const struct ctl_msg *m)
@@ -139,8 +153,7 @@ static int on_inject_many(struct loop *l, const struct ctl_msg *m)
     bool skip = (m->flags & CTL_MANY_CONTINUES) && l->many_failed;
 
     if (l->inject && !skip)
-        inject_records(inject_pcap, l->cap->p, m->records, m->records_len, true,
-                       &o);
+        send_records(l, m, true, &o);
     else if (!skip)
         o.failed = 1;
     l->many_failed = skip || o.failed > 0;
@@ -154,8 +167,7 @@ static int on_inject_quiet(struct loop *l, const struct ctl_msg *m)
     struct inject_outcome o = {0, m->nrecords, "inject option not set"};
 
     if (l->inject)
-        inject_records(inject_pcap, l->cap->p, m->records, m->records_len,
-                       false, &o);
+        send_records(l, m, false, &o);
     if (o.failed == 0)
         return 0;
     return wire_batch_flush(&l->batch) < 0 ? -1
