@@ -9,7 +9,9 @@
 %%% no stack answers. Needs root and tcpreplay.
 %%%
 %%% Settings (KEY=VALUE arguments or the environment): `count' frames
-%%% (default 200000), `runs' (default 5), `size' bytes a frame (64).
+%%% (default 200000), `runs' (default 5), `size' bytes a frame (64);
+%%% SEND_BENCH_PORT=path in the environment runs another build of the port (to
+%%% compare two builds in one machine state).
 %%% Example: `./send_bench runs=5 count=200000'.
 %%% @end
 -module(send_bench).
@@ -88,8 +90,12 @@ run(tcpreplay, #{a := A}, _, File, Tcpreplay) ->
     {match, [U, Sy]} = re:run(Out, "cpu ([0-9.]+) ([0-9.]+)", [{capture, all_but_first, list}]),
     {Pps, to_float(U) + to_float(Sy)};
 run(Kind, #{a := A}, Frames, _, _) ->
+    Prog = case os:getenv("SEND_BENCH_PORT") of
+               P when P =:= false; P =:= "" -> [];
+               P -> [{progname, P}]
+           end,
     {ok, Pid} = epcap:start([{interface, A}, inject, {direction, in},
-                             {filter, "ether proto 0x88b6"}, {exec, ""}]),
+                             {filter, "ether proto 0x88b6"}, {exec, ""} | Prog]),
     {ok, #{os_pid := Os}} = epcap:info(Pid),
     P0 = cpu(Os), V0 = cpu(os:getpid()),
     T0 = erlang:monotonic_time(microsecond),
