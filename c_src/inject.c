@@ -55,7 +55,7 @@ static unsigned gather(const uint8_t *recs, size_t n, size_t *off,
     const uint8_t *frame;
 
     while (k < INJECT_MMSG_MAX && ctl_record_next(recs, n, off, &frame, &len)) {
-        v[k].iov_base = (void *)(uintptr_t)frame;
+        v[k].iov_base = (void *)frame; /* sendmmsg only reads it */
         v[k].iov_len = len;
         memset(&m[k], 0, sizeof(m[k]));
         m[k].msg_hdr.msg_iov = &v[k];
