@@ -61,11 +61,6 @@
 
 -include("../include/epcap_protocol.hrl").
 
-%% send/2's frames that one message to the port may gather.
--define(SEND_COALESCE, 65536).
-%% send/2's frames a process may have given the server before it waits.
--define(SEND_WINDOW, 64).
-
 -type time() :: epcap_batch:time().
 -type packet() :: epcap_batch:packet().
 -type batch() :: epcap_batch:batch().
@@ -260,41 +255,10 @@ stop(Pid) ->
 -spec send(pid(), iodata()) -> ok | {error, reason()}.
 send(Pid, Data) ->
     try iolist_size(Data) of
-        N when N >= 1, N =< ?CTL_INJECT_MAX -> send_frame(Pid, Data);
+        N when N >= 1, N =< ?CTL_INJECT_MAX -> epcap_inject:send(Pid, Data, fun call/2);
         N -> {error, {badarg, {packet_size, N}}}
     catch
         error:badarg -> {error, {badarg, {packet, Data}}}
-    end.
-
-%% The caller keeps {Frames given since it last waited, the server's
-%% flag}: the flag (an atomics array the server shares) is set while a
-%% refusal waits to be returned, so that the next send/2 waits and
-%% returns it.
-send_frame(Pid, Data) when node(Pid) =:= node() ->
-    Key = {?MODULE, send_window, Pid},
-    case get(Key) of
-        {N, Flag} when N < ?SEND_WINDOW ->
-            case atomics:get(Flag, 1) =:= 0 andalso is_process_alive(Pid) of
-                true ->
-                    Pid ! {'$epcap_send', Data},
-                    _ = put(Key, {N + 1, Flag}),
-                    ok;
-                false ->
-                    send_call(Key, Pid, Data)
-            end;
-        _ ->
-            send_call(Key, Pid, Data)
-    end;
-send_frame(Pid, Data) ->
-    case call(Pid, {send, Data}) of
-        {ok, _Flag} -> ok;
-        Error -> Error
-    end.
-
-send_call(Key, Pid, Data) ->
-    case call(Pid, {send, Data}) of
-        {ok, Flag} -> _ = put(Key, {1, Flag}), ok;
-        Error -> _ = erase(Key), Error
     end.
 
 %% @doc Inject frames in order, several to a message to the port, and
@@ -478,7 +442,8 @@ error_reasons() ->
 -spec protocol_atoms() -> [atom()].
 protocol_atoms() ->
     [ready, micro, nano, seccomp, rlimit, null, pledge, capsicum, eof, error,
-     ok, send, send_many, send_failed, skipped, stats, filter, interfaces, name, description, addresses, flags,
+     ok, send, send_many, send_failed, skipped, stats, filter, interfaces, name,
+     description, addresses, flags,
      addr, netmask, broadaddr, dstaddr, undefined, up, running, loopback,
      wireless | error_reasons()].
 
@@ -556,7 +521,6 @@ once_term(Port, F) ->
 flush_exit(Port) ->
     receive {Port, {exit_status, _}} -> ok after 5000 -> catch port_close(Port) end.
 
-
 %%====================================================================
 %% gen_server
 %%====================================================================
@@ -590,7 +554,7 @@ handle_call({send, _Data}, _From, #state{send_error = {_, Msg}, send_flag = F} =
     {reply, {error, {inject, Msg}}, S#state{send_error = undefined}};
 handle_call({send, Data}, From, #state{send_flag = F} = S) ->
     gen_server:reply(From, {ok, F}),
-    {noreply, send_frames([Data], iolist_size(Data) + ?CTL_RECORD_HDR, S)};
+    {noreply, send_frames(Data, S)};
 handle_call({send_many, _Chunks}, _From, #state{options = #{inject := false}} = S) ->
     {reply, ok, S};
 handle_call({send_many, Chunks}, From, #state{many = M} = S) ->
@@ -618,50 +582,17 @@ handle_call(Request, _From, S) ->
     logger:warning(#{epcap => unexpected_call, request => Request}),
     {reply, {error, {badarg, Request}}, S}.
 
-%% send/2: the caller has its `ok' before the frame is written to the
-%% port, so that it makes its next frame while this process writes; and
-%% the frames of other send/2 calls that are already waiting join this one
-%% in one message (at most ?SEND_COALESCE bytes), so that a server that
-%% falls behind writes fewer, larger messages instead of one syscall a
-%% frame. Only sends are taken ahead of other messages: the order between
-%% one process's calls is kept, and no other message is a port command.
-send_frames(Frames, Bytes, S) ->
-    send_frames(Frames, Bytes, true, S).
-
-send_frames(Frames, Bytes, Yield, #state{send_error = undefined} = S)
-  when Bytes < ?SEND_COALESCE ->
-    receive
-        {'$epcap_send', Data} ->
-            send_frames([Data | Frames], Bytes + iolist_size(Data) + ?CTL_RECORD_HDR,
-                        true, S);
-        {'$gen_call', From, {send, Data}} ->
-            gen_server:reply(From, {ok, S#state.send_flag}),
-            send_frames([Data | Frames], Bytes + iolist_size(Data) + ?CTL_RECORD_HDR,
-                        true, S)
-    after 0 ->
-        send_idle(Frames, Bytes, Yield, S)
-    end;
-send_frames(Frames, _, _, S) ->
-    send_write(Frames, S).
-
-%% A caller that sends frame after frame has its `ok' and is making the
-%% next one: let it, once, rather than write each frame alone.
-send_idle(Frames, Bytes, true, S) ->
-    erlang:yield(),
-    send_frames(Frames, Bytes, false, S);
-send_idle(Frames, _, false, S) ->
-    send_write(Frames, S).
-
-%% A port that is gone has already told, or will tell, the owner: the
-%% frames count as refused.
-send_write(Frames, #state{port = Port} = S) ->
-    Msg = lists:foldl(fun(F, Acc) -> [epcap_inject:record(F) | Acc] end, [], Frames),
-    try port_command(Port, framed([?CTL_INJECT_QUIET | Msg])) of
+%% send/2's frame, with those of the send/2 calls already waiting
+%% (epcap_inject:gather/3), in one message to the port. A port that is
+%% gone has already told, or will tell, the owner: the frames count as
+%% refused.
+send_frames(Data, #state{port = Port, send_error = E, send_flag = Flag} = S) ->
+    {Records, N} = epcap_inject:gather(Data, Flag, E =:= undefined),
+    try port_command(Port, framed([?CTL_INJECT_QUIET | Records])) of
         true -> S
     catch
         error:badarg ->
-            N = length(Frames),
-            ok = atomics:put(S#state.send_flag, 1, 1),
+            ok = atomics:put(Flag, 1, 1),
             S#state{send_failed = S#state.send_failed + N, send_error = {N, "closed"}}
     end.
 
@@ -681,7 +612,7 @@ handle_info({Port, {data, _}} = Msg, #state{port = Port} = S) ->
 handle_info({'$epcap_send', _Data}, #state{options = #{inject := false}} = S) ->
     {noreply, S};
 handle_info({'$epcap_send', Data}, S) ->
-    {noreply, send_frames([Data], iolist_size(Data) + ?CTL_RECORD_HDR, S)};
+    {noreply, send_frames(Data, S)};
 handle_info({Port, {exit_status, Status}}, #state{port = Port} = S) ->
     port_exited(Status, S);
 handle_info({'DOWN', Ref, process, _, _}, #state{owner_mon = Ref} = S) ->

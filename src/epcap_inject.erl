@@ -6,6 +6,8 @@
 
 -include("../include/epcap_protocol.hrl").
 
+-export([send/3]).
+-export([gather/3]).
 -export([quiet/1]).
 -export([record/1]).
 -export([chunks/1]).
@@ -14,6 +16,11 @@
 -export([call/3]).
 -export([answer/2]).
 -export([closing/2]).
+
+%% send/2's frames that one message to the port may gather.
+-define(SEND_COALESCE, 65536).
+%% send/2's frames a process may give a local server before it waits.
+-define(SEND_WINDOW, 64).
 
 %% A record: Len:16, then the frame.
 -define(RECORD_HDR, ?CTL_RECORD_HDR).
@@ -37,6 +44,75 @@
 -opaque calls() :: #{active := undefined | call(), waiting := queue:queue({from(), [iodata()]})}.
 -type action() :: {write, iodata()} | {reply, from(), result()}.
 -export_type([calls/0, action/0]).
+
+%% @doc send/2 in the caller, for a frame already checked: up to
+%% ?SEND_WINDOW frames to a capture on this node go as plain messages,
+%% then one call (`Call', epcap's) waits for the server, so that a fast
+%% sender cannot fill its mailbox. The caller keeps {frames given since it
+%% last waited, the server's flag} in its process dictionary; the flag (an
+%% atomics array the server shares) is 1 while a refusal waits to be
+%% returned, so that the next send/2 calls and returns it.
+-spec send(pid(), iodata(), fun((pid(), term()) -> term())) -> ok | {error, term()}.
+send(Pid, Data, Call) when node(Pid) =:= node() ->
+    Key = {epcap, send_window, Pid},
+    case get(Key) of
+        {N, Flag} when N < ?SEND_WINDOW ->
+            case atomics:get(Flag, 1) =:= 0 andalso is_process_alive(Pid) of
+                true ->
+                    Pid ! {'$epcap_send', Data},
+                    _ = put(Key, {N + 1, Flag}),
+                    ok;
+                false ->
+                    send_call(Key, Pid, Data, Call)
+            end;
+        _ ->
+            send_call(Key, Pid, Data, Call)
+    end;
+send(Pid, Data, Call) ->
+    case Call(Pid, {send, Data}) of
+        {ok, _Flag} -> ok;
+        Error -> Error
+    end.
+
+send_call(Key, Pid, Data, Call) ->
+    case Call(Pid, {send, Data}) of
+        {ok, Flag} -> _ = put(Key, {1, Flag}), ok;
+        Error -> _ = erase(Key), Error
+    end.
+
+%% @doc In the server, for send/2's frame `First': the records of it and
+%% of the send/2 frames already waiting in the mailbox (when `More'), in
+%% order, at most ?SEND_COALESCE bytes, and how many. Callers that waited
+%% get `{ok, Flag}' here. So a server that falls behind writes fewer,
+%% larger messages instead of a system call a frame. Only sends are taken
+%% ahead of other messages: one process's calls stay in order, and no
+%% other message is a port command. When the mailbox holds none, the
+%% server yields once: a caller sending frame after frame has its `ok'
+%% and is making the next one.
+-spec gather(iodata(), atomics:atomics_ref(), boolean()) -> {iodata(), pos_integer()}.
+gather(First, Flag, More) ->
+    gather([record(First)], 1, iolist_size(First) + ?RECORD_HDR, Flag, More, true).
+
+gather(Acc, N, Bytes, Flag, true, Yield) when Bytes < ?SEND_COALESCE ->
+    receive
+        {'$epcap_send', Data} ->
+            gather([record(Data) | Acc], N + 1, Bytes + iolist_size(Data) + ?RECORD_HDR,
+                   Flag, true, true);
+        {'$gen_call', From, {send, Data}} ->
+            gen_server:reply(From, {ok, Flag}),
+            gather([record(Data) | Acc], N + 1, Bytes + iolist_size(Data) + ?RECORD_HDR,
+                   Flag, true, true)
+    after 0 ->
+        idle(Acc, N, Bytes, Flag, Yield)
+    end;
+gather(Acc, N, _, _, _, _) ->
+    {lists:reverse(Acc), N}.
+
+idle(Acc, N, Bytes, Flag, true) ->
+    erlang:yield(),
+    gather(Acc, N, Bytes, Flag, true, false);
+idle(Acc, N, _, _, false) ->
+    {lists:reverse(Acc), N}.
 
 %% @doc send/2's message for one frame of 1..65535 bytes: no reply unless
 %% the kernel refuses it.
