@@ -1,6 +1,9 @@
-%%% @doc Injection messages (doc/protocol.md, tags 5 and 6): frames packed
-%%% as records, several to a control message. Pure: it builds what
-%%% {@link epcap:send/2} and {@link epcap:send_many/2} write to the port.
+%%% @doc Injection (doc/protocol.md, tags 5 and 6): frames packed as
+%%% records, several to a control message, for {@link epcap:send/2} and
+%%% {@link epcap:send_many/2}. The message builders and the state of
+%%% send_many/2 calls (`calls_new/0', `call/3', `answer/2', `closing/2')
+%%% are pure; `send/3' runs in send/2's caller and `gather/3' in the
+%%% server, each with the messages it must see.
 %%% @end
 -module(epcap_inject).
 
