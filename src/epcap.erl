@@ -237,9 +237,9 @@ stop(Pid) ->
 %% kernel, nor, most of the time, for the server: `ok' means the frame is
 %% on its way to the port, to be sent in order.
 %%
-%% A process may give a capture on its node up to 64 frames that way (a
-%% message each); the 64th call waits until the server has taken them
-%% all, so that a fast sender cannot fill the server's mailbox. (The count
+%% A process may give a capture on its node up to 256 frames (and 256 KiB)
+%% that way, a message each; the next call waits until the server has
+%% taken them all, so that a fast sender cannot fill its mailbox. (The count
 %% is kept in the caller's process dictionary, one entry a capture it
 %% sends to.) A capture on another node is called every time.
 %%

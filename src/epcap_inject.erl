@@ -22,8 +22,12 @@
 
 %% send/2's frames that one message to the port may gather.
 -define(SEND_COALESCE, 65536).
-%% send/2's frames a process may give a local server before it waits.
--define(SEND_WINDOW, 64).
+%% send/2's frames, and their bytes, a process may give a local server
+%% before it waits: 256 frames cost 0.35 us of CPU a frame less than 64
+%% (bench/RESULTS.md, section 6.1); the bytes bound what one sender can
+%% leave in the server's mailbox.
+-define(SEND_WINDOW, 256).
+-define(SEND_WINDOW_BYTES, 262144).
 
 %% A record: Len:16, then the frame.
 -define(RECORD_HDR, ?CTL_RECORD_HDR).
@@ -49,21 +53,22 @@
 -export_type([calls/0, action/0]).
 
 %% @doc send/2 in the caller, for a frame already checked: up to
-%% ?SEND_WINDOW frames to a capture on this node go as plain messages,
-%% then one call (`Call', epcap's) waits for the server, so that a fast
-%% sender cannot fill its mailbox. The caller keeps {frames given since it
-%% last waited, the server's flag} in its process dictionary; the flag (an
-%% atomics array the server shares) is 1 while a refusal waits to be
-%% returned, so that the next send/2 calls and returns it.
+%% ?SEND_WINDOW frames (and ?SEND_WINDOW_BYTES) to a capture on this node
+%% go as plain messages, then one call (`Call', epcap's) waits for the
+%% server, so that a fast sender cannot fill its mailbox. The caller keeps
+%% {frames and bytes given since it last waited, the server's flag} in its
+%% process dictionary; the flag (an atomics array the server shares) is 1
+%% while a refusal waits to be returned, so that the next send/2 calls and
+%% returns it.
 -spec send(pid(), iodata(), fun((pid(), term()) -> term())) -> ok | {error, term()}.
 send(Pid, Data, Call) when node(Pid) =:= node() ->
     Key = {epcap, send_window, Pid},
     case get(Key) of
-        {N, Flag} when N < ?SEND_WINDOW ->
+        {N, Bytes, Flag} when N < ?SEND_WINDOW, Bytes < ?SEND_WINDOW_BYTES ->
             case atomics:get(Flag, 1) =:= 0 andalso is_process_alive(Pid) of
                 true ->
                     Pid ! {'$epcap_send', Data},
-                    _ = put(Key, {N + 1, Flag}),
+                    _ = put(Key, {N + 1, Bytes + iolist_size(Data), Flag}),
                     ok;
                 false ->
                     send_call(Key, Pid, Data, Call)
@@ -79,7 +84,7 @@ send(Pid, Data, Call) ->
 
 send_call(Key, Pid, Data, Call) ->
     case Call(Pid, {send, Data}) of
-        {ok, Flag} -> _ = put(Key, {1, Flag}), ok;
+        {ok, Flag} -> _ = put(Key, {1, iolist_size(Data), Flag}), ok;
         Error -> _ = erase(Key), Error
     end.
 
