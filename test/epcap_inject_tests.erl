@@ -81,3 +81,60 @@ calls_one_at_a_time_test() ->
 
 calls_empty_test() ->
     ?assertMatch({[{reply, a, ok}], _}, epcap_inject:call(a, [], epcap_inject:calls_new())).
+
+%% send/3 in the caller: a call, then frames as messages until 256 frames
+%% or 256 KiB have gone since, then a call again; a flag set by the server
+%% or a dead server makes it call.
+send_window_test() ->
+    Server = spawn(fun() -> receive stop -> ok end end),
+    Flag = atomics:new(1, []),
+    Calls = counters:new(1, []),
+    Call = fun(_, {send, _}) -> counters:add(Calls, 1, 1), {ok, Flag} end,
+    Small = <<0:(60 * 8)>>,
+    [ok = epcap_inject:send(Server, Small, Call) || _ <- lists:seq(1, 600)],
+    ?assertEqual(3, counters:get(Calls, 1)),          % the 1st, 257th and 513th
+    {messages, Ms} = process_info(Server, messages),
+    ?assertEqual(597, length([D || {'$epcap_send', D} <- Ms])),
+    %% Bytes bound the window too: 2000-byte frames, 131 to 256 KiB.
+    Big = <<0:(2000 * 8)>>,
+    Server2 = spawn(fun() -> receive stop -> ok end end),
+    counters:put(Calls, 1, 0),
+    [ok = epcap_inject:send(Server2, Big, Call) || _ <- lists:seq(1, 200)],
+    ?assertEqual(2, counters:get(Calls, 1)),
+    %% A refusal waiting in the server: the next send calls.
+    counters:put(Calls, 1, 0),
+    ok = atomics:put(Flag, 1, 1),
+    ok = epcap_inject:send(Server, Small, Call),
+    ?assertEqual(1, counters:get(Calls, 1)),
+    [S ! stop || S <- [Server, Server2]].
+
+send_dead_server_test() ->
+    Dead = spawn(fun() -> ok end),
+    Ref = monitor(process, Dead),
+    receive {'DOWN', Ref, _, _, _} -> ok end,
+    Flag = atomics:new(1, []),
+    Call = fun(_, _) -> {ok, Flag} end,
+    ok = epcap_inject:send(Dead, <<1>>, Call),     % the first send calls
+    Closed = fun(_, _) -> {error, closed} end,
+    %% Then the window would send a message to nobody: it calls instead.
+    ?assertEqual({error, closed}, epcap_inject:send(Dead, <<1>>, Closed)).
+
+%% gather/3 in the server: the frames of the sends already waiting, in
+%% order, callers answered; only while `More'.
+gather_test() ->
+    Flag = atomics:new(1, []),
+    Self = self(),
+    self() ! {'$epcap_send', <<2>>},
+    self() ! other_message,
+    Caller = spawn(fun() -> Self ! {'$gen_call', {self(), tag}, {send, <<3>>}},
+                            receive {tag, R} -> Self ! {answered, R} end
+                   end),
+    timer:sleep(50),
+    {Records, N} = epcap_inject:gather(<<1>>, Flag, true),
+    ?assertEqual(3, N),
+    ?assertEqual([<<1>>, <<2>>, <<3>>], records(iolist_to_binary(Records))),
+    receive {answered, R} -> ?assertEqual({ok, Flag}, R) after 1000 -> error(Caller) end,
+    receive M -> ?assertEqual(other_message, M) after 0 -> error(lost) end,
+    self() ! {'$epcap_send', <<5>>},
+    ?assertMatch({_, 1}, epcap_inject:gather(<<4>>, Flag, false)),
+    receive {'$epcap_send', <<5>>} -> ok after 0 -> error(taken) end.
