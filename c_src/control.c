@@ -11,12 +11,63 @@ static uint32_t get32(const uint8_t *p)
 }
 
 static const struct ctl_rule rules[CTL_TYPE_END] = {
-    [CTL_INJECT] = {"inject", 1, CTL_INJECT_MAX, false},
-    [CTL_STATS] = {"stats", 0, 0, false},
-    [CTL_FILTER] = {"filter", 0, CTL_FILTER_MAX, true},
-    [CTL_CREDIT] = {"credit", 4, 4, false},
-    [CTL_CLOSE] = {"close", 0, 0, false},
+    [CTL_INJECT] = {"inject", 1, CTL_INJECT_MAX, false, 0},
+    [CTL_STATS] = {"stats", 0, 0, false, 0},
+    [CTL_FILTER] = {"filter", 0, CTL_FILTER_MAX, true, 0},
+    [CTL_CREDIT] = {"credit", 4, 4, false, 0},
+    /* flags, then at least one record of at least one byte */
+    [CTL_INJECT_MANY] = {"inject_many", 1 + CTL_RECORD_HDR + 1,
+                         CTL_FRAME_MAX - 1, false, 1 + 1},
+    [CTL_INJECT_QUIET] = {"inject_quiet", CTL_RECORD_HDR + 1, CTL_FRAME_MAX - 1,
+                          false, 1 + 0},
+    [CTL_CLOSE] = {"close", 0, 0, false, 0},
 };
+
+static uint16_t get16(const uint8_t *p)
+{
+    return (uint16_t)((unsigned)p[0] << 8 | p[1]);
+}
+
+/* Frame records must fill their part of the body exactly, each of 1 or
+ * more bytes: anything else is the protocol broken, found before a
+ * single frame of the message is sent. */
+static int check_records(struct ctl_msg *m, size_t at, struct ep_error *e)
+{
+    size_t off = at, n = 0;
+
+    if (at > 0 && (m->body[0] & ~CTL_MANY_CONTINUES) != 0)
+        return ep_fail(e, "protocol", "unknown flags 0x%02x",
+                       (unsigned)m->body[0]);
+    while (off < m->len) {
+        size_t flen;
+
+        if (m->len - off < CTL_RECORD_HDR)
+            return ep_fail(e, "protocol", "truncated record header");
+        flen = get16(m->body + off);
+        off += CTL_RECORD_HDR;
+        if (flen == 0 || flen > m->len - off)
+            return ep_fail(e, "protocol", "record of %zu bytes, %zu left", flen,
+                           m->len - off);
+        off += flen;
+        n++;
+    }
+    m->records = m->body + at;
+    m->records_len = m->len - at;
+    m->nrecords = (uint32_t)n;
+    m->flags = at > 0 ? m->body[0] : 0;
+    return 0;
+}
+
+int ctl_record_next(const uint8_t *recs, size_t n, size_t *off,
+                    const uint8_t **frame, size_t *len)
+{
+    if (*off + CTL_RECORD_HDR > n)
+        return 0;
+    *len = get16(recs + *off);
+    *frame = recs + *off + CTL_RECORD_HDR;
+    *off += CTL_RECORD_HDR + *len;
+    return 1;
+}
 
 const struct ctl_rule *ctl_rule_of(unsigned tag)
 {
@@ -40,6 +91,10 @@ int ctl_decode(const uint8_t *frame, size_t len, struct ctl_msg *m,
     m->body = frame + 1;
     m->len = len - 1;
     m->credit = 0;
+    m->flags = 0;
+    m->records = NULL;
+    m->records_len = 0;
+    m->nrecords = 0;
     if (m->len < r->min || m->len > r->max)
         return ep_fail(e, "protocol", "%s: body of %zu bytes (%zu..%zu)",
                        r->name, m->len, r->min, r->max);
@@ -47,6 +102,8 @@ int ctl_decode(const uint8_t *frame, size_t len, struct ctl_msg *m,
         return ep_fail(e, "protocol", "%s: NUL in the body", r->name);
     if (m->type == CTL_CREDIT)
         m->credit = get32(m->body);
+    if (r->records_at > 0)
+        return check_records(m, r->records_at - 1, e);
     return 0;
 }
 

@@ -14,21 +14,38 @@ enum ctl_type {
     CTL_STATS = 2,  /* body: empty */
     CTL_FILTER = 3, /* body: the BPF expression, no NUL, 0..CTL_FILTER_MAX */
     CTL_CREDIT = 4, /* body: 4-byte big-endian packet count to add */
-    CTL_CLOSE = 5,  /* body: empty; end now: close a saved file, say eof */
-    CTL_TYPE_END    /* one past the last type */
+    CTL_INJECT_MANY = 5,  /* body: flags byte, then frame records */
+    CTL_INJECT_QUIET = 6, /* body: frame records; answers only failures */
+    CTL_CLOSE = 7,        /* body: empty; end now: close a saved file, say eof */
+    CTL_TYPE_END          /* one past the last type */
 };
+
+/* CTL_INJECT_MANY's flags: this message continues the previous one's
+ * call (send_many/2 split in several messages), so it is skipped when the
+ * previous one failed: frames after a refused one are never sent. */
+#define CTL_MANY_CONTINUES 0x01
 
 #define CTL_INJECT_MAX 65535
 /* libpcap's compile time grows steeply with the expression's size (a
  * 45 KB filter took minutes, during which the loop serves nothing). */
 #define CTL_FILTER_MAX 8192
-#define CTL_FRAME_MAX  (1 + 65535) /* tag + largest body */
+/* tag + largest body: a CTL_INJECT_MANY of some 4000 small frames, so
+ * that the round trip between two of send_many/2's messages, while the
+ * port has nothing to send, is a small part of the time it sends. */
+#define CTL_FRAME_MAX 262144
+/* A frame record in CTL_INJECT_MANY and CTL_INJECT_QUIET: Len:16, then Len
+ * (1..65535) bytes; the records fill the body exactly. */
+#define CTL_RECORD_HDR 2
 
 struct ctl_msg {
     enum ctl_type type;
     const uint8_t *body; /* points into the frame */
     size_t len;
-    uint32_t credit; /* CTL_CREDIT only */
+    uint32_t credit;        /* CTL_CREDIT only */
+    uint8_t flags;          /* CTL_INJECT_MANY only */
+    const uint8_t *records; /* the frame records, CTL_INJECT_MANY/QUIET */
+    size_t records_len;
+    uint32_t nrecords;
 };
 
 /* What a message of one type may be: its body's size bounds, and whether
@@ -38,6 +55,7 @@ struct ctl_rule {
     const char *name;
     size_t min, max;
     bool text;
+    size_t records_at; /* 0, or 1 + offset of frame records in the body */
 };
 
 const struct ctl_rule *ctl_rule_of(unsigned tag);
@@ -47,6 +65,12 @@ const struct ctl_rule *ctl_rule_of(unsigned tag);
  * body outside its type's bounds. */
 int ctl_decode(const uint8_t *frame, size_t len, struct ctl_msg *m,
                struct ep_error *e);
+
+/* Walk frame records (CTL_RECORD_HDR): sets *frame, *len to the record at
+ * *off and advances *off; returns 0 at the end. The records must have
+ * passed ctl_decode (which checks that they fill the body exactly). */
+int ctl_record_next(const uint8_t *recs, size_t n, size_t *off,
+                    const uint8_t **frame, size_t *len);
 
 /* Incremental reader for a non-blocking stdin. */
 struct ctl_reader {

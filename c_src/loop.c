@@ -4,12 +4,14 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "control.h"
 #include "credit.h"
 #include "rtguard.h"
+#include "inject.h"
 #include "wire.h"
 
 /* Bounds one pcap_dispatch: on a savefile a count of -1 would read the
@@ -19,9 +21,13 @@
 struct loop {
     struct capture *cap;
     struct wire_batch batch;
-    struct ctl_reader rd;
+    /* On the heap: its 256 KiB buffer (CTL_FRAME_MAX) becomes resident
+     * only as far as messages fill it, where zeroing struct loop on the
+     * stack would make all of it resident in every port. */
+    struct ctl_reader *rd;
     struct credit credit;
     bool inject;
+    bool many_failed; /* the last CTL_INJECT_MANY refused a frame */
     int in;
     int out;
     size_t snaplen;         /* the largest record libpcap will hand us */
@@ -166,6 +172,49 @@ static int on_filter(struct loop *l, const struct ctl_msg *m)
     return reply_filter(l, m);
 }
 
+/* sendmmsg on a live handle's raw socket (the seccomp allow-list has it
+ * only then, restrict_seccomp.c); pcap_inject a frame at a time on a
+ * cooked one ("any": libpcap refuses to inject there) or a savefile. */
+static void send_records(struct loop *l, const struct ctl_msg *m, bool stop,
+                         struct inject_outcome *o)
+{
+    if (l->cap->live && l->cap->fd >= 0 && l->cap->dlt != DLT_LINUX_SLL &&
+        l->cap->dlt != DLT_LINUX_SLL2)
+        inject_records_mmsg(l->cap->fd, m->records, m->records_len, stop, o);
+    else
+        inject_records(inject_pcap, l->cap->p, m->records, m->records_len, stop,
+                       o);
+}
+
+/* send_many/2: stop at the first refused frame and say how many went;
+ * the call's further messages are then skipped (control.h). */
+static int on_inject_many(struct loop *l, const struct ctl_msg *m)
+{
+    struct inject_outcome o = {0, 0, "inject option not set"};
+    bool skip = (m->flags & CTL_MANY_CONTINUES) && l->many_failed;
+
+    if (l->inject && !skip)
+        send_records(l, m, true, &o);
+    else if (!skip)
+        o.failed = 1;
+    l->many_failed = skip || o.failed > 0;
+    return inject_reply_many(l->out, &o, skip);
+}
+
+/* send/2's frames: no answer unless the kernel refused some, so a batch
+ * in flight is finished only then. */
+static int on_inject_quiet(struct loop *l, const struct ctl_msg *m)
+{
+    struct inject_outcome o = {0, m->nrecords, "inject option not set"};
+
+    if (l->inject)
+        send_records(l, m, false, &o);
+    if (o.failed == 0)
+        return 0;
+    return wire_batch_flush(&l->batch) < 0 ? -1
+                                           : inject_reply_failed(l->out, &o);
+}
+
 static int on_credit(struct loop *l, const struct ctl_msg *m)
 {
     credit_grant(&l->credit, m->credit);
@@ -187,8 +236,12 @@ static const struct {
     ctl_handler handle;
     bool replies;
 } handlers[CTL_TYPE_END] = {
-    [CTL_INJECT] = {on_inject, true}, [CTL_STATS] = {on_stats, true},
-    [CTL_FILTER] = {on_filter, true}, [CTL_CREDIT] = {on_credit, false},
+    [CTL_INJECT] = {on_inject, true},
+    [CTL_STATS] = {on_stats, true},
+    [CTL_FILTER] = {on_filter, true},
+    [CTL_CREDIT] = {on_credit, false},
+    [CTL_INJECT_MANY] = {on_inject_many, true},
+    [CTL_INJECT_QUIET] = {on_inject_quiet, false},
     [CTL_CLOSE] = {on_close, false},
 };
 
@@ -231,14 +284,14 @@ static enum step failed(int rc)
 static enum step read_control(struct loop *l, struct ep_error *e)
 {
     struct ctl_msg m;
-    long n = ctl_reader_fill(&l->rd, l->in);
+    long n = ctl_reader_fill(l->rd, l->in);
     int rc;
 
     if (n == 0)
         return STEP_GONE;
     if (n < 0 && errno != EAGAIN)
         return failed(ep_fail_errno(e, "control", "read"));
-    while ((rc = ctl_reader_next(&l->rd, &m, e)) > 0) {
+    while ((rc = ctl_reader_next(l->rd, &m, e)) > 0) {
         if (!handled(&m))
             return failed(ep_fail(e, "protocol", "no handler for tag %u",
                                   (unsigned)m.type));
@@ -452,7 +505,12 @@ enum loop_end loop_run(struct capture *c, bool inject, struct saver *sv, int in,
     l.snaplen = (size_t)pcap_snapshot(c->p);
     l.hold_ns = -1;
     l.saver = sv;
-    ctl_reader_init(&l.rd);
+    l.rd = malloc(sizeof(*l.rd));
+    if (l.rd == NULL) {
+        (void)ep_fail_errno(e, "enomem", "malloc");
+        return LOOP_ERROR;
+    }
+    ctl_reader_init(l.rd);
     credit_init(&l.credit);
     if (sv != NULL) {
         saver_listen(sv, on_saved, &l);
@@ -463,17 +521,20 @@ enum loop_end loop_run(struct capture *c, bool inject, struct saver *sv, int in,
      * the last flush wait for it. */
     if (set_nonblocking(out) < 0) {
         (void)ep_fail_errno(e, "fcntl", "O_NONBLOCK");
+        free(l.rd);
         return LOOP_ERROR;
     }
     /* Sized for the largest record libpcap may hand over, whatever a
      * savefile's header claims its snaplen is. */
     if (wire_batch_init(&l.batch, out, EPCAP_SNAPLEN_MAX) < 0) {
         (void)ep_fail_errno(e, "enomem", "malloc");
+        free(l.rd);
         return LOOP_ERROR;
     }
     end = run(&l, e);
     if (sv != NULL)
         saver_listen(sv, NULL, NULL);
     wire_batch_free(&l.batch);
+    free(l.rd);
     return end;
 }

@@ -19,10 +19,15 @@
 -define(CTL_STATS, 2).
 -define(CTL_FILTER, 3).
 -define(CTL_CREDIT, 4).
--define(CTL_CLOSE, 5).
+-define(CTL_INJECT_MANY, 5).
+-define(CTL_INJECT_QUIET, 6).
+-define(CTL_RECORD_HDR, 2).
+%% CTL_INJECT_MANY's flags: continues the previous message's call.
+-define(CTL_MANY_CONTINUES, 1).
+-define(CTL_CLOSE, 7).
 -define(CTL_INJECT_MAX, 65535).
 -define(CTL_FILTER_MAX, 8192).
--define(CTL_FRAME_MAX, 65536).
+-define(CTL_FRAME_MAX, 262144).
 
 %% Options (c_src/options.h).
 -define(EPCAP_SNAPLEN_DEFAULT, 65535).

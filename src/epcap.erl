@@ -40,6 +40,7 @@
 -export([start_link/2]).
 -export([stop/1]).
 -export([send/2]).
+-export([send_many/2]).
 -export([stats/1]).
 -export([setfilter/2]).
 -export([setopts/2]).
@@ -77,7 +78,8 @@
                    reads := non_neg_integer(), batches := non_neg_integer(),
                    credit_wait_us := non_neg_integer(),
                    pipe_wait_us := non_neg_integer(),
-                   saved => non_neg_integer(), save_errors => non_neg_integer()}.
+                   saved => non_neg_integer(), save_errors => non_neg_integer(),
+                   send_failed := non_neg_integer()}.
 %% What stats/1 gives (see there).
 -type option() ::
     {interface, iodata()} | {filter, iodata()}
@@ -137,8 +139,9 @@
     deliver = packet :: packet | batch,
     tag = untagged :: epcap_batch:tag(),
     info = #{} :: map(),
-    %% none: a request of the server's own ({stats, periodic})
-    pending = queue:new() :: queue:queue({atom() | {atom(), term()}, gen_server:from() | none}),
+    %% none: a request of the server's own ({stats, periodic}); many: a
+    %% send_many/2 message (epcap_inject keeps its callers)
+    pending = queue:new() :: queue:queue({atom() | {atom(), term()}, gen_server:from() | none | many}),
     starter = undefined :: undefined | gen_server:from(),
     %% start/2 has been answered: until then a capture that has ended
     %% (a short file) waits, so that start/2 returns {ok, Pid}
@@ -150,7 +153,14 @@
     moving = false :: boolean(),
     stderr = epcap_stderr:new() :: epcap_stderr:state(),
     %% recv/3 waiting for packets: its caller and timer
-    recv = undefined :: undefined | {gen_server:from(), undefined | reference()}
+    recv = undefined :: undefined | {gen_server:from(), undefined | reference()},
+    %% frames the kernel refused, for stats/1; and send/2's first refusal
+    %% not yet returned by a send/2 (with how many since)
+    send_failed = 0 :: non_neg_integer(),
+    send_error = undefined :: undefined | {pos_integer(), string()},
+    many = epcap_inject:calls_new() :: epcap_inject:calls(),
+    %% 1 while send_error waits: send/2's callers look before they send
+    send_flag = atomics:new(1, []) :: atomics:atomics_ref()
 }).
 
 %%====================================================================
@@ -259,19 +269,51 @@ start_link(Owner, Options) -> start_server(start_link, Owner, Options).
 stop(Pid) ->
     try gen_server:stop(Pid) catch exit:_ -> ok end.
 
-%% @doc Inject a frame on the capture's interface.
+%% @doc Inject a frame on the capture's interface, without waiting for the
+%% kernel, nor, most of the time, for the server: `ok' means the frame is
+%% on its way to the port, to be sent in order.
+%%
+%% A process may give a capture on its node up to 256 frames (and 256 KiB)
+%% that way, a message each; the next call waits until the server has
+%% taken them all, so that a fast sender cannot fill its mailbox. (The count
+%% is kept in the caller's process dictionary, one entry a capture it
+%% sends to.) A capture on another node is called every time.
 %%
 %% Without the `inject' option the data is discarded and `ok' returned.
-%% With it, a failure is `{error, {inject, Msg}}' and the capture keeps
-%% running. Frames of 0 or more than 65535 bytes are
-%% `{error, {badarg, {packet_size, N}}}'.
+%% With it, a frame the kernel refuses is never lost without a word: it is
+%% counted in {@link stats/1} (`send_failed'), and the first `send/2'
+%% after the port has reported it returns `{error, {inject, Msg}}',
+%% sending nothing (call again to send). `stats/1' answers after every
+%% frame the caller sent before it, so it tells whether they all went.
+%% {@link send_many/2} says for each call exactly what was sent. Frames of
+%% 0 or more than 65535 bytes are `{error, {badarg, {packet_size, N}}}';
+%% a capture that has stopped is `{error, closed}'.
 -spec send(pid(), iodata()) -> ok | {error, reason()}.
 send(Pid, Data) ->
     try iolist_size(Data) of
-        N when N >= 1, N =< ?CTL_INJECT_MAX -> call(Pid, {send, Data});
+        N when N >= 1, N =< ?CTL_INJECT_MAX -> epcap_inject:send(Pid, Data, fun call/2);
         N -> {error, {badarg, {packet_size, N}}}
     catch
         error:badarg -> {error, {badarg, {packet, Data}}}
+    end.
+
+%% @doc Inject frames in order, several to a message to the port, and
+%% wait until the kernel took them all: `ok'. The port stops at the first
+%% frame the kernel refuses: `{error, {partial, Sent, {inject, Msg}}}',
+%% where the first `Sent' frames went and none after them (the refused
+%% one is counted in `stats/1' too). A frame that is not 1..65535 bytes of
+%% iodata is `{error, {badarg, _}}' and nothing is sent. Without the
+%% `inject' option the frames are discarded and `ok' returned, as by
+%% {@link send/2}.
+%% ```
+%% ok = epcap:send_many(Pid, [Frame1, Frame2]).
+%% '''
+-spec send_many(pid(), [iodata()]) ->
+    ok | {error, {partial, non_neg_integer(), reason()}} | {error, reason()}.
+send_many(Pid, Frames) ->
+    case epcap_inject:chunks(Frames) of
+        {ok, Chunks} -> call(Pid, {send_many, [R || {_, R} <- Chunks]});
+        {error, _} = Error -> Error
     end.
 
 %% @doc Capture statistics: pcap_stats(3PCAP)'s counts, and the port's
@@ -489,7 +531,8 @@ error_reasons() ->
 -spec protocol_atoms() -> [atom()].
 protocol_atoms() ->
     [ready, micro, nano, seccomp, rlimit, null, pledge, capsicum, eof, error,
-     ok, send, stats, filter, interfaces, name, description, addresses, flags,
+     ok, send, send_many, send_failed, skipped, stats, filter, interfaces, name,
+     description, addresses, flags,
      addr, netmask, broadaddr, dstaddr, undefined, up, running, loopback,
      wireless, saved, removed | error_reasons()].
 
@@ -612,10 +655,18 @@ handle_call('$epcap_ready', _From, #state{start_error = undefined} = S) ->
     end;
 handle_call('$epcap_ready', _From, #state{start_error = Error} = S) ->
     {stop, normal, {error, Error}, S};
-handle_call({send, _Data}, _From, #state{options = #{inject := false}} = S) ->
+handle_call({send, _Data}, _From, #state{options = #{inject := false}, send_flag = F} = S) ->
+    {reply, {ok, F}, S};
+handle_call({send, _Data}, _From, #state{send_error = {_, Msg}, send_flag = F} = S) ->
+    ok = atomics:put(F, 1, 0),
+    {reply, {error, {inject, Msg}}, S#state{send_error = undefined}};
+handle_call({send, Data}, From, #state{send_flag = F} = S) ->
+    gen_server:reply(From, {ok, F}),
+    {noreply, send_frames(Data, S)};
+handle_call({send_many, _Chunks}, _From, #state{options = #{inject := false}} = S) ->
     {reply, ok, S};
-handle_call({send, Data}, From, S) ->
-    request(send, [?CTL_INJECT, Data], From, S);
+handle_call({send_many, Chunks}, From, #state{many = M} = S) ->
+    {noreply, many(epcap_inject:call(From, Chunks, M), S)};
 handle_call(stats, From, S) ->
     request(stats, [?CTL_STATS], From, S);
 handle_call({filter, F}, From, S) ->
@@ -648,6 +699,20 @@ handle_call(Request, _From, S) ->
     logger:warning(#{epcap => unexpected_call, request => Request}),
     {reply, {error, {badarg, Request}}, S}.
 
+%% send/2's frame, with those of the send/2 calls already waiting
+%% (epcap_inject:gather/3), in one message to the port. A port that is
+%% gone has already told, or will tell, the owner: the frames count as
+%% refused.
+send_frames(Data, #state{port = Port, send_error = E, send_flag = Flag} = S) ->
+    {Records, N} = epcap_inject:gather(Data, Flag, E =:= undefined),
+    try port_command(Port, framed([?CTL_INJECT_QUIET | Records])) of
+        true -> S
+    catch
+        error:badarg ->
+            ok = atomics:put(Flag, 1, 1),
+            S#state{send_failed = S#state.send_failed + N, send_error = {N, "closed"}}
+    end.
+
 reply_after(Reply, {noreply, S}) -> {reply, Reply, S};
 reply_after(Reply, {stop, Reason, S}) -> {stop, Reason, Reply, S}.
 
@@ -661,6 +726,10 @@ handle_info({Port, {data, _}} = Msg, #state{port = Port, ready = false, stderr =
     handle_data(Msg, S#state{stderr = epcap_stderr:opened(E)});
 handle_info({Port, {data, _}} = Msg, #state{port = Port} = S) ->
     handle_data(Msg, S);
+handle_info({'$epcap_send', _Data}, #state{options = #{inject := false}} = S) ->
+    {noreply, S};
+handle_info({'$epcap_send', Data}, S) ->
+    {noreply, send_frames(Data, S)};
 handle_info({Port, {exit_status, Status}}, #state{port = Port} = S) ->
     port_exited(Status, S);
 handle_info({'DOWN', Ref, process, _, _}, #state{owner_mon = Ref} = S) ->
@@ -711,10 +780,12 @@ handle_data({_, {data, Bin}}, #state{frame = F} = S) ->
     end.
 
 %% @private
-terminate(Reason, #state{port = Port, pending = Pending, stderr = E, recv = Recv} = S) ->
+terminate(Reason, #state{port = Port, pending = Pending, stderr = E, recv = Recv,
+                         many = M} = S) ->
     epcap_events:ended(how_ended(S), Reason),
-    _ = [gen_server:reply(From, {error, closed}) || {_, From} <- queue:to_list(Pending),
-                                                  From =/= none],
+    _ = [gen_server:reply(From, {error, closed}) || {Tag, From} <- queue:to_list(Pending),
+                                                  From =/= none, Tag =/= send_many],
+    _ = [gen_server:reply(From, R) || {From, R} <- epcap_inject:closing(closed, M)],
     _ = [gen_server:reply(From, {error, closed}) || {From, _} <- [Recv]],
     ok = close_saving(S),
     catch port_close(Port),
@@ -849,18 +920,32 @@ control({error, Reason}, S) ->
     fail(Reason, S);
 control({Tag, _} = Reply, S) when Tag =:= send; Tag =:= filter ->
     reply(Tag, result(Reply), S);
+control({send_many, Sent, ok}, S) when is_integer(Sent), Sent >= 0 ->
+    many_answer({ok, Sent}, S);
+control({send_many, Sent, {error, Msg}}, #state{send_failed = F} = S)
+  when is_integer(Sent), Sent >= 0, is_list(Msg) ->
+    many_answer({error, Sent, {inject, Msg}}, S#state{send_failed = F + 1});
+control({send_many, 0, skipped}, S) ->
+    many_answer(skipped, S);
+control({send_failed, N, Msg}, #state{send_failed = F, send_error = E} = S)
+  when is_integer(N), N > 0, is_list(Msg) ->
+    E1 = case E of undefined -> {N, Msg}; {M, Msg0} -> {M + N, Msg0} end,
+    ok = atomics:put(S#state.send_flag, 1, 1),
+    {noreply, S#state{send_failed = F + N, send_error = E1}};
 control({stats, Recv, Drop, IfDrop, {_, _, _, _, _} = Counts}, S) ->
-    reply(stats, {ok, stats_map(Recv, Drop, IfDrop, Counts)}, S);
+    Map = stats_map(Recv, Drop, IfDrop, Counts),
+    reply(stats, {ok, Map#{send_failed => S#state.send_failed}}, S);
 control({stats, Recv, Drop, IfDrop, {_, _, _, _, _} = Counts, {Saved, Errors}}, S)
   when is_integer(Saved), Saved >= 0, is_integer(Errors), Errors >= 0 ->
     Map = stats_map(Recv, Drop, IfDrop, Counts),
-    reply(stats, {ok, Map#{saved => Saved, save_errors => Errors}}, S);
+    reply(stats, {ok, Map#{saved => Saved, save_errors => Errors,
+                           send_failed => S#state.send_failed}}, S);
 control(T, #state{options = #{save := Save}} = S)
   when Save =/= undefined, (tuple_size(T) =:= 6 andalso element(1, T) =:= saved)
        orelse (tuple_size(T) =:= 2 andalso element(1, T) =:= removed) ->
     case tell_save(T, S) of
         ok -> {noreply, S};
-        error -> fail({protocol, T}, S)
+        error -> fail({protocol, {bad_term, epcap_control:summary(T)}}, S)
     end;
 control({stats, {error, Msg}}, S) ->
     reply(stats, {error, {stats, Msg}}, S);
@@ -920,6 +1005,36 @@ request(Tag, Msg, From, #state{port = Port, pending = P} = S) ->
         true -> {noreply, S#state{pending = queue:in({Tag, From}, P)}}
     catch
         error:badarg -> {reply, {error, closed}, S}
+    end.
+
+%% send_many/2's messages hold their place among the replies the port
+%% owes (`{send_many, many}'); epcap_inject keeps the calls.
+many_answer(Answer, #state{pending = P} = S) ->
+    case queue:out(P) of
+        {{value, {send_many, many}}, P1} ->
+            {noreply, many(epcap_inject:answer(Answer, S#state.many),
+                           S#state{pending = P1})};
+        _ ->
+            fail({protocol, {unexpected_reply, send_many}}, S)
+    end.
+
+many({Actions, M}, S) ->
+    many_do(Actions, S#state{many = M}).
+
+many_do([], S) ->
+    S;
+many_do([{reply, From, Result} | Rest], S) ->
+    gen_server:reply(From, Result),
+    many_do(Rest, S);
+many_do([{write, Msg} | Rest], #state{port = Port, pending = P} = S) ->
+    try port_command(Port, framed(Msg)) of
+        true -> many_do(Rest, S#state{pending = queue:in({send_many, many}, P)})
+    catch
+        error:badarg ->
+            %% The port is gone: this message, and any after it, are answered
+            %% here in the port's stead.
+            S1 = many_do(Rest, S),
+            many(epcap_inject:answer({error, 0, closed}, S1#state.many), S1)
     end.
 
 reply(Tag, Result, #state{pending = P} = S) ->

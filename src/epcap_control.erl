@@ -85,6 +85,15 @@ check({saved, Name, Packets, Bytes, First, Last}) ->
         andalso stamp(First) andalso stamp(Last);
 check({removed, Name}) ->
     name(Name);
+check({send_many, Sent, ok}) ->
+    %% injection (issue 28): the frames of one message that went
+    u32(Sent);
+check({send_many, Sent, {error, Msg}}) ->
+    u32(Sent) andalso text(Msg);
+check({send_many, 0, skipped}) ->
+    true;
+check({send_failed, N, Msg}) ->
+    u32(N) andalso N > 0 andalso text(Msg);
 check({filter, {ok, Lines}}) ->
     %% compile_filter/2's instructions (`-K'), one line each, as tcpdump -d.
     bounded_list(Lines, ?INSNS_MAX, fun text/1);

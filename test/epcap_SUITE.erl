@@ -523,13 +523,17 @@ inject_seen_by_peer(Config) ->
     epcap:stop(Peer), epcap:stop(Inj).
 
 inject_failure_keeps_running() ->
-    [{doc, "Ensure that a failed injection is {error, {inject, Msg}} and the "
-      "capture keeps running"}].
+    [{doc, "Ensure that a failed injection is counted by stats/1 and returned "
+      "as {error, {inject, Msg}} by the next send/2, and the capture keeps "
+      "running"}].
 inject_failure_keeps_running(Config) ->
     H = host(Config),
     Pid = start_on(Config, [inject, {filter, "udp port 7008"}]),
-    %% Larger than the link's MTU: the kernel refuses it.
-    R = epcap:send(Pid, <<-1:48, 0:48, 16#88b5:16, 0:(9000 * 8)>>),
+    %% Larger than the link's MTU: the kernel refuses it. send/2 does not
+    %% wait for the kernel; stats/1 answers after the frame was tried.
+    ?assertEqual(ok, epcap:send(Pid, <<-1:48, 0:48, 16#88b5:16, 0:(9000 * 8)>>)),
+    ?assertMatch({ok, #{send_failed := 1}}, epcap:stats(Pid)),
+    R = epcap:send(Pid, <<-1:48, 0:48, 16#88b5:16>>),
     ?assertMatch({error, {inject, [_ | _]}}, R),
     epcap_test_lib:udp_out(H, 7008, <<"alive">>),
     ?assertEqual([<<"alive">>], payloads(collect(500, []))),

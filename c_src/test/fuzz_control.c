@@ -13,7 +13,7 @@
 
 #include "control.h"
 
-static struct ctl_reader rd; /* 64 KiB: too big for the stack */
+static struct ctl_reader rd; /* 256 KiB: too big for the stack */
 
 static void check_msg(const struct ctl_msg *m)
 {
@@ -38,6 +38,27 @@ static void check_msg(const struct ctl_msg *m)
                  (uint32_t)m->body[2] << 8 | m->body[3]))
             __builtin_trap();
         break;
+    case CTL_INJECT_MANY:
+    case CTL_INJECT_QUIET: {
+        /* the records fill their part of the body, each of 1+ bytes */
+        size_t off = 0, len, sum = 0;
+        const uint8_t *f;
+        uint32_t n = 0;
+
+        if (m->nrecords == 0 || m->records + m->records_len != m->body + m->len)
+            __builtin_trap();
+        while (ctl_record_next(m->records, m->records_len, &off, &f, &len)) {
+            if (len == 0 || f + len > m->records + m->records_len)
+                __builtin_trap();
+            sum += CTL_RECORD_HDR + len;
+            n++;
+        }
+        if (sum != m->records_len || n != m->nrecords)
+            __builtin_trap();
+        if (m->type == CTL_INJECT_MANY && (m->flags & ~CTL_MANY_CONTINUES))
+            __builtin_trap();
+        break;
+    }
     default: __builtin_trap(); /* an unknown tag must be an error */
     }
 }

@@ -12,6 +12,7 @@
 #include <ei.h>
 
 #include "control.h"
+#include "inject.h"
 #include "logfifo.h"
 #include "credit.h"
 #include "ctest.h"
@@ -392,7 +393,7 @@ static void control_reader(void)
     struct ep_error e;
     const uint8_t two[] = {0, 0, 0,          1, CTL_STATS, 0, 0,
                            0, 5, CTL_CREDIT, 0, 0,         0, 7};
-    const uint8_t huge[] = {0, 1, 0, 2, CTL_INJECT};
+    const uint8_t huge[] = {0, 4, 0, 1, CTL_INJECT}; /* CTL_FRAME_MAX + 1 */
     const uint8_t zero[] = {0, 0, 0, 0};
 
     ctl_reader_init(&r);
@@ -416,11 +417,42 @@ static void control_reader(void)
     CHECK(ctl_reader_next(&r, &m, &e) == -1);
 }
 
+/* Frame records (CTL_RECORD_HDR) that fill n bytes exactly (n >= 3). */
+static void fill_records(uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        size_t len = n - CTL_RECORD_HDR;
+
+        if (len > CTL_INJECT_MAX) {
+            len = CTL_INJECT_MAX;
+            /* leave room for a last record of at least one byte */
+            if (n - CTL_RECORD_HDR - len < CTL_RECORD_HDR + 1)
+                len -= CTL_RECORD_HDR + 1;
+        }
+        p[0] = (uint8_t)(len >> 8);
+        p[1] = (uint8_t)len;
+        memset(p + CTL_RECORD_HDR, 'a', len);
+        p += CTL_RECORD_HDR + len;
+        n -= CTL_RECORD_HDR + len;
+    }
+}
+
+/* A message's body of n bytes that its type admits: records where it
+ * holds records (after the flags byte, 0), else 'a's. */
+static void fill_body(const struct ctl_rule *r, uint8_t *body, size_t n)
+{
+    memset(body, 'a', n);
+    if (r->records_at == 0 || n < r->records_at - 1 + CTL_RECORD_HDR + 1)
+        return;
+    memset(body, 0, r->records_at - 1);
+    fill_records(body + r->records_at - 1, n - (r->records_at - 1));
+}
+
 /* Every type of the table, at min-1, min, max and max+1 (where they
  * exist), and every tag that is not a type. */
 static void control_table_bounds(void)
 {
-    static uint8_t frame[1 + CTL_INJECT_MAX + 1];
+    static uint8_t frame[1 + CTL_FRAME_MAX + 1];
     struct ep_error e;
     struct ctl_msg m;
     unsigned tag;
@@ -440,9 +472,12 @@ static void control_table_bounds(void)
         if (r->min > 0)
             CHECK(ctl_decode(frame, 1 + r->min - 1, &m, &e) == -1 &&
                   strstr(e.msg, r->name) != NULL);
+        fill_body(r, frame + 1, r->min);
         CHECK(ctl_decode(frame, 1 + r->min, &m, &e) == 0 && m.type == tag &&
               m.len == r->min);
+        fill_body(r, frame + 1, r->max);
         CHECK(ctl_decode(frame, 1 + r->max, &m, &e) == 0 && m.len == r->max);
+        fill_body(r, frame + 1, r->max + 1);
         CHECK(ctl_decode(frame, 1 + r->max + 1, &m, &e) == -1 &&
               strcmp(e.reason, "protocol") == 0);
     }
@@ -453,6 +488,73 @@ static void control_table_bounds(void)
           ctl_rule_of(CTL_FILTER)->text);
     CHECK(ctl_rule_of(CTL_CREDIT)->min == 4 &&
           ctl_rule_of(CTL_CREDIT)->max == 4);
+}
+
+/* CTL_INJECT_MANY and CTL_INJECT_QUIET: records that fill the body
+ * exactly, each of 1..65535 bytes; known flags only. */
+static void control_records(void)
+{
+    struct ctl_msg m;
+    struct ep_error e;
+    const uint8_t many[] = {
+        CTL_INJECT_MANY, CTL_MANY_CONTINUES, 0, 1, 'x', 0, 2, 'y', 'z'};
+    const uint8_t quiet[] = {CTL_INJECT_QUIET, 0, 3, 'a', 'b', 'c'};
+    const uint8_t empty_rec[] = {CTL_INJECT_QUIET, 0, 0, 0, 1, 'a'};
+    const uint8_t short_rec[] = {CTL_INJECT_QUIET, 0, 4, 'a', 'b', 'c'};
+    const uint8_t long_rec[] = {CTL_INJECT_QUIET, 0, 1, 'a', 'b', 'c'};
+    const uint8_t bad_flags[] = {CTL_INJECT_MANY, 0x02, 0, 1, 'x'};
+    const uint8_t *f;
+    size_t off = 0, len;
+
+    CHECK(ctl_decode(many, sizeof(many), &m, &e) == 0 && m.nrecords == 2 &&
+          m.flags == CTL_MANY_CONTINUES && m.records_len == 7);
+    CHECK(ctl_record_next(m.records, m.records_len, &off, &f, &len) == 1 &&
+          len == 1 && f[0] == 'x');
+    CHECK(ctl_record_next(m.records, m.records_len, &off, &f, &len) == 1 &&
+          len == 2 && memcmp(f, "yz", 2) == 0);
+    CHECK(ctl_record_next(m.records, m.records_len, &off, &f, &len) == 0);
+    CHECK(ctl_decode(quiet, sizeof(quiet), &m, &e) == 0 && m.nrecords == 1 &&
+          m.flags == 0);
+    CHECK(ctl_decode(empty_rec, sizeof(empty_rec), &m, &e) == -1);
+    CHECK(ctl_decode(short_rec, sizeof(short_rec), &m, &e) == -1);
+    CHECK(ctl_decode(long_rec, sizeof(long_rec), &m, &e) == -1);
+    CHECK(ctl_decode(bad_flags, sizeof(bad_flags), &m, &e) == -1 &&
+          strcmp(e.reason, "protocol") == 0);
+}
+
+/* A fake kernel: refuses the frames that start with 'X', takes half of
+ * those that start with 'H'. */
+static long fake_send(void *ctx, const uint8_t *frame, size_t len, char *msg,
+                      size_t msg_size)
+{
+    unsigned *calls = ctx;
+
+    (*calls)++;
+    if (frame[0] == 'X') {
+        (void)snprintf(msg, msg_size, "send: Message too long");
+        return -1;
+    }
+    return frame[0] == 'H' ? (long)len / 2 : (long)len;
+}
+
+/* send_many/2 stops at the first refused frame; send/2's frames are each
+ * tried, the refused ones counted; a frame taken in part is refused. */
+static void inject_partial(void)
+{
+    const uint8_t recs[] = {0, 1, 'a', 0, 1, 'X', 0, 1, 'b', 0, 2, 'H', 'h'};
+    struct inject_outcome o;
+    unsigned calls = 0;
+
+    inject_records(fake_send, &calls, recs, sizeof(recs), true, &o);
+    CHECK(o.sent == 1 && o.failed == 1 && calls == 2);
+    CHECK(strcmp(o.msg, "send: Message too long") == 0);
+    calls = 0;
+    inject_records(fake_send, &calls, recs, sizeof(recs), false, &o);
+    CHECK(o.sent == 2 && o.failed == 2 && calls == 4);
+    CHECK(strcmp(o.msg, "send: Message too long") == 0);
+    calls = 0;
+    inject_records(fake_send, &calls, recs + 9, 4, true, &o);
+    CHECK(o.sent == 0 && o.failed == 1 && strstr(o.msg, "short") != NULL);
 }
 
 /* A record larger than a batch buffer leaves after what gathered before
@@ -553,6 +655,8 @@ int main(void)
     RUN(control_decode);
     RUN(control_reader);
     RUN(control_table_bounds);
+    RUN(control_records);
+    RUN(inject_partial);
     RUN(encoder_large_records);
     RUN(logfifo_relay_no_writer);
     RUN(credit_never_negative);
