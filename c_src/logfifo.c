@@ -53,7 +53,8 @@ static int is_our_fifo(int fd)
 {
     struct stat st;
 
-    return fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode) && st.st_uid == geteuid();
+    return fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode) &&
+           st.st_uid == geteuid();
 }
 
 void logfifo_open(const char *path)

@@ -100,9 +100,12 @@ cached(Prog, Stamp) ->
 %% Asked from a process of its own: the port's link would leave
 %% `{'EXIT', Port, normal}' in the mailbox of a caller that traps exits.
 query(Prog) ->
-    {Pid, Ref} = spawn_monitor(fun() -> exit({answer, ask(Prog)}) end),
+    Self = self(),
+    {Pid, Ref} = spawn_monitor(fun() -> Self ! {self(), answer, ask(Prog)} end),
     receive
-        {'DOWN', Ref, process, Pid, {answer, Answer}} -> Answer;
+        {Pid, answer, Answer} ->
+            demonitor(Ref, [flush]),
+            Answer;
         {'DOWN', Ref, process, Pid, Reason} -> {error, Reason}
     end.
 
