@@ -1,0 +1,354 @@
+%%% @doc Common Test suite of TCP reassembly and IP defragmentation on real
+%%% captures (test/data/flow_*.pcap, made by test/data/make_flow_captures.sh
+%%% and tools/flow_variants.py): bin/epcap-flow's files against what
+%%% tcpflow wrote and the streams as sent (golden files written by
+%%% tools/flow_goldens.py; tcpflow and tshark are not run here), the
+%%% defragmenter against tshark's reassembled datagrams, and the
+%%% epcap_tcp_server capture process.
+-module(epcap_tcp_SUITE).
+
+-include_lib("common_test/include/ct.hrl").
+-include_lib("stdlib/include/assert.hrl").
+
+-export([all/0, groups/0, init_per_suite/1, end_per_suite/1,
+         init_per_testcase/2, end_per_testcase/2]).
+-export([cli_golden/0, cli_golden/1,
+         cli_bytes/0, cli_bytes/1,
+         served_bodies/0, served_bodies/1,
+         tshark_follow/0, tshark_follow/1,
+         defrag_tshark/0, defrag_tshark/1,
+         cli_errors/0, cli_errors/1,
+         cli_symlink/0, cli_symlink/1,
+         server_events/0, server_events/1,
+         server_supervised/0, server_supervised/1,
+         server_owner_exit/0, server_owner_exit/1,
+         server_badarg/0, server_badarg/1]).
+
+%% The TCP captures; each is checked against X.truth.sha256 where tcpflow
+%% is wrong (it does not reassemble IP fragments), else X.tcpflow.sha256.
+-define(TCP, ["flow_http4", "flow_http6", "flow_reorder", "flow_dup", "flow_reseg",
+              "flow_wrap", "flow_loss", "flow_frag4", "flow_frag6", "flow_qinq"]).
+%% Where tshark's follow differs from the truth: it drops segments that
+%% come late, and joins the bytes on both sides of a hole.
+-define(TSHARK_WRONG, ["flow_reorder", "flow_loss"]).
+
+all() ->
+    [{group, cli}, defrag_tshark, {group, server}].
+
+groups() ->
+    [{cli, [], [cli_golden, cli_bytes, served_bodies, tshark_follow, cli_errors, cli_symlink]},
+     {server, [], [server_events, server_supervised, server_owner_exit, server_badarg]}].
+
+init_per_suite(Config) ->
+    Root = root_dir(),
+    {ok, _} = application:ensure_all_started(epcap),
+    [{root, Root}, {data, filename:join([Root, "test", "data"])} | Config].
+
+end_per_suite(_Config) ->
+    ok.
+
+init_per_testcase(_Case, Config) ->
+    Out = filename:join(?config(priv_dir, Config), "out"),
+    ok = filelib:ensure_path(Out),
+    [{out, Out} | Config].
+
+end_per_testcase(_Case, _Config) ->
+    ok.
+
+%%--------------------------------------------------------------------
+%% bin/epcap-flow
+%%--------------------------------------------------------------------
+
+cli_golden() ->
+    [{doc, "Ensure that bin/epcap-flow -r writes, for every capture (reordered, "
+           "duplicated, re-segmented, wrapped, lossy, fragmented, QinQ), the "
+           "files tcpflow writes, with the same names and bytes, and the streams "
+           "as sent where tcpflow is wrong (IP fragments), and nothing else."}].
+cli_golden(Config) ->
+    Results = [{X, catch check_capture(X, Config)} || X <- ?TCP],
+    ?assertEqual([], [R || {_, Res} = R <- Results, Res =/= ok]).
+
+check_capture(X, Config) ->
+    Out = flow(X, Config),
+    Expected = expected(X, Config),
+    ?assertEqual(Expected, manifest(Out)),
+    ok.
+
+cli_bytes() ->
+    [{doc, "Ensure that the files bin/epcap-flow writes for the two recorded "
+           "sessions are byte for byte those tcpflow wrote (kept in "
+           "test/data/flow_http{4,6}.tcpflow/)."}].
+cli_bytes(Config) ->
+    [begin
+         Out = flow(X, Config),
+         Gold = filename:join(?config(data, Config), X ++ ".tcpflow"),
+         {ok, Names} = file:list_dir(Gold),
+         ?assertEqual(lists:sort(Names), lists:sort(element(2, file:list_dir(Out)))),
+         [?assertEqual(read(filename:join(Gold, N)), read(filename:join(Out, N)))
+          || N <- Names]
+     end || X <- ["flow_http4", "flow_http6"]].
+
+served_bodies() ->
+    [{doc, "Ensure that the bodies of the HTTP responses bin/epcap-flow writes "
+           "are the files the server served (their SHA-256 in "
+           "flow_served.sha256)."}].
+served_bodies(Config) ->
+    Served = [{Size, Sha} || {_, Size, Sha} <- golden("flow_served.sha256", Config)],
+    [begin
+         Out = flow(X, Config),
+         {ok, Names} = file:list_dir(Out),
+         Bodies = [begin
+                       [_, Body] = binary:split(read(filename:join(Out, N)), <<"\r\n\r\n">>),
+                       {byte_size(Body), sha(Body)}
+                   end || N <- Names, is_response(N)],
+         ?assertEqual([], [B || B <- Bodies, not lists:member(B, Served)]),
+         ?assert(length(Bodies) >= 3)
+     end || X <- ["flow_http4", "flow_http6", "flow_wrap", "flow_reseg", "flow_frag6"]].
+
+%% Responses come from port 8080.
+is_response(Name) -> string:find(Name, ".08080-") =/= nomatch.
+
+tshark_follow() ->
+    [{doc, "Ensure that the streams agree with tshark -z follow,tcp,raw where "
+           "tshark is right, and that where it is not (late segments dropped, "
+           "a hole closed up) it differs from the truth that epcap-flow writes."}].
+tshark_follow(Config) ->
+    [begin
+         Tshark = golden(X ++ ".tshark.sha256", Config),
+         Truth = expected(X, Config),
+         case lists:member(X, ?TSHARK_WRONG) of
+             false -> ?assertEqual({X, Truth}, {X, Tshark});
+             true -> ?assertNotEqual({X, Truth}, {X, Tshark})
+         end
+     end || X <- ?TCP].
+
+cli_errors() ->
+    [{doc, "Ensure that bin/epcap-flow exits 2 with a usage message on a bad "
+           "command line and 1 when DIR is no directory or FILE no capture."}].
+cli_errors(Config) ->
+    Script = script(Config),
+    File = filename:join(?config(data, Config), "flow_http4.pcap"),
+    {2, Usage} = run(Script, []),
+    ?assertMatch("usage: epcap-flow" ++ _, Usage),
+    {2, _} = run(Script, ["-r", File]),
+    {1, NoDir} = run(Script, ["-r", File, "-o", "/nonexistent/dir"]),
+    ?assertMatch("epcap-flow: " ++ _, NoDir),
+    {1, _} = run(Script, ["-r", "/nonexistent.pcap", "-o", ?config(out, Config)]),
+    {0, _} = run(Script, ["-r", File, "-f", "port 1", "-o", ?config(out, Config)]),
+    ?assertEqual({ok, []}, file:list_dir(?config(out, Config))).
+
+cli_symlink() ->
+    [{doc, "Ensure that bin/epcap-flow does not write through a symbolic link "
+           "planted in DIR under a flow's name."}].
+cli_symlink(Config) ->
+    Out = ?config(out, Config),
+    Target = filename:join(?config(priv_dir, Config), "victim"),
+    ok = file:write_file(Target, <<"keep">>),
+    ok = file:make_symlink(Target, filename:join(Out, "010.220.027.001.59852-010.220.027.002.08080")),
+    File = filename:join(?config(data, Config), "flow_http4.pcap"),
+    {1, Msg} = run(script(Config), ["-r", File, "-o", Out]),
+    ?assertNotEqual(nomatch, string:find(Msg, "symlink")),
+    ?assertEqual(<<"keep">>, read(Target)).
+
+%%--------------------------------------------------------------------
+%% Defragmentation
+%%--------------------------------------------------------------------
+
+defrag_tshark() ->
+    [{doc, "Ensure that epcap_defrag gives back the UDP datagrams the kernel "
+           "fragmented (IPv4 and IPv6; in order, and backwards with fragments "
+           "again), at the frames where tshark reassembles them, with the "
+           "payloads tshark shows."}].
+defrag_tshark(Config) ->
+    [begin
+         Frames = frames(X, Config),
+         {Got, _} = lists:foldl(
+                      fun({N, DLT, F}, {Acc, D}) ->
+                              case epcap_defrag:frame(DLT, F, 0, D) of
+                                  {{ok, Ip}, D1} -> {[{N, udp_payload(Ip)} | Acc], D1};
+                                  {_, D1} -> {Acc, D1}
+                              end
+                      end, {[], epcap_defrag:new()}, Frames),
+         Mine = [{integer_to_binary(N), byte_size(P), sha(P)} || {N, P} <- lists:reverse(Got)],
+         ?assertEqual({X, golden(X ++ ".tshark.sha256", Config)}, {X, Mine})
+     end || X <- ["flow_frag", "flow_frag_rev"]].
+
+udp_payload(<<4:4, IHL:4, _:8/binary, 17, _/binary>> = Ip) ->
+    H = IHL * 4,
+    <<_:H/binary, _:8/binary, P/binary>> = Ip,
+    P;
+udp_payload(<<6:4, _:44, 17, _:8, _:32/binary, _:8/binary, P/binary>>) ->
+    P.
+
+%% Every frame of a capture, numbered from 1, read through epcap.
+frames(X, Config) ->
+    File = filename:join(?config(data, Config), X ++ ".pcap"),
+    {ok, Pid} = epcap:start_link([{file, File}, {deliver, batch}]),
+    collect(Pid, []).
+
+collect(Pid, Acc) ->
+    receive
+        {epcap_batch, Pid, B} ->
+            DLT = epcap:link_type(B),
+            collect(Pid, epcap:fold(fun(_, _, F, A) -> [{length(A) + 1, DLT, F} | A] end, Acc, B));
+        {epcap, eof} ->
+            lists:reverse(Acc)
+    after 10000 ->
+            ct:fail(timeout)
+    end.
+
+%%--------------------------------------------------------------------
+%% epcap_tcp_server
+%%--------------------------------------------------------------------
+
+server_events() ->
+    [{doc, "Ensure that epcap_tcp_server sends its owner, for each connection "
+           "of a capture, open, the data of each direction at its offsets, and "
+           "close, in that order, then eof, with the bytes tcpflow wrote, and "
+           "exits normally."}].
+server_events(Config) ->
+    File = filename:join(?config(data, Config), "flow_reseg.pcap"),
+    {ok, Pid} = epcap_tcp_server:start_link(self(), [{file, File}]),
+    Ref = monitor(process, Pid),
+    Events = server_collect(Pid, []),
+    receive {'DOWN', Ref, process, Pid, Why} -> ?assertEqual(normal, Why) after 5000 -> ct:fail(no_exit) end,
+    Flows = lists:usort([F || {open, F} <- Events]),
+    ?assertEqual(4, length(Flows)),
+    [begin
+         Mine = [E || E <- Events, element(2, E) =:= F],
+         ?assertMatch({open, F}, hd(Mine)),
+         ?assertMatch({close, F, fin}, lists:last(Mine)),
+         [?assertEqual(read(filename:join([?config(data, Config), "flow_http4.tcpflow",
+                                           epcap_tcpflow:name(F, D)])),
+                       stream(Mine, D)) || D <- [client, server]]
+     end || F <- Flows].
+
+server_collect(Pid, Acc) ->
+    receive
+        {epcap_tcp, Pid, eof} -> lists:reverse(Acc);
+        {epcap_tcp, Pid, E} -> server_collect(Pid, [E | Acc])
+    after 10000 ->
+            ct:fail({timeout, length(Acc)})
+    end.
+
+stream(Events, Dir) ->
+    {_, Bytes} = lists:foldl(fun({data, _, D, Off, B}, {Off, Acc}) when D =:= Dir ->
+                                     {Off + byte_size(B), [Acc | B]};
+                                (_, A) -> A
+                             end, {0, []}, Events),
+    iolist_to_binary(Bytes).
+
+server_supervised() ->
+    [{doc, "Ensure that epcap_tcp_server as a transient child of a supervisor "
+           "ends normally at the end of a file and is not restarted."}].
+server_supervised(Config) ->
+    File = filename:join(?config(data, Config), "flow_http6.pcap"),
+    Child = #{id => flow, start => {epcap_tcp_server, start_link, [self(), [{file, File}]]},
+              restart => transient, type => worker, modules => [epcap_tcp_server]},
+    {ok, Sup} = supervisor:start_link(epcap_tcp_SUITE_sup, Child),
+    [{flow, Pid, worker, _}] = supervisor:which_children(Sup),
+    _ = server_collect(Pid, []),
+    timer:sleep(200),
+    ?assertMatch([{flow, undefined, worker, _}], supervisor:which_children(Sup)),
+    unlink(Sup),
+    exit(Sup, shutdown).
+
+server_owner_exit() ->
+    [{doc, "Ensure that epcap_tcp_server and its capture stop when the owner "
+           "exits."}].
+server_owner_exit(Config) ->
+    File = filename:join(?config(data, Config), "flow_http4.pcap"),
+    Self = self(),
+    Owner = spawn(fun() ->
+                          {ok, P} = epcap_tcp_server:start(self(), [{file, File}]),
+                          Self ! {server, P, epcap_tcp_server:capture(P)},
+                          receive stop -> ok end
+                  end),
+    {Pid, Cap} = receive {server, P, C} -> {P, C} after 5000 -> ct:fail(no_server) end,
+    Refs = [monitor(process, X) || X <- [Pid, Cap]],
+    Owner ! stop,
+    [receive {'DOWN', R, process, _, _} -> ok after 5000 -> ct:fail(not_stopped) end
+     || R <- Refs].
+
+server_badarg() ->
+    [{doc, "Ensure that epcap_tcp_server refuses options it sets itself and bad "
+           "reassembly options with {error, {badarg, _}}, and passes the "
+           "capture's errors on."}].
+server_badarg(Config) ->
+    File = filename:join(?config(data, Config), "flow_http4.pcap"),
+    ?assertEqual({error, {badarg, {deliver, packet}}},
+                 epcap_tcp_server:start(self(), [{file, File}, {deliver, packet}])),
+    ?assertEqual({error, {badarg, {tcp, {max_flows, 0}}}},
+                 epcap_tcp_server:start(self(), [{file, File}, {tcp, [{max_flows, 0}]}])),
+    ?assertMatch({error, _}, epcap_tcp_server:start(self(), [{file, "/nonexistent.pcap"}])).
+
+%%--------------------------------------------------------------------
+%% Helpers
+%%--------------------------------------------------------------------
+
+script(Config) -> filename:join([?config(root, Config), "bin", "epcap-flow"]).
+
+%% Run bin/epcap-flow on a capture into a fresh directory.
+flow(X, Config) ->
+    Out = filename:join(?config(priv_dir, Config), X ++ "-" ++ integer_to_list(erlang:unique_integer([positive]))),
+    ok = file:make_dir(Out),
+    File = filename:join(?config(data, Config), X ++ ".pcap"),
+    {0, _} = run(script(Config), ["-r", File, "-o", Out]),
+    Out.
+
+expected(X, Config) ->
+    Truth = filename:join(?config(data, Config), X ++ ".truth.sha256"),
+    case filelib:is_regular(Truth) of
+        true -> golden(X ++ ".truth.sha256", Config);
+        false -> golden(X ++ ".tcpflow.sha256", Config)
+    end.
+
+golden(Name, Config) ->
+    Bin = read(filename:join(?config(data, Config), Name)),
+    [begin
+         [N, S, H] = binary:split(L, <<" ">>, [global]),
+         {N, binary_to_integer(S), H}
+     end || L <- binary:split(Bin, <<"\n">>, [global, trim_all])].
+
+manifest(Dir) ->
+    {ok, Names} = file:list_dir(Dir),
+    [begin
+         B = read(filename:join(Dir, N)),
+         {list_to_binary(N), byte_size(B), sha(B)}
+     end || N <- lists:sort(Names)].
+
+sha(B) -> string:lowercase(binary:encode_hex(crypto:hash(sha256, B))).
+
+read(F) ->
+    {ok, B} = file:read_file(F),
+    B.
+
+run(Program, Args) ->
+    Port = open_port({spawn_executable, Program},
+                     [{args, Args}, exit_status, stderr_to_stdout, binary]),
+    run_output(Port, []).
+
+run_output(Port, Acc) ->
+    receive
+        {Port, {data, Data}} -> run_output(Port, [Data | Acc]);
+        {Port, {exit_status, Status}} ->
+            {Status, unicode:characters_to_list(lists:reverse(Acc))}
+    after 60000 ->
+            ct:fail({timeout, Port})
+    end.
+
+%% Repository root (holding bin/epcap-flow and test/data): $EPCAP_ROOT, or
+%% an ancestor of this suite's source or beam.
+root_dir() ->
+    Source = proplists:get_value(source, ?MODULE:module_info(compile), ""),
+    Starts = [filename:dirname(Source)]
+        ++ [filename:dirname(code:which(M)) || M <- [?MODULE, epcap], is_list(code:which(M))],
+    Candidates = [D || D <- [os:getenv("EPCAP_ROOT", "")], D =/= ""]
+        ++ lists:append([ancestors(filename:absname(S)) || S <- Starts]),
+    case [D || D <- Candidates, filelib:is_regular(filename:join([D, "bin", "epcap-flow"]))] of
+        [Root | _] -> Root;
+        [] -> ct:fail("repository root not found; set EPCAP_ROOT")
+    end.
+
+ancestors("/") -> ["/"];
+ancestors(Dir) -> [Dir | ancestors(filename:dirname(Dir))].
