@@ -125,7 +125,8 @@
     overlap = first :: first | last,
     defrag :: epcap_defrag:state() | false,
     next_sweep :: undefined | integer(),
-    stats = #{packets => 0, not_tcp => 0, malformed => 0, truncated => 0,
+    packets = 0 :: non_neg_integer(),
+    stats = #{not_tcp => 0, malformed => 0, truncated => 0,
               fragments_dropped => 0, opened => 0, fin => 0, rst => 0,
               timeout => 0, limit => 0, retransmitted => 0, overlaps => 0,
               conflicts => 0, out_of_window => 0, gaps => 0, gap_bytes => 0,
@@ -183,8 +184,11 @@ packet(Ip, Now, #tcp{next_sweep = NS} = S0) ->
                    true -> sweep(Now, S0);
                    false -> {[], S0}
                end,
-    {Ev, S1} = ip(Ip, Now, count(packets, S)),
-    {Ev0 ++ Ev, S1}.
+    {Ev, S1} = ip(Ip, Now, S#tcp{packets = S#tcp.packets + 1}),
+    {append(Ev0, Ev), S1}.
+
+append([], L) -> L;
+append(L1, L2) -> L1 ++ L2.
 
 ip(<<4:4, IHL:4, _:8, _:16, _:16, _:2, 0:1, 0:13, _:8, 6:8, _:16,
      Src:4/binary, Dst:4/binary, _/binary>> = Ip, Now, S) when IHL >= 5 ->
@@ -346,11 +350,11 @@ stream(K, #c{flow = Flow, client = Cl} = C, Side, D0, Seq, Flags, Data, Now, S0,
              _ -> D1
          end,
     C1 = set_dir(Side, D2, C),
-    Ev2 = Ev ++ Ev1,
+    Ev2 = append(Ev, Ev1),
     case done(C1#c.a) andalso done(C1#c.b) of
         true ->
             {Ev3, S2} = close(K, C1, fin, S1),
-            {Ev2 ++ Ev3, S2};
+            {append(Ev2, Ev3), S2};
         false ->
             {Ev2, store(K, C1, S1)}
     end.
@@ -546,8 +550,8 @@ count(K, N, #tcp{stats = St} = S) -> S#tcp{stats = St#{K := maps:get(K, St) + N}
 %% `gaps' and `gap_bytes'; and now: `flows' open, `held' bytes, and
 %% `defrag', the defragmenter's counts.
 -spec stats(state()) -> #{atom() => term()}.
-stats(#tcp{stats = St, flows = F, held = H, defrag = D}) ->
-    St#{flows => map_size(F), held => H,
+stats(#tcp{stats = St, flows = F, held = H, defrag = D, packets = P}) ->
+    St#{flows => map_size(F), held => H, packets => P,
         defrag => case D of false -> #{}; _ -> epcap_defrag:stats(D) end}.
 
 %% @doc Bytes held out of order, in all.

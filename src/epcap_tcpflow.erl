@@ -14,7 +14,7 @@
 %%% only names made of digits, dots, colons and hex digits inside `Dir',
 %%% and refuses to write through a symbolic link found there. At most
 %%% `max_open' (default 256) files are open at once and each buffers at
-%%% most 64 KiB.
+%%% most 256 KiB.
 %%% @end
 -module(epcap_tcpflow).
 
@@ -29,7 +29,7 @@
 
 -include_lib("kernel/include/file.hrl").
 
--define(BUF, 65536).
+-define(BUF, 262144).
 
 -record(out, {
     fd :: file:io_device() | closed,
@@ -43,6 +43,7 @@
     files = #{} :: #{binary() => #out{}},
     seen = #{} :: #{binary() => non_neg_integer()},   % names written: their end
     parked = #{} :: #{binary() => #out{}},            % closed to respect max_open
+    names = #{} :: #{{epcap_tcp:flow(), epcap_tcp:dir()} => binary()},  % of open flows
     open = 0 :: non_neg_integer(),
     max_open = 256 :: pos_integer()
 }).
@@ -79,10 +80,17 @@ endpoint({Ip, Port}) ->
 %% @doc Write what a list of {@link epcap_tcp} events says. A file error is
 %% `error({file, Name, Reason})'.
 -spec events([epcap_tcp:event()], writer()) -> writer().
-events([{data, Flow, Dir, Off, Bytes} | T], W) ->
-    events(T, data(name(Flow, Dir), Off, Bytes, W));
-events([{close, Flow, _} | T], W) ->
-    events(T, done(name(Flow, server), done(name(Flow, client), W)));
+events([{data, Flow, Dir, Off, Bytes} | T], #w{names = Ns} = W) ->
+    case Ns of
+        #{{Flow, Dir} := Name} ->
+            events(T, data(Name, Off, Bytes, W));
+        #{} ->
+            Name = name(Flow, Dir),
+            events(T, data(Name, Off, Bytes, W#w{names = Ns#{{Flow, Dir} => Name}}))
+    end;
+events([{close, Flow, _} | T], #w{names = Ns} = W) ->
+    W1 = W#w{names = maps:remove({Flow, client}, maps:remove({Flow, server}, Ns))},
+    events(T, done(name(Flow, server), done(name(Flow, client), W1)));
 events([_ | T], W) ->
     events(T, W);
 events([], W) ->
