@@ -17,8 +17,9 @@
 %%% Under a supervisor it behaves as a capture does: it exits `normal' at
 %%% the end of a file, on {@link stop/1} and when its owner exits, and
 %%% with the capture's failure otherwise, so a `transient' child is
-%%% restarted exactly when it failed. Events go out as fast as the capture
-%%% reads (as `{active, true}'): an owner must keep up. The time the
+%%% restarted exactly when it failed. The server takes packets from its
+%%% capture with `{active, N}' (at most 8192 wait for it), but sends events
+%%% as fast as it makes them (as `{active, true}'): an owner must keep up. The time the
 %%% reassembly sees is the packets' capture time; connections and holes
 %%% also time out while no packet comes (a live capture gone quiet).
 %%% @end
@@ -39,11 +40,15 @@
     owner :: pid(),
     capture :: pid(),
     tcp :: epcap_tcp:state(),
+    taken = 0 :: non_neg_integer(),   % packets taken since the last top-up
     last = 0 :: integer(),            % capture time of the last packet (ms)
     wall = 0 :: integer()             % monotonic time it came (ms)
 }).
 
 -define(TICK, 1000).
+%% The capture runs in {active, ?WINDOW}, topped up by what was taken once
+%% that is half of it: at most ?WINDOW packets wait in the mailbox.
+-define(WINDOW, 8192).
 
 %% @doc Start a reassembling capture linked to the caller, sending to
 %% `Owner'. `Options' are {@link epcap:start_link/2}'s (`deliver',
@@ -98,7 +103,8 @@ capture(Pid) -> gen_server:call(Pid, capture).
 %% @private
 init({Owner, Options, TcpOpts}) ->
     process_flag(trap_exit, true),
-    Opts = [{deliver, batch}, {tagged, true}, {time_unit, microsecond} | Options],
+    Opts = [{deliver, batch}, {tagged, true}, {time_unit, microsecond}, {active, ?WINDOW}
+            | Options],
     case epcap:start_link(self(), Opts) of
         {ok, Cap} ->
             _ = monitor(process, Owner),
@@ -125,13 +131,15 @@ handle_cast(_, S) ->
 handle_info({epcap_batch, Cap, B}, #state{capture = Cap, owner = O, tcp = T, last = L} = S) ->
     DLT = epcap:link_type(B),
     Self = self(),
-    {T1, Last} = epcap:fold(fun(Time, _Len, Frame, {Ts, _}) ->
-                                    Now = Time div 1000,
-                                    {Ev, Ts1} = epcap_tcp:frame(DLT, Frame, Now, Ts),
-                                    send(O, Self, Ev),
-                                    {Ts1, Now}
-                            end, {T, L}, B),
-    {noreply, S#state{tcp = T1, last = Last, wall = now_ms()}};
+    {T1, Last, N} = epcap:fold(fun(Time, _Len, Frame, {Ts, _, K}) ->
+                                       Now = Time div 1000,
+                                       {Ev, Ts1} = epcap_tcp:frame(DLT, Frame, Now, Ts),
+                                       send(O, Self, Ev),
+                                       {Ts1, Now, K + 1}
+                               end, {T, L, 0}, B),
+    {noreply, top_up(N, S#state{tcp = T1, last = Last, wall = now_ms()})};
+handle_info({epcap_passive, Cap}, #state{capture = Cap} = S) ->
+    {noreply, S};
 handle_info(tick, #state{owner = O, tcp = T, last = L, wall = W} = S) ->
     %% No packet for a while: time goes on from the last one's.
     Now = L + (now_ms() - W),
@@ -163,6 +171,12 @@ handle_info(_, S) ->
 %% @private
 terminate(_Reason, #state{capture = Cap}) ->
     epcap:stop(Cap).
+
+top_up(N, #state{capture = Cap, taken = Taken} = S) when Taken + N >= ?WINDOW div 2 ->
+    _ = epcap:setopts(Cap, [{active, Taken + N}]),
+    S#state{taken = 0};
+top_up(N, #state{taken = Taken} = S) ->
+    S#state{taken = Taken + N}.
 
 send(O, Self, Events) ->
     lists:foreach(fun(E) -> O ! {epcap_tcp, Self, E} end, Events).

@@ -22,7 +22,8 @@
          server_events/0, server_events/1,
          server_supervised/0, server_supervised/1,
          server_owner_exit/0, server_owner_exit/1,
-         server_badarg/0, server_badarg/1]).
+         server_badarg/0, server_badarg/1,
+         sniff_follow/0, sniff_follow/1]).
 
 %% The TCP captures; each is checked against X.truth.sha256 where tcpflow
 %% is wrong (it does not reassemble IP fragments), else X.tcpflow.sha256.
@@ -36,7 +37,8 @@ all() ->
     [{group, cli}, defrag_tshark, {group, server}].
 
 groups() ->
-    [{cli, [], [cli_golden, cli_bytes, served_bodies, tshark_follow, cli_errors, cli_symlink]},
+    [{cli, [], [cli_golden, cli_bytes, served_bodies, tshark_follow, cli_errors, cli_symlink,
+                sniff_follow]},
      {server, [], [server_events, server_supervised, server_owner_exit, server_badarg]}].
 
 init_per_suite(Config) ->
@@ -149,6 +151,31 @@ cli_symlink(Config) ->
     {1, Msg} = run(script(Config), ["-r", File, "-o", Out]),
     ?assertNotEqual(nomatch, string:find(Msg, "symlink")),
     ?assertEqual(<<"keep">>, read(Target)).
+
+sniff_follow() ->
+    [{doc, "Ensure that bin/epcap-sniff -F prints each connection's streams as "
+           "tshark -z follow,tcp,ascii does: the nodes, then each piece of data "
+           "with its length, the server's indented, the whole served body."}].
+sniff_follow(Config) ->
+    Script = filename:join([?config(root, Config), "bin", "epcap-sniff"]),
+    File = filename:join(?config(data, Config), "flow_http6.pcap"),
+    {0, Out} = run(Script, ["-F", "-r", File]),
+    Lines = string:split(Out, "\n", all),
+    ?assertEqual(3, length([L || "Follow: tcp,ascii" = L <- Lines])),
+    ?assert(lists:member("Node 1: [fd00:220:27::2]:8080", Lines)),
+    ?assert(lists:member("GET /small.txt HTTP/1.1.", Lines)),
+    ?assert(lists:member("\t188", Lines)),
+    ?assertEqual(3, length([L || "Closed (fin): " ++ _ = L <- Lines])),
+    %% Every byte once: the lengths printed add up to the streams' sizes.
+    Sizes = [list_to_integer(string:trim(L, leading, "\t")) || L <- Lines,
+                                                               is_count(L)],
+    Total = lists:sum([S || {_, S, _} <- golden("flow_http6.tcpflow.sha256", Config)]),
+    ?assertEqual(Total, lists:sum(Sizes)).
+
+is_count(L) ->
+    T = string:trim(L, leading, "\t"),
+    T =/= "" andalso lists:all(fun(C) -> C >= $0 andalso C =< $9 end, T)
+        andalso (hd(L) =:= $\t orelse length(T) < 4).
 
 %%--------------------------------------------------------------------
 %% Defragmentation
