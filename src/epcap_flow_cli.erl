@@ -13,6 +13,9 @@
 %% batches are not cut into small pieces.
 -define(WINDOW, 8192).
 
+%% fail/2 throws the exit status to main/1 on purpose.
+-dialyzer({nowarn_function, fail/2}).
+
 %% @doc Run with the script's arguments; returns the exit status (0 at the
 %% end of a file, 1 on an error, 2 on a bad command line), having printed
 %% why to standard error.

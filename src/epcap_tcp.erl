@@ -123,7 +123,7 @@
     idle_timeout = 300000 :: non_neg_integer(),
     window = 1073741824 :: pos_integer(),
     overlap = first :: first | last,
-    defrag :: epcap_defrag:state() | false,
+    defrag :: epcap_defrag:state() | false | undefined,
     next_sweep :: undefined | integer(),
     packets = 0 :: non_neg_integer(),
     stats = #{not_tcp => 0, malformed => 0, truncated => 0,
@@ -173,7 +173,7 @@ frame(DLT, Frame, Now, S) ->
 %% @doc Feed an IP datagram (IPv4 or IPv6) at time `Now' (milliseconds).
 %% ```
 %% S0 = epcap_tcp:new(),
-%% Syn = <<16#45, 0, 40:16, 0:16, 2:16, 64, 6, 0:16, 10,0,0,1, 10,0,0,2,
+%% Syn = <<16#45, 0, 40:16, 0:32, 64, 6, 0:16, 10,0,0,1, 10,0,0,2,
 %%         1234:16, 80:16, 99:32, 0:32, 5:4, 0:4, 2, 0:48>>,
 %% {[{open, {{{10,0,0,1}, 1234}, {{10,0,0,2}, 80}}}], _} =
 %%     epcap_tcp:packet(Syn, 0, S0).
