@@ -11,6 +11,7 @@
 -include_lib("stdlib/include/assert.hrl").
 
 -export([all/0, groups/0, init_per_suite/1, end_per_suite/1,
+         init_per_group/2, end_per_group/2,
          init_per_testcase/2, end_per_testcase/2]).
 -export([cli_golden/0, cli_golden/1,
          cli_bytes/0, cli_bytes/1,
@@ -23,7 +24,11 @@
          server_supervised/0, server_supervised/1,
          server_owner_exit/0, server_owner_exit/1,
          server_badarg/0, server_badarg/1,
-         sniff_follow/0, sniff_follow/1]).
+         sniff_follow/0, sniff_follow/1,
+         live_http/0, live_http/1]).
+
+%% The test host of the live group: 10.<215+K>.127.0/24.
+-define(HOST, 127).
 
 %% The TCP captures; each is checked against X.truth.sha256 where tcpflow
 %% is wrong (it does not reassemble IP fragments), else X.tcpflow.sha256.
@@ -34,12 +39,13 @@
 -define(TSHARK_WRONG, ["flow_reorder", "flow_loss"]).
 
 all() ->
-    [{group, cli}, defrag_tshark, {group, server}].
+    [{group, cli}, defrag_tshark, {group, server}, {group, live}].
 
 groups() ->
     [{cli, [], [cli_golden, cli_bytes, served_bodies, tshark_follow, cli_errors, cli_symlink,
                 sniff_follow]},
-     {server, [], [server_events, server_supervised, server_owner_exit, server_badarg]}].
+     {server, [], [server_events, server_supervised, server_owner_exit, server_badarg]},
+     {live, [], [live_http]}].
 
 init_per_suite(Config) ->
     Root = root_dir(),
@@ -47,6 +53,19 @@ init_per_suite(Config) ->
     [{root, Root}, {data, filename:join([Root, "test", "data"])} | Config].
 
 end_per_suite(_Config) ->
+    ok.
+
+init_per_group(live, Config) ->
+    case epcap_test_lib:is_root() of
+        true -> [{host, epcap_test_lib:netns_up(?HOST)} | Config];
+        false -> {skip, "live captures need root (network namespaces)"}
+    end;
+init_per_group(_, Config) ->
+    Config.
+
+end_per_group(live, Config) ->
+    epcap_test_lib:netns_down(?config(host, Config));
+end_per_group(_, _Config) ->
     ok.
 
 init_per_testcase(_Case, Config) ->
@@ -308,6 +327,60 @@ server_badarg(Config) ->
     ?assertEqual({error, {badarg, {tcp, {max_flows, 0}}}},
                  epcap_tcp_server:start(self(), [{file, File}, {tcp, [{max_flows, 0}]}])),
     ?assertMatch({error, _}, epcap_tcp_server:start(self(), [{file, "/nonexistent.pcap"}])).
+
+live_http() ->
+    [{doc, "Ensure that epcap_tcp_server on a live interface gives the owner "
+           "the streams of HTTP transfers made while it runs (a test host "
+           "serving with python3 -m http.server, curl here, offloads off so "
+           "that frames are MTU-sized): each response body is the file "
+           "served, once, in order, and each connection closes with fin."}].
+live_http(Config) ->
+    #{a := If, b := B, peer := Peer} = Host = ?config(host, Config),
+    Srv = filename:join(?config(priv_dir, Config), "srv"),
+    ok = filelib:ensure_path(Srv),
+    Body = crypto:strong_rand_bytes(300000),
+    ok = file:write_file(filename:join(Srv, "f.bin"), Body),
+    _ = os:cmd("ethtool -K " ++ If ++ " tso off gso off gro off 2>/dev/null"),
+    _ = epcap_test_lib:ns_exec(Host, "ethtool -K " ++ B ++ " tso off gso off gro off"),
+    PeerS = inet:ntoa(Peer),
+    Httpd = open_port({spawn_executable, os:find_executable("ip")},
+                      [{args, ["netns", "exec", maps:get(ns, Host), "python3", "-m",
+                               "http.server", "--bind", PeerS, "--directory", Srv, "8080"]},
+                       exit_status, stderr_to_stdout]),
+    {os_pid, HttpdPid} = erlang:port_info(Httpd, os_pid),
+    try
+        timer:sleep(1500),
+        {ok, Pid} = epcap_tcp_server:start_link(self(), [{interface, If},
+                                                         {filter, "tcp port 8080"}]),
+        timer:sleep(300),
+        [_ = os:cmd("curl -s -o /dev/null http://" ++ PeerS ++ ":8080/f.bin") || _ <- [1, 2]],
+        Events = live_collect(Pid, 2, []),
+        epcap_tcp_server:stop(Pid),
+        Flows = [F || {open, F} <- Events],
+        ?assertEqual(2, length(Flows)),
+        [begin
+             Mine = [E || E <- Events, element(2, E) =:= F],
+             [_, Got] = binary:split(stream(Mine, server), <<"\r\n\r\n">>),
+             ?assertEqual(byte_size(Body), byte_size(Got)),
+             ?assert(Got =:= Body),
+             ?assertMatch({close, F, fin}, lists:last(Mine)),
+             ?assertEqual([], [G || {gap, _, _, _, _} = G <- Mine])
+         end || F <- Flows]
+    after
+        os:cmd("kill " ++ integer_to_list(HttpdPid)),
+        catch port_close(Httpd)
+    end.
+
+%% Events until N connections closed.
+live_collect(_Pid, 0, Acc) ->
+    lists:reverse(Acc);
+live_collect(Pid, N, Acc) ->
+    receive
+        {epcap_tcp, Pid, {close, _, _} = E} -> live_collect(Pid, N - 1, [E | Acc]);
+        {epcap_tcp, Pid, E} -> live_collect(Pid, N, [E | Acc])
+    after 20000 ->
+            ct:fail({timeout, lists:reverse(Acc)})
+    end.
 
 %%--------------------------------------------------------------------
 %% Helpers
