@@ -428,8 +428,10 @@ limit(Ev, D, Flow, Dir, #tcp{max_bytes = MB, held = T} = S) when T > MB ->
     {Ev1, D1, S1} = skip_all(D, Flow, Dir, S),
     {Ev ++ Ev1, D1, S1};
 limit(Ev, #d{held = H} = D, Flow, Dir, #tcp{max_flow_bytes = MF} = S) when H > MF ->
-    {Ev1, D1, S1} = skip(D, Flow, Dir, S),
-    limit(Ev ++ Ev1, D1, Flow, Dir, S1);
+    case skip(D, Flow, Dir, S) of
+        {[], D1, S1} -> {Ev, D1, S1};
+        {Ev1, D1, S1} -> limit(Ev ++ Ev1, D1, Flow, Dir, S1)
+    end;
 limit(Ev, D, _Flow, _Dir, S) ->
     {Ev, D, S}.
 
@@ -444,9 +446,12 @@ skip(D, _Flow, _Dir, S) ->
 
 skip_all(#d{pend = []} = D, _Flow, _Dir, S) -> {[], D, S};
 skip_all(D, Flow, Dir, S) ->
-    {Ev, D1, S1} = skip(D, Flow, Dir, S),
-    {Ev1, D2, S2} = skip_all(D1, Flow, Dir, S1),
-    {Ev ++ Ev1, D2, S2}.
+    case skip(D, Flow, Dir, S) of
+        {[], D1, S1} -> {[], D1, S1};
+        {Ev, D1, S1} ->
+            {Ev1, D2, S2} = skip_all(D1, Flow, Dir, S1),
+            {Ev ++ Ev1, D2, S2}
+    end.
 
 %% Everything held goes out, holes as gaps, then the bytes missing before
 %% a FIN; then the close.

@@ -330,3 +330,31 @@ ranges_test() ->
     ?assertEqual(R3, R4),
     {R5, 1, {6, 0}} = epcap_ranges:insert(7, <<"-xxabCD">>, R3, last),
     ?assertEqual([{7, <<"-xxabCD">>}, {14, <<"EF">>}], R5).
+
+%% Property: with segments lost for good (and the rest shuffled), every
+%% byte that came is delivered at its offset and every byte lost is in a
+%% gap event, once the connection is flushed.
+loss_prop_test_() ->
+    {timeout, 60, fun() -> [loss_case(N) || N <- lists:seq(1, 100)] end}.
+
+loss_case(N) ->
+    rand:seed(exsss, {N, 18, 2026}),
+    Resp = bytes(1000 + rand:uniform(20000)),
+    Mss = 200 + rand:uniform(1200),
+    SIsn = pick_isn(),
+    {Hs, _} = conn(1, SIsn, <<"q">>, Resp, Mss),
+    Segs = lists:zip(lists:seq(0, (byte_size(Resp) - 1) div Mss),
+                     segs(?S, ?C, SIsn + 1, Resp, Mss, fun epcap_tcp_craft:tcp4/7)),
+    {Lost, Kept} = lists:partition(fun(_) -> rand:uniform(6) =:= 1 end, Segs),
+    Fin = tcp4(?S, ?C, SIsn + 1 + byte_size(Resp), 0, [fin, ack], <<>>, 9),
+    Mixed = shuffle([P || {_, P} <- Kept]) ++ [Fin],
+    {Ev, S} = feed(Hs ++ Mixed),
+    {EvF, _} = epcap_tcp:flush(S),
+    Expected = iolist_to_binary(
+                 [case lists:keymember(I, 1, Lost) of
+                      true -> binary:copy(<<0>>, byte_size(binary:part(Resp, I * Mss, min(Mss, byte_size(Resp) - I * Mss))));
+                      false -> binary:part(Resp, I * Mss, min(Mss, byte_size(Resp) - I * Mss))
+                  end || {I, _} <- Segs]),
+    ?assertEqual({N, Expected}, {N, stream(Ev ++ EvF, server)}),
+    LostBytes = lists:sum([min(Mss, byte_size(Resp) - I * Mss) || {I, _} <- Lost]),
+    ?assertEqual({N, LostBytes}, {N, lists:sum([L || {gap, _, server, _, L} <- Ev ++ EvF])}).
