@@ -36,8 +36,9 @@
 %%% <li>`{timeout, 30000}': milliseconds from a datagram's first fragment
 %%%   to its last (Linux's `ipfrag_time').</li>
 %%% </ul>
-%%% Past a cap the oldest pending datagrams are dropped (`evicted') until
-%%% the new fragment fits. Every fragment or datagram dropped is counted
+%%% Past a cap the oldest pending datagrams are dropped (`evicted', in
+%%% constant time each) until the new fragment fits; a datagram that would
+%%% not fit alone is dropped too (`{drop, no_room}'). Every fragment or datagram dropped is counted
 %%% by {@link stats/1}.
 %%% @end
 -module(epcap_defrag).
@@ -59,10 +60,12 @@
 %% dropped as a duplicate) and its datagram is not whole yet; `{drop,
 %% Reason}': the fragment, and with `overlap' or `too_big' its datagram,
 %% was dropped.
--type result() :: {ok, binary()} | more | {drop, malformed | too_big | overlap}.
+-type result() :: {ok, binary()} | more
+                | {drop, malformed | too_big | overlap | no_room}.
 
 -record(dg, {
     first :: integer(),                        % time of the first fragment
+    serial = 0 :: non_neg_integer(),           % its place in the order of arrival
     ranges = [] :: epcap_ranges:ranges(),
     bytes = 0 :: non_neg_integer(),
     total :: undefined | non_neg_integer(),     % payload length, once the last came
@@ -74,6 +77,12 @@
 
 -record(defrag, {
     pending = #{} :: #{term() => #dg{}},
+    %% Datagrams in the order they began, for eviction in O(1): entries of
+    %% datagrams gone are skipped when met, and the queue is compacted when
+    %% it holds twice as many entries as there are datagrams.
+    order = queue:new() :: queue:queue({non_neg_integer(), term()}),
+    qlen = 0 :: non_neg_integer(),
+    serial = 0 :: non_neg_integer(),
     bytes = 0 :: non_neg_integer(),
     max_pending = 1024 :: pos_integer(),
     max_bytes = 4194304 :: pos_integer(),
@@ -185,11 +194,24 @@ held(Key, Start, End, Data, More, Head, Now, #defrag{pending = P} = S) ->
         {ok, #dg{dead = true}} ->
             {{drop, overlap}, count(dropped_overlap, S)};
         {ok, Dg} ->
-            add(Key, Dg, Start, End, Data, More, Head, S);
+            fits(Key, Dg, Start, End, Data, More, Head, make_room(Key, byte_size(Data), 0, S));
         error ->
-            S1 = make_room(byte_size(Data), 1, S),
-            add(Key, #dg{first = Now}, Start, End, Data, More, Head, S1)
+            #defrag{serial = N, order = Q, qlen = QL} = S1 = make_room(Key, byte_size(Data), 1, S),
+            S2 = S1#defrag{serial = N + 1, order = queue:in({N, Key}, Q), qlen = QL + 1},
+            fits(Key, #dg{first = Now, serial = N}, Start, End, Data, More, Head, S2)
     end.
+
+%% Evicting every other datagram may not make room for this one's bytes:
+%% then it goes too.
+fits(Key, Dg, _Start, _End, Data, _More, _Head,
+     #defrag{bytes = Held, max_bytes = MB} = S) when Held + byte_size(Data) > MB ->
+    S1 = count(evicted, count(evicted_bytes, Dg#dg.bytes + byte_size(Data), S)),
+    {{drop, no_room}, case S1#defrag.pending of
+                          #{Key := _} -> forget(Key, Dg, S1);
+                          #{} -> S1
+                      end};
+fits(Key, Dg, Start, End, Data, More, Head, S) ->
+    add(Key, Dg, Start, End, Data, More, Head, S).
 
 add(Key, #dg{ranges = R0, total = Total0} = Dg0, Start, End, Data, More, Head, S0) ->
     Policy = policy(Key, S0),
@@ -208,8 +230,7 @@ add(Key, #dg{ranges = R0, total = Total0} = Dg0, Start, End, Data, More, Head, S
                 true ->
                     Dg = head(Start, Head, Dg0#dg{ranges = R, total = Total,
                                                    bytes = Dg0#dg.bytes + Delta}),
-                    S2 = make_room(0, 0, S1#defrag{bytes = S1#defrag.bytes + Delta}),
-                    complete(Key, Dg, S2)
+                    complete(Key, Dg, S1#defrag{bytes = S1#defrag.bytes + Delta})
             end
     end.
 
@@ -284,7 +305,8 @@ forget(Key, #dg{bytes = B}, #defrag{pending = P, bytes = Held} = S) ->
 %% Drop a datagram and keep a tombstone that drops what comes later.
 kill(Key, Dg, S) ->
     S1 = forget(Key, Dg, S),
-    count(dropped_overlap, store(Key, #dg{first = Dg#dg.first, dead = true}, S1)).
+    count(dropped_overlap,
+          store(Key, #dg{first = Dg#dg.first, serial = Dg#dg.serial, dead = true}, S1)).
 
 drop(Key, Why, #defrag{pending = P} = S) ->
     case maps:find(Key, P) of
@@ -292,23 +314,51 @@ drop(Key, Why, #defrag{pending = P} = S) ->
         error -> count(Why, S)
     end.
 
-%% Evict the oldest datagrams until `Bytes' more and `N' more datagrams fit.
-make_room(Bytes, N, #defrag{pending = P, bytes = Held, max_pending = MP, max_bytes = MB} = S)
+%% Evict the oldest datagrams but `Keep' until `Bytes' more and `N' more
+%% datagrams fit (or none is left to evict).
+make_room(Keep, Bytes, N, #defrag{pending = P, bytes = Held, max_pending = MP,
+                                  max_bytes = MB} = S)
   when map_size(P) + N > MP; Held + Bytes > MB ->
-    case maps:size(P) of
-        0 -> S;
-        _ ->
-            {Key, Dg} = oldest(P),
-            S1 = count(evicted, count(evicted_bytes, Dg#dg.bytes, S)),
-            make_room(Bytes, N, forget(Key, Dg, S1))
+    case oldest(Keep, S) of
+        {none, S1} ->
+            S1;
+        {{Key, Dg}, S1} ->
+            S2 = count(evicted, count(evicted_bytes, Dg#dg.bytes, S1)),
+            make_room(Keep, Bytes, N, forget(Key, Dg, S2))
     end;
-make_room(_, _, S) -> S.
+make_room(_Keep, _, _, S) ->
+    compact(S).
 
-oldest(P) ->
-    maps:fold(fun(K, D, none) -> {K, D};
-                 (K, #dg{first = T} = D, {_, #dg{first = T0}}) when T < T0 -> {K, D};
-                 (_, _, Acc) -> Acc
-              end, none, P).
+%% The oldest datagram that is not `Keep', taken off the queue (Keep's
+%% entry, if met, goes back in front).
+oldest(Keep, #defrag{order = Q, qlen = QL, pending = P} = S) ->
+    case queue:out(Q) of
+        {empty, _} ->
+            {none, S};
+        {{value, {N, Key} = E}, Q1} ->
+            S1 = S#defrag{order = Q1, qlen = QL - 1},
+            case P of
+                #{Key := #dg{serial = N}} when Key =:= Keep ->
+                    {Found, S2} = oldest(Keep, S1),
+                    {Found, S2#defrag{order = queue:in_r(E, S2#defrag.order),
+                                      qlen = S2#defrag.qlen + 1}};
+                #{Key := #dg{serial = N} = Dg} ->
+                    {{Key, Dg}, S1};
+                #{} ->
+                    oldest(Keep, S1)
+            end
+    end.
+
+compact(#defrag{qlen = QL, pending = P, order = Q} = S) when QL > 2 * map_size(P) + 16 ->
+    Q1 = queue:filter(fun({N, K}) ->
+                              case P of
+                                  #{K := #dg{serial = N}} -> true;
+                                  #{} -> false
+                              end
+                      end, Q),
+    S#defrag{order = Q1, qlen = queue:len(Q1)};
+compact(S) ->
+    S.
 
 %% @doc Drop the datagrams whose first fragment came `timeout' or more
 %% milliseconds before `Now'. Fragments fed in call it once a second of

@@ -196,3 +196,33 @@ mutate(P) ->
                         <<H:I/binary, _, T/binary>> = B,
                         <<H/binary, (rand:uniform(256) - 1), T/binary>>
                 end, P, lists:seq(1, rand:uniform(3))).
+
+%% A flood of first fragments, each of another datagram: the caps hold,
+%% every datagram past them is counted, and a real datagram sent after it
+%% still comes through.
+flood_test_() ->
+    {timeout, 60, fun flood/0}.
+
+flood() ->
+    S0 = epcap_defrag:new([{max_pending, 100}, {max_bytes, 100000}]),
+    Frag = hd(frag4(udp4(rand:bytes(3000), 0), pieces(3008, 1200))),
+    <<A:4/binary, _:16, B/binary>> = Frag,
+    S = lists:foldl(fun(Id, S1) ->
+                            {more, S2} = epcap_defrag:packet(<<A/binary, Id:16, B/binary>>, 0, S1),
+                            S2
+                    end, S0, lists:seq(1, 50000)),
+    %% 83 first fragments of 1200 bytes fill the 100 000 bytes.
+    ?assertEqual(83, epcap_defrag:pending(S)),
+    ?assert(epcap_defrag:held(S) =< 100000),
+    ?assertMatch(#{evicted := 49917, fragments := 50000}, epcap_defrag:stats(S)),
+    D = udp4(rand:bytes(2000), 60001),
+    {R, _} = feed(frag4(D, pieces(2008, 1000)), S),
+    ?assertEqual([D], whole(R)).
+
+no_room_test() ->
+    S0 = epcap_defrag:new([{max_bytes, 2000}]),
+    D = udp4(rand:bytes(6000), 5),
+    {R, S} = feed(frag4(D, pieces(6008, 1000)), S0),
+    ?assertEqual([], whole(R)),
+    ?assert(lists:member({drop, no_room}, R)),
+    ?assert(epcap_defrag:held(S) =< 2000).
