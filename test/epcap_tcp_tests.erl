@@ -358,3 +358,22 @@ loss_case(N) ->
     ?assertEqual({N, Expected}, {N, stream(Ev ++ EvF, server)}),
     LostBytes = lists:sum([min(Mss, byte_size(Resp) - I * Mss) || {I, _} <- Lost]),
     ?assertEqual({N, LostBytes}, {N, lists:sum([L || {gap, _, server, _, L} <- Ev ++ EvF])}).
+
+%% A SYN flood from many ports: the table stays at max_flows, the oldest
+%% opened go first (`limit'), and a connection after it still works.
+syn_flood_test_() ->
+    {timeout, 60, fun syn_flood/0}.
+
+syn_flood() ->
+    S0 = epcap_tcp:new([{max_flows, 100}]),
+    S = lists:foldl(fun(P, S1) ->
+                            {_, S2} = epcap_tcp:packet(
+                                        tcp4({{10, 9, P bsr 8, P band 255}, P}, ?S, P, 0, [syn],
+                                             <<>>, 1), 0, S1),
+                            S2
+                    end, S0, lists:seq(1, 20000)),
+    ?assertEqual(100, length(epcap_tcp:flows(S))),
+    ?assertMatch(#{limit := 19900, opened := 20000}, epcap_tcp:stats(S)),
+    {Hs, Rest} = conn(1, 2, <<"after">>, <<"the flood">>, 100),
+    {Ev, _} = feed(Hs ++ Rest, S),
+    ?assertEqual(<<"the flood">>, stream([E || E <- Ev, element(2, E) =:= ?FLOW], server)).
