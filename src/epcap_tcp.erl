@@ -308,8 +308,22 @@ room(S) -> {[], S}.
 conn(K, C, _Side, _Seq, Flags, _Data, _Now, S, Ev) when Flags band ?RST =/= 0 ->
     {Ev1, S1} = close(K, C, rst, S),
     {Ev ++ Ev1, S1};
+conn(K, #c{flow = Flow, client = Cl} = C, Side, Seq, Flags, Data, Now, S, [])
+  when Flags band (?SYN bor ?FIN) =:= 0, Data =/= <<>> ->
+    %% The common case, a segment that comes next: no hold, no FIN to check.
+    case dir(Side, C) of
+        #d{isn = Isn, next = Next, pend = [], fin = undefined} = D
+          when Isn =/= undefined, (Seq - Isn - Next) band ?M32 =:= 0 ->
+            Dir = case Side of Cl -> client; _ -> server end,
+            D1 = D#d{next = Next + byte_size(Data)},
+            {[{data, Flow, Dir, Next, Data}], store(K, set_dir(Side, D1, C), S)};
+        D ->
+            slow(K, C, Side, D, Seq, Flags, Data, Now, S, [])
+    end;
 conn(K, C, Side, Seq, Flags, Data, Now, S, Ev) ->
-    D = dir(Side, C),
+    slow(K, C, Side, dir(Side, C), Seq, Flags, Data, Now, S, Ev).
+
+slow(K, C, Side, D, Seq, Flags, Data, Now, S, Ev) ->
     Syn = syn(Flags),
     Isn = (Seq + Syn) band ?M32,
     case D of

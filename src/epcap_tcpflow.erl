@@ -44,6 +44,9 @@
     seen = #{} :: #{binary() => non_neg_integer()},   % names written: their end
     parked = #{} :: #{binary() => #out{}},            % closed to respect max_open
     names = #{} :: #{{epcap_tcp:flow(), epcap_tcp:dir()} => binary()},  % of open flows
+    %% The direction written last, kept out of `files' so that the next
+    %% piece of it costs no map lookup.
+    cur = none :: none | {epcap_tcp:flow(), epcap_tcp:dir(), binary(), #out{}},
     open = 0 :: non_neg_integer(),
     max_open = 256 :: pos_integer()
 }).
@@ -80,15 +83,21 @@ endpoint({Ip, Port}) ->
 %% @doc Write what a list of {@link epcap_tcp} events says. A file error is
 %% `error({file, Name, Reason})'.
 -spec events([epcap_tcp:event()], writer()) -> writer().
-events([{data, Flow, Dir, Off, Bytes} | T], #w{names = Ns} = W) ->
-    case Ns of
-        #{{Flow, Dir} := Name} ->
-            events(T, data(Name, Off, Bytes, W));
-        #{} ->
-            Name = name(Flow, Dir),
-            events(T, data(Name, Off, Bytes, W#w{names = Ns#{{Flow, Dir} => Name}}))
-    end;
-events([{close, Flow, _} | T], #w{names = Ns} = W) ->
+events([{data, Flow, Dir, Off, Bytes} | T], #w{cur = {Flow, Dir, Name, F}} = W) ->
+    events(T, W#w{cur = {Flow, Dir, Name, append(Name, Off, Bytes, F)}});
+events([{data, Flow, Dir, Off, Bytes} | T], W0) ->
+    #w{names = Ns, files = Fs} = W = unload(W0),
+    {Name, W1} = case Ns of
+                     #{{Flow, Dir} := N} -> {N, W};
+                     #{} -> N = name(Flow, Dir), {N, W#w{names = Ns#{{Flow, Dir} => N}}}
+                 end,
+    {F, W2} = case Fs of
+                  #{Name := F0} -> {F0, W1#w{files = maps:remove(Name, Fs)}};
+                  #{} -> start(Name, W1)
+              end,
+    events(T, W2#w{cur = {Flow, Dir, Name, append(Name, Off, Bytes, F)}});
+events([{close, Flow, _} | T], W0) ->
+    #w{names = Ns} = W = unload(W0),
     W1 = W#w{names = maps:remove({Flow, client}, maps:remove({Flow, server}, Ns))},
     events(T, done(name(Flow, server), done(name(Flow, client), W1)));
 events([_ | T], W) ->
@@ -96,20 +105,16 @@ events([_ | T], W) ->
 events([], W) ->
     W.
 
-data(Name, Off, Bytes, #w{files = Fs} = W) ->
-    case Fs of
-        #{Name := #out{at = At, size = Size, buf = Buf, base = Base} = F}
-          when Base + Off =:= At + Size, Size < ?BUF ->
-            W#w{files = Fs#{Name := F#out{buf = [Buf | Bytes],
-                                            size = Size + byte_size(Bytes)}}};
-        #{Name := #out{base = Base} = F} ->
-            F1 = flush(Name, F, W),
-            W#w{files = Fs#{Name := F1#out{at = Base + Off, buf = Bytes,
-                                             size = byte_size(Bytes)}}};
-        #{} ->
-            {F, W1} = start(Name, W),
-            data(Name, Off, Bytes, W1#w{files = (W1#w.files)#{Name => F}})
-    end.
+%% Put the current direction back with the others.
+unload(#w{cur = none} = W) -> W;
+unload(#w{cur = {_, _, Name, F}, files = Fs} = W) -> W#w{cur = none, files = Fs#{Name => F}}.
+
+append(_Name, Off, Bytes, #out{at = At, size = Size, buf = Buf, base = Base} = F)
+  when Base + Off =:= At + Size, Size < ?BUF ->
+    F#out{buf = [Buf | Bytes], size = Size + byte_size(Bytes)};
+append(Name, Off, Bytes, #out{base = Base} = F) ->
+    F1 = flush(Name, F, undefined),
+    F1#out{at = Base + Off, buf = Bytes, size = byte_size(Bytes)}.
 
 %% A direction seen for the first time in this run truncates its file; one
 %% seen before goes on at its end.
@@ -177,11 +182,13 @@ room(W) -> W.
 
 %% @doc Write every buffer out (the files stay open).
 -spec sync(writer()) -> writer().
-sync(#w{files = Fs} = W) ->
+sync(W0) ->
+    #w{files = Fs} = W = unload(W0),
     W#w{files = maps:map(fun(Name, F) -> flush(Name, F, W) end, Fs)}.
 
 %% @doc Write every buffer out and close every file.
 -spec close(writer()) -> ok.
-close(#w{files = Fs, parked = P} = W) ->
+close(W0) ->
+    #w{files = Fs, parked = P} = W = unload(W0),
     _ = lists:foldl(fun done/2, W, maps:keys(Fs) ++ maps:keys(P)),
     ok.

@@ -377,3 +377,16 @@ syn_flood() ->
     {Hs, Rest} = conn(1, 2, <<"after">>, <<"the flood">>, 100),
     {Ev, _} = feed(Hs ++ Rest, S),
     ?assertEqual(<<"the flood">>, stream([E || E <- Ev, element(2, E) =:= ?FLOW], server)).
+
+ipv6_link_types_and_extension_headers_test() ->
+    C = {{16#fd00, 0, 0, 0, 0, 0, 0, 1}, 40000},
+    S = {{16#fd00, 0, 0, 0, 0, 0, 0, 2}, 80},
+    P = epcap_tcp_craft:tcp6(C, S, 1, 0, [ack], <<"six">>, 1),
+    %% The same segment behind a hop-by-hop and a destination options header.
+    <<V:4/binary, PLen:16, 6, Hop, Addrs:32/binary, Tcp/binary>> = P,
+    Ext = <<V/binary, (PLen + 16):16, 0, Hop, Addrs/binary,
+            60, 0, 1, 4, 0:32, 6, 0, 1, 4, 0:32, Tcp/binary>>,
+    Frames = [{229, P}, {12, P}, {14, P}, {0, <<30:32/little, P/binary>>},
+              {1, <<0:96, 16#86DD:16, Ext/binary>>}],
+    [?assertMatch({[{open, {C, S}}, {data, _, client, 0, <<"six">>}], _},
+                  epcap_tcp:frame(DLT, F, 0, epcap_tcp:new())) || {DLT, F} <- Frames].
