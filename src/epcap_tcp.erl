@@ -20,10 +20,15 @@
 %%% <li>`{gap, Flow, Dir, Offset, Length}': `Length' bytes were never seen
 %%%   and will not be waited for (see the limits below).</li>
 %%% <li>`{close, Flow, Why}': `fin' when both directions ended with a FIN
-%%%   and every byte before it came, `rst', `timeout' (idle, or
-%%%   {@link flush/1}), `limit' (closed to open a new flow beyond
-%%%   `max_flows').</li>
+%%%   and every byte before it came, `rst', `timeout' (idle, a new SYN
+%%%   on the same addresses and ports, or {@link flush/1}), `limit'
+%%%   (closed to open a new flow beyond `max_flows'). Every byte held is
+%%%   given out before the close, holes as gaps.</li>
 %%% </ul>
+%%% A connection closed by FIN or RST is remembered for 60 s (at most
+%%% `max_flows' of them): its late retransmissions open no new one, a new
+%%% SYN does. A segment of no known connection opens one only if it has a
+%%% SYN or data (a bare ACK or RST is `ignored').
 %%%
 %%% <b>Segments.</b> Segments ahead of the next expected byte are held
 %%% until the bytes before them come. Bytes already delivered that come
