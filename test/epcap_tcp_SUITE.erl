@@ -25,7 +25,8 @@
          server_owner_exit/0, server_owner_exit/1,
          server_badarg/0, server_badarg/1,
          sniff_follow/0, sniff_follow/1,
-         live_http/0, live_http/1]).
+         live_http/0, live_http/1,
+         shuffled_real/0, shuffled_real/1]).
 
 %% The test host of the live group: 10.<215+K>.127.0/24.
 -define(HOST, 127).
@@ -39,7 +40,7 @@
 -define(TSHARK_WRONG, ["flow_reorder", "flow_loss"]).
 
 all() ->
-    [{group, cli}, defrag_tshark, {group, server}, {group, live}].
+    [{group, cli}, defrag_tshark, shuffled_real, {group, server}, {group, live}].
 
 groups() ->
     [{cli, [], [cli_golden, cli_bytes, served_bodies, tshark_follow, cli_errors, cli_symlink,
@@ -242,6 +243,82 @@ collect(Pid, Acc) ->
     after 10000 ->
             ct:fail(timeout)
     end.
+
+shuffled_real() ->
+    [{doc, "Ensure that the recorded sessions, each connection's data segments "
+           "permuted at random among their places and some duplicated (30 "
+           "rounds per capture), reassemble to the bytes tcpflow wrote for them "
+           "as recorded."}].
+shuffled_real(Config) ->
+    [begin
+         Frames = [{DLT, F} || {_, DLT, F} <- frames(X, Config)],
+         Gold = filename:join(?config(data, Config), X ++ ".tcpflow"),
+         {ok, Names} = file:list_dir(Gold),
+         Expected = lists:sort([summary(list_to_binary(N), read(filename:join(Gold, N)))
+                                || N <- Names]),
+         [begin
+              rand:seed(exsss, {Round, 27, 7}),
+              Mixed = duplicate(permute(Frames)),
+              ?assertEqual({X, Round, Expected}, {X, Round, reassemble(Mixed)})
+          end || Round <- lists:seq(1, 30)]
+     end || X <- ["flow_http4", "flow_http6"]].
+
+%% Each connection's data segments permuted among their own places.
+permute(Frames) ->
+    Tagged = [{flow_key(DLT, F), DF} || {DLT, F} = DF <- Frames],
+    Keys = lists:usort([K || {K, _} <- Tagged, K =/= control]),
+    Shuffled = maps:from_list(
+                 [{K, [DF || {_, DF} <- lists:sort([{rand:uniform(), DF}
+                                                    || {K1, DF} <- Tagged, K1 =:= K])]}
+                  || K <- Keys]),
+    {Out, _} = lists:mapfoldl(fun({control, DF}, M) -> {DF, M};
+                                 ({K, _}, M) ->
+                                      [Next | Rest] = maps:get(K, M),
+                                      {Next, M#{K := Rest}}
+                              end, Shuffled, Tagged),
+    Out.
+
+%% A copy of about one frame in six, a few places later.
+duplicate(Frames) ->
+    duplicate(Frames, []).
+duplicate([], Acc) -> lists:reverse(Acc);
+duplicate([F | T], Acc) ->
+    case rand:uniform(6) of
+        1 ->
+            {A, B} = lists:split(min(length(T), rand:uniform(5)), T),
+            duplicate(A ++ [F | B], [F | Acc]);
+        _ -> duplicate(T, [F | Acc])
+    end.
+
+%% The ports of a data segment, or `control' for a segment with no data.
+flow_key(DLT, Frame) ->
+    {ok, Ip} = epcap_l3:ip(DLT, Frame),
+    {Tcp, PayloadLen} = case Ip of
+                            <<4:4, IHL:4, _:8, Len:16, _/binary>> ->
+                                <<_:(IHL * 4)/binary, T/binary>> = Ip,
+                                {T, Len - IHL * 4};
+                            <<6:4, _:28, PLen:16, _:34/binary, T/binary>> ->
+                                {T, PLen}
+                        end,
+    <<SP:16, DP:16, _:64, DOff:4, _/bitstring>> = Tcp,
+    case PayloadLen - DOff * 4 of
+        0 -> control;
+        _ -> lists:sort([SP, DP])
+    end.
+
+%% The streams, named as tcpflow names them.
+reassemble(Frames) ->
+    {Ev, T} = lists:foldl(fun({DLT, F}, {Acc, T0}) ->
+                                  {E, T1} = epcap_tcp:frame(DLT, F, 0, T0),
+                                  {[E | Acc], T1}
+                          end, {[], epcap_tcp:new()}, Frames),
+    {Last, _} = epcap_tcp:flush(T),
+    All = lists:append(lists:reverse([Last | Ev])),
+    Dirs = lists:usort([{F, D} || {data, F, D, _, _} <- All]),
+    lists:sort([summary(epcap_tcpflow:name(F, D), stream([E || E <- All, element(2, E) =:= F], D))
+                || {F, D} <- Dirs]).
+
+summary(Name, Bytes) -> {Name, byte_size(Bytes), sha(Bytes)}.
 
 %%--------------------------------------------------------------------
 %% epcap_tcp_server
