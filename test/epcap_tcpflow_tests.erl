@@ -32,7 +32,8 @@ offsets_and_holes_test() ->
     ok = epcap_tcpflow:close(epcap_tcpflow:events([{close, ?F, fin}], W1)),
     ?assertEqual(<<"abc", 0, 0, "de">>, read(Dir, ?C2S)),
     ?assertEqual(<<"xyz">>, read(Dir, ?S2C)),
-    ?assertEqual(2, length(element(2, file:list_dir(Dir)))).
+    ?assertEqual(2, length(element(2, file:list_dir(Dir)))),
+    clean(Dir).
 
 same_tuple_again_appends_test() ->
     Dir = tmpdir(),
@@ -40,7 +41,8 @@ same_tuple_again_appends_test() ->
                               {open, ?F}, {data, ?F, client, 0, <<"two">>}],
                              epcap_tcpflow:new(Dir)),
     ok = epcap_tcpflow:close(W),
-    ?assertEqual(<<"onetwo">>, read(Dir, ?C2S)).
+    ?assertEqual(<<"onetwo">>, read(Dir, ?C2S)),
+    clean(Dir).
 
 max_open_test() ->
     Dir = tmpdir(),
@@ -53,17 +55,22 @@ max_open_test() ->
                     end, W0, lists:seq(0, 49)),
     ok = epcap_tcpflow:close(W),
     [?assertEqual(list_to_binary(lists:seq(0, 9)),
-                  read(Dir, epcap_tcpflow:name(F, client))) || F <- Flows].
+                  read(Dir, epcap_tcpflow:name(F, client))) || F <- Flows],
+    clean(Dir).
 
 truncates_first_time_test() ->
     Dir = tmpdir(),
     ok = file:write_file(filename:join(Dir, ?C2S), <<"stale bytes from before">>),
     ok = epcap_tcpflow:close(epcap_tcpflow:events([{data, ?F, client, 0, <<"new">>}],
                                                   epcap_tcpflow:new(Dir))),
-    ?assertEqual(<<"new">>, read(Dir, ?C2S)).
+    ?assertEqual(<<"new">>, read(Dir, ?C2S)),
+    clean(Dir).
 
 symlink_refused_test() ->
     Dir = tmpdir(),
     ok = file:make_symlink("/etc/passwd", filename:join(Dir, ?C2S)),
     ?assertError({file, <<?C2S>>, symlink},
-                 epcap_tcpflow:events([{data, ?F, client, 0, <<"x">>}], epcap_tcpflow:new(Dir))).
+                 epcap_tcpflow:events([{data, ?F, client, 0, <<"x">>}], epcap_tcpflow:new(Dir))),
+    clean(Dir).
+
+clean(Dir) -> ok = file:del_dir_r(Dir).
