@@ -26,6 +26,7 @@
          server_badarg/0, server_badarg/1,
          sniff_follow/0, sniff_follow/1,
          live_http/0, live_http/1,
+         live_cli/0, live_cli/1,
          shuffled_real/0, shuffled_real/1]).
 
 %% The test host of the live group: 10.<215+K>.127.0/24.
@@ -46,7 +47,7 @@ groups() ->
     [{cli, [], [cli_golden, cli_bytes, served_bodies, tshark_follow, cli_errors, cli_symlink,
                 sniff_follow]},
      {server, [], [server_events, server_supervised, server_owner_exit, server_badarg]},
-     {live, [], [live_http]}].
+     {live, [], [live_http, live_cli]}].
 
 init_per_suite(Config) ->
     Root = root_dir(),
@@ -445,6 +446,42 @@ live_http(Config) ->
          end || F <- Flows]
     after
         os:cmd("kill " ++ integer_to_list(HttpdPid)),
+        catch port_close(Httpd)
+    end.
+
+live_cli() ->
+    [{doc, "Ensure that bin/epcap-flow -i IFACE writes the streams of HTTP "
+           "transfers as they happen (its buffers go out every second), the "
+           "response's body the file served."}].
+live_cli(Config) ->
+    #{a := If, peer := Peer} = Host = ?config(host, Config),
+    Srv = filename:join(?config(priv_dir, Config), "srv_cli"),
+    ok = filelib:ensure_path(Srv),
+    Body = crypto:strong_rand_bytes(200000),
+    ok = file:write_file(filename:join(Srv, "g.bin"), Body),
+    PeerS = inet:ntoa(Peer),
+    Httpd = open_port({spawn_executable, os:find_executable("ip")},
+                      [{args, ["netns", "exec", maps:get(ns, Host), "python3", "-m",
+                               "http.server", "--bind", PeerS, "--directory", Srv, "8081"]},
+                       exit_status, stderr_to_stdout]),
+    {os_pid, HttpdPid} = erlang:port_info(Httpd, os_pid),
+    Out = ?config(out, Config),
+    Flow = open_port({spawn_executable, script(Config)},
+                     [{args, ["-i", If, "-f", "tcp port 8081", "-o", Out]},
+                      exit_status, stderr_to_stdout]),
+    {os_pid, FlowPid} = erlang:port_info(Flow, os_pid),
+    try
+        timer:sleep(2500),
+        _ = os:cmd("curl -s -o /dev/null http://" ++ PeerS ++ ":8081/g.bin"),
+        timer:sleep(2500),
+        {ok, Names} = file:list_dir(Out),
+        [Resp] = [N || N <- Names, string:find(N, ".08081-") =/= nomatch],
+        [_, Got] = binary:split(read(filename:join(Out, Resp)), <<"\r\n\r\n">>),
+        ?assert(Got =:= Body),
+        ?assertEqual(2, length(Names))
+    after
+        os:cmd("kill " ++ integer_to_list(FlowPid) ++ " " ++ integer_to_list(HttpdPid)),
+        catch port_close(Flow),
         catch port_close(Httpd)
     end.
 
