@@ -52,6 +52,7 @@ run(Source, Dir, #{filter := Filter} = Opts) ->
     case epcap:start([{deliver, batch}, {time_unit, microsecond}, {active, ?WINDOW} | Source]
                      ++ Filter) of
         {ok, Pid} ->
+            ready(Source),
             _ = erlang:send_after(1000, self(), sync),
             try
                 loop(Pid, epcap_tcp:new(), epcap_tcpflow:new(Dir), Opts#{taken => 0})
@@ -87,6 +88,10 @@ loop(Pid, T, W, Opts) ->
             ok = epcap_tcpflow:close(W),
             fail("~p", [Reason])
     end.
+
+%% A live capture says when it captures, for whoever waits to send.
+ready([{interface, If}]) -> io:format(standard_error, "epcap-flow: capturing on ~ts~n", [If]);
+ready(_) -> ok.
 
 top_up(Pid, N, #{taken := Taken} = Opts) when Taken + N >= ?WINDOW div 2 ->
     _ = epcap:setopts(Pid, [{active, Taken + N}]),

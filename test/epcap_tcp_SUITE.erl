@@ -70,8 +70,9 @@ end_per_group(live, Config) ->
 end_per_group(_, _Config) ->
     ok.
 
-init_per_testcase(_Case, Config) ->
-    Out = filename:join(?config(priv_dir, Config), "out"),
+init_per_testcase(Case, Config) ->
+    %% priv_dir is the run's: each case writes into a directory of its own.
+    Out = filename:join(?config(priv_dir, Config), atom_to_list(Case) ++ "_out"),
     ok = filelib:ensure_path(Out),
     [{out, Out} | Config].
 
@@ -431,10 +432,12 @@ live_http(Config) ->
         {ok, Pid} = epcap_tcp_server:start_link(self(), [{interface, If},
                                                          {filter, "tcp port 8080"}]),
         timer:sleep(300),
-        [_ = os:cmd("curl -s -o /dev/null http://" ++ PeerS ++ ":8080/f.bin") || _ <- [1, 2]],
+        [_ = os:cmd("curl -s --retry 20 --retry-delay 1 --retry-connrefused -o /dev/null "
+                    "http://" ++ PeerS ++ ":8080/f.bin") || _ <- [1, 2]],
         Events = live_collect(Pid, 2, []),
         epcap_tcp_server:stop(Pid),
-        Flows = [F || {open, F} <- Events],
+        %% Attempts refused while the server started end with rst.
+        Flows = [F || {close, F, fin} <- Events],
         ?assertEqual(2, length(Flows)),
         [begin
              Mine = [E || E <- Events, element(2, E) =:= F],
@@ -471,26 +474,54 @@ live_cli(Config) ->
                       exit_status, stderr_to_stdout]),
     {os_pid, FlowPid} = erlang:port_info(Flow, os_pid),
     try
-        timer:sleep(2500),
-        _ = os:cmd("curl -s -o /dev/null http://" ++ PeerS ++ ":8081/g.bin"),
-        timer:sleep(2500),
-        {ok, Names} = file:list_dir(Out),
-        [Resp] = [N || N <- Names, string:find(N, ".08081-") =/= nomatch],
-        [_, Got] = binary:split(read(filename:join(Out, Resp)), <<"\r\n\r\n">>),
+        wait_output(Flow, "capturing on", 30000),
+        timer:sleep(1500),     % and the server is up
+        _ = os:cmd("curl -s --retry 20 --retry-delay 1 --retry-connrefused -o /dev/null "
+                   "http://" ++ PeerS ++ ":8081/g.bin"),
+        %% The buffers go out within a second; give a loaded machine ten.
+        Got = wait_body(Out, byte_size(Body), 20),
         ?assert(Got =:= Body),
-        ?assertEqual(2, length(Names))
+        ?assertEqual({ok, 2}, {ok, length(element(2, file:list_dir(Out)))})
     after
         os:cmd("kill " ++ integer_to_list(FlowPid) ++ " " ++ integer_to_list(HttpdPid)),
         catch port_close(Flow),
         catch port_close(Httpd)
     end.
 
-%% Events until N connections closed.
+wait_output(Port, What, Timeout) ->
+    receive
+        {Port, {data, D}} ->
+            case string:find(D, What) of
+                nomatch -> wait_output(Port, What, Timeout);
+                _ -> ok
+            end;
+        {Port, {exit_status, S}} -> ct:fail({exited, S})
+    after Timeout -> ct:fail({no_output, What})
+    end.
+
+%% The body of the one response written to Out, once it is whole.
+wait_body(Out, Size, Tries) ->
+    {ok, Names} = file:list_dir(Out),
+    Body = case [N || N <- Names, string:find(N, ".08081-") =/= nomatch] of
+               [Resp] ->
+                   case binary:split(read(filename:join(Out, Resp)), <<"\r\n\r\n">>) of
+                       [_, B] -> B;
+                       _ -> <<>>
+                   end;
+               _ -> <<>>
+           end,
+    case byte_size(Body) >= Size of
+        true -> Body;
+        false when Tries > 0 -> timer:sleep(500), wait_body(Out, Size, Tries - 1);
+        false -> ct:fail({incomplete, byte_size(Body), Names})
+    end.
+
+%% Events until N connections closed with fin.
 live_collect(_Pid, 0, Acc) ->
     lists:reverse(Acc);
 live_collect(Pid, N, Acc) ->
     receive
-        {epcap_tcp, Pid, {close, _, _} = E} -> live_collect(Pid, N - 1, [E | Acc]);
+        {epcap_tcp, Pid, {close, _, fin} = E} -> live_collect(Pid, N - 1, [E | Acc]);
         {epcap_tcp, Pid, E} -> live_collect(Pid, N, [E | Acc])
     after 20000 ->
             ct:fail({timeout, lists:reverse(Acc)})
