@@ -55,7 +55,8 @@ run(Source, Dir, #{filter := Filter} = Opts) ->
             ready(Source),
             _ = erlang:send_after(1000, self(), sync),
             try
-                loop(Pid, epcap_tcp:new(), epcap_tcpflow:new(Dir), Opts#{taken => 0})
+                loop(Pid, epcap_tcp:new(), epcap_tcpflow:new(Dir),
+                     Opts#{taken => 0, last => 0, wall => erlang:monotonic_time(millisecond)})
             catch
                 error:{file, Name, Why} ->
                     epcap:stop(Pid),
@@ -69,16 +70,23 @@ loop(Pid, T, W, Opts) ->
     receive
         {epcap_batch, Pid, B} ->
             DLT = epcap:link_type(B),
-            {T1, W1, N} = epcap:fold(fun(Time, _Len, Frame, {Ts, Ws, K}) ->
-                                             {Ev, Ts1} = epcap_tcp:frame(DLT, Frame, Time div 1000, Ts),
-                                             {Ts1, epcap_tcpflow:events(Ev, Ws), K + 1}
-                                     end, {T, W, 0}, B),
-            loop(Pid, T1, W1, top_up(Pid, N, Opts));
+            {T1, W1, N, Last} =
+                epcap:fold(fun(Time, _Len, Frame, {Ts, Ws, K, _}) ->
+                                   Now = Time div 1000,
+                                   {Ev, Ts1} = epcap_tcp:frame(DLT, Frame, Now, Ts),
+                                   {Ts1, epcap_tcpflow:events(Ev, Ws), K + 1, Now}
+                           end, {T, W, 0, maps:get(last, Opts)}, B),
+            Opts1 = Opts#{last := Last, wall := erlang:monotonic_time(millisecond)},
+            loop(Pid, T1, W1, top_up(Pid, N, Opts1));
         {epcap_passive, Pid} ->
             loop(Pid, T, W, Opts);
         sync ->
+            %% No packet for a while (a quiet interface): time goes on from
+            %% the last one's, so holes and idle connections still time out.
             _ = erlang:send_after(1000, self(), sync),
-            loop(Pid, T, epcap_tcpflow:sync(W), Opts);
+            #{last := Last, wall := Wall} = Opts,
+            {Ev, T1} = epcap_tcp:expire(Last + erlang:monotonic_time(millisecond) - Wall, T),
+            loop(Pid, T1, epcap_tcpflow:sync(epcap_tcpflow:events(Ev, W)), Opts);
         {epcap, eof} ->
             {Ev, T1} = epcap_tcp:flush(T),
             ok = epcap_tcpflow:close(epcap_tcpflow:events(Ev, W)),
