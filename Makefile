@@ -13,8 +13,9 @@ DEPS_BUILD := erlang-nox erlang-dev erlang-common-test erlang-eunit \
 # skips) a stage whose tool is missing.
 DEPS_TEST := tcpdump tshark wireshark-common iproute2 iputils-ping util-linux procps \
 	clang libclang-rt-14-dev valgrind libcap2-bin elixir \
-	clang-format clang-tidy cppcheck git passwd sudo
-DEPS_BENCH := tcpdump tcpreplay wireshark-common iproute2 gnuplot-nox gcc
+	clang-format clang-tidy cppcheck git passwd sudo python3 curl ethtool
+DEPS_BENCH := tcpdump tcpreplay iproute2 gnuplot-nox gcc tcpflow python3 curl ethtool \
+	time wireshark-common
 DEPS_DEMO := erlang-nox erlang-dev rebar3 libpcap-dev libseccomp-dev make gcc
 
 .PHONY: all compile demo sniff test deps-build deps-test deps-demo \

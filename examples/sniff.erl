@@ -30,6 +30,10 @@
 %%% the pure parts, usable without a capture. At the end of a file the
 %%% server stops normally.
 %%%
+%%% `follow_format/1' prints the events of a reassembling capture
+%%% ({@link epcap_tcp_server}) as `tshark -z follow,tcp,ascii' prints a
+%%% stream: `bin/epcap-sniff -F' uses it.
+%%%
 %%% Reports are logged at level `info', below logger's default primary
 %%% level (`notice'): run `logger:set_primary_config(level, info)' to see
 %%% them.
@@ -40,6 +44,7 @@
 
 -export([start/0, start/1, start_link/0, start_link/1, stop/0]).
 -export([report/4, report/5, format_report/1, summary/1]).
+-export([follow_format/1]).
 -export([init/1, callback_mode/0, capturing/3, terminate/3]).
 
 -type option() :: epcap:option() | {format, [format()]}.
@@ -48,6 +53,8 @@
 -type time() :: erlang:timestamp() | {microsecond | nanosecond, integer()}.
 
 -export_type([option/0, report/0, format/0, time/0]).
+
+-define(FOLLOW_RULE, "===================================================================\n").
 
 -record(data, {epcap :: pid(), format = [] :: [format()],
                unit = microsecond :: microsecond | nanosecond}).
@@ -495,3 +502,36 @@ format_term(V) when is_list(V) ->
     end;
 format_term(V) ->
     io_lib:format("~w", [V]).
+
+%%====================================================================
+%% Following TCP streams
+%%====================================================================
+
+%% @doc One {@link epcap_tcp} event as text, in the manner of
+%% `tshark -z follow,tcp,ascii': at the open, the two nodes; for each
+%% piece of data its length, then its bytes with the non-printable ones as
+%% `.', the server's indented by a tab; a gap as the bytes missing; the
+%% close and why.
+%% ```
+%% Flow = {{{10,0,0,1}, 40000}, {{10,0,0,2}, 80}},
+%% <<"\t5\nhi..!\n">> = iolist_to_binary(sniff:follow_format({data, Flow, server, 0, <<"hi", 0, 7, "!">>})).
+%% '''
+-spec follow_format(epcap_tcp:event()) -> iodata().
+follow_format({open, {C, S}}) ->
+    [?FOLLOW_RULE, "Follow: tcp,ascii\nNode 0: ", node_name(C), "\nNode 1: ", node_name(S), "\n"];
+follow_format({data, _Flow, Dir, _Off, Bytes}) ->
+    [indent(Dir), integer_to_list(byte_size(Bytes)), "\n", follow_text(Bytes), "\n"];
+follow_format({gap, _Flow, Dir, Off, Len}) ->
+    [indent(Dir), io_lib:format("[~B bytes missing at offset ~B]\n", [Len, Off])];
+follow_format({close, {C, S}, Why}) ->
+    [io_lib:format("Closed (~p): ", [Why]), node_name(C), " - ", node_name(S), "\n", ?FOLLOW_RULE].
+
+indent(client) -> "";
+indent(server) -> "\t".
+
+node_name({{_, _, _, _} = Ip, Port}) -> [inet:ntoa(Ip), $:, integer_to_list(Port)];
+node_name({Ip, Port}) -> [$[, inet:ntoa(Ip), "]:", integer_to_list(Port)].
+
+follow_text(Bytes) ->
+    << <<(if B =:= $\n; B >= 32, B < 127 -> B; true -> $. end)>> || <<B>> <= Bytes >>.
+

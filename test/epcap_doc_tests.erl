@@ -8,13 +8,16 @@ doc_examples_test_() ->
     [{lists:flatten(io_lib:format("~s example ~b", [M, N])),
       fun() -> run_example(M, Code) end}
      || M <- [epcap_decode, epcap_batch, epcap_flow, epcap_options, epcap_frame,
-              epcap_save],
+              epcap_save] ++ reassembly(),
         {N, Code} <- examples(M)].
+
+%% TCP reassembly and defragmentation (issue 27).
+reassembly() -> [epcap_l3, epcap_ranges, epcap_defrag, epcap_tcp, epcap_tcpflow].
 
 examples_found_test() ->
     ?assert(length(examples(epcap_decode)) >= 7),
     [?assert(length(examples(M)) >= 1)
-     || M <- [epcap_batch, epcap_flow, epcap_options, epcap_frame]].
+     || M <- [epcap_batch, epcap_flow, epcap_options, epcap_frame] ++ reassembly()].
 
 %% Blocks between "%% ```" and "%% '''" lines in the module's source.
 examples(Mod) ->
