@@ -102,6 +102,8 @@
 -define(ETH_P_MPLS_MC, 16#8848).
 -define(VXLAN_PORT, 4789).
 
+-compile({inline, [ip4/1, ip6/4]}).
+
 %%====================================================================
 %% Decoding
 %%====================================================================
@@ -181,15 +183,54 @@ with_link(Link, {error, Hs, Detail}) ->
 push(H, {ok, Packet, Trailer}) -> {ok, [H | Packet], Trailer};
 push(H, {error, Hs, Detail}) -> {error, [H | Hs], Detail}.
 
-ether(<<Dst:6/binary, Src:6/binary, Type:16, Rest/binary>>) ->
-    case ethertype(Type, Rest) of
-        {ok, Packet, Trailer} ->
-            {ok, [ether_h(ether, Dst, Src, Type, Trailer) | Packet]};
-        {error, Hs, Detail} ->
-            {error, [ether_h(ether, Dst, Src, Type) | Hs], Detail}
+%% TCP over IPv4 without options or over IPv6, in a datagram that fills
+%% the frame and is no later fragment: the commonest frames, all three
+%% headers in one match. Options that do not fit go the general way.
+ether(<<Dst:6/binary, Src:6/binary, ?ETH_P_IP:16, 16#45, Tos, Len:16, W1:32, Ttl, 6, Sum:16,
+        S:32, D:32, P:32, Seq:32, Ack:32, T1:32, T2:32, Rest/binary>> = Frame)
+  when W1 band 16#1FFF =:= 0, T1 bsr 28 >= 5, Len =:= byte_size(Rest) + 40 ->
+    W0 = (16#45 bsl 24) bor (Tos bsl 16) bor Len,
+    W2 = (Ttl bsl 24) bor (6 bsl 16) bor Sum,
+    case tcp_split(T1 bsr 28, Rest) of
+        {Opts, Payload} ->
+            {ok, [ether_h(ether, Dst, Src, ?ETH_P_IP, <<>>), ipv4_hdr(W0, W1, W2, S, D),
+                  tcp_hdr(P, Seq, Ack, T1, T2, Opts), Payload]};
+        _ ->
+            ether_up(Dst, Src, ?ETH_P_IP,
+                     ipv4_5(W0, W1, W2, S, D, binary_part(Frame, 34, byte_size(Frame) - 34)))
     end;
+ether(<<Dst:6/binary, Src:6/binary, ?ETH_P_IPV6:16, W0:32, PLen:16, 6, HLim, S1:32, S2:32,
+        S3:32, S4:32, D1:32, D2:32, D3:32, D4:32, P:32, Seq:32, Ack:32, T1:32, T2:32,
+        Rest/binary>> = Frame)
+  when W0 bsr 28 =:= 6, T1 bsr 28 >= 5, PLen =:= byte_size(Rest) + 20 ->
+    W1 = (PLen bsl 16) bor (6 bsl 8) bor HLim,
+    Src6 = ip6(S1, S2, S3, S4),
+    Dst6 = ip6(D1, D2, D3, D4),
+    case tcp_split(T1 bsr 28, Rest) of
+        {Opts, Payload} ->
+            {ok, [ether_h(ether, Dst, Src, ?ETH_P_IPV6, <<>>), ipv6_hdr(W0, W1, Src6, Dst6),
+                  tcp_hdr(P, Seq, Ack, T1, T2, Opts), Payload]};
+        _ ->
+            ether_up(Dst, Src, ?ETH_P_IPV6,
+                     ipv6_40(W0, W1, Src6, Dst6, binary_part(Frame, 54, byte_size(Frame) - 54)))
+    end;
+%% IPv4 without options and IPv6 are matched with the Ethernet header at
+%% once (see ipv4/1 and ipv6/1).
+ether(<<Dst:6/binary, Src:6/binary, ?ETH_P_IP:16, W0:32, W1:32, W2:32, S:32, D:32,
+        Data/binary>>) when W0 bsr 24 =:= 16#45, W0 band 16#FFFF >= 20 ->
+    ether_up(Dst, Src, ?ETH_P_IP, ipv4_5(W0, W1, W2, S, D, Data));
+ether(<<Dst:6/binary, Src:6/binary, ?ETH_P_IPV6:16, W0:32, W1:32, S1:32, S2:32, S3:32, S4:32,
+        D1:32, D2:32, D3:32, D4:32, Data/binary>>) when W0 bsr 28 =:= 6 ->
+    ether_up(Dst, Src, ?ETH_P_IPV6, ipv6_40(W0, W1, ip6(S1, S2, S3, S4), ip6(D1, D2, D3, D4), Data));
+ether(<<Dst:6/binary, Src:6/binary, Type:16, Rest/binary>>) ->
+    ether_up(Dst, Src, Type, ethertype(Type, Rest));
 ether(Frame) ->
     cut(ether, Frame).
+
+ether_up(Dst, Src, Type, {ok, Packet, Trailer}) ->
+    {ok, [ether_h(ether, Dst, Src, Type, Trailer) | Packet]};
+ether_up(Dst, Src, Type, {error, Hs, Detail}) ->
+    {error, [ether_h(ether, Dst, Src, Type) | Hs], Detail}.
 
 %% Ethernet inside a tunnel: a layer like the others.
 -spec inner_ether(binary()) -> result().
@@ -301,13 +342,9 @@ arp_addr(_, Addr) -> Addr.
 
 %% Without options (IHL 5) first, as five 32-bit words: binary matching
 %% is cheapest on whole aligned words, their fields are then shifted out.
-ipv4(<<W0:32, W1:32, Ttl, Proto, Sum:16, S:32, D:32, Data/binary>>)
+ipv4(<<W0:32, W1:32, W2:32, S:32, D:32, Data/binary>>)
   when W0 bsr 24 =:= 16#45, W0 band 16#FFFF >= 20 ->
-    Len = W0 band 16#FFFF,
-    Off = W1 band 16#1FFF,
-    H = ipv4_h(ipv4, (W0 bsr 18) band 16#3F, (W0 bsr 16) band 3, Len, W1 bsr 16,
-               ip_flags((W1 bsr 13) band 7), Off, Ttl, Proto, Sum, ip4(S), ip4(D), []),
-    ipv4_data(H, Len - 20, Off, (W1 bsr 13) band 1, Proto, Data);
+    ipv4_5(W0, W1, W2, S, D, Data);
 ipv4(<<4:4, IHL:4, _/binary>> = Bin) when IHL < 5 ->
     {error, [], {ipv4, bad_header_length, Bin}};
 ipv4(<<4:4, IHL:4, Dscp:6, Ecn:2, Len:16, Id:16, RF:1, DF:1, MF:1, Off:13,
@@ -334,6 +371,18 @@ ipv4(<<>>) ->
     {error, [], {ipv4, truncated, <<>>}};
 ipv4(Bin) ->
     {error, [], {ipv4, bad_version, Bin}}.
+
+ipv4_5(W0, W1, W2, S, D, Data) ->
+    ipv4_data(ipv4_hdr(W0, W1, W2, S, D), (W0 band 16#FFFF) - 20, W1 band 16#1FFF,
+              (W1 bsr 13) band 1, (W2 bsr 16) band 255, Data).
+
+%% The header without options from its words: version, header length,
+%% DSCP, ECN, length (W0); id, flags, fragment offset (W1); TTL, protocol,
+%% checksum (W2); addresses.
+ipv4_hdr(W0, W1, W2, S, D) ->
+    ipv4_h(ipv4, (W0 bsr 18) band 16#3F, (W0 bsr 16) band 3, W0 band 16#FFFF, W1 bsr 16,
+           ip_flags((W1 bsr 13) band 7), W1 band 16#1FFF, W2 bsr 24, (W2 bsr 16) band 255,
+           W2 band 16#FFFF, ip4(S), ip4(D), []).
 
 %% Only the first fragment of a datagram is decoded further.
 ipv4_data(H, DataLen, Off, MF, Proto, Data) when byte_size(Data) =:= DataLen ->
@@ -400,17 +449,24 @@ padding(Pad) -> [{padding, Pad}].
 %% IPv6 and its extension headers
 %%--------------------------------------------------------------------
 
-ipv6(<<W0:32, PLen:16, Next, HLim, S1:32, S2:32, S3:32, S4:32, D1:32, D2:32, D3:32, D4:32,
-       Rest/binary>>) when W0 bsr 28 =:= 6 ->
-    H = ipv6_h(ipv6, (W0 bsr 20) band 255, W0 band 16#FFFFF, PLen, Next, HLim,
-               ip6(S1, S2, S3, S4), ip6(D1, D2, D3, D4)),
-    ipv6_data(H, PLen, Next, Rest);
+ipv6(<<W0:32, W1:32, S1:32, S2:32, S3:32, S4:32, D1:32, D2:32, D3:32, D4:32,
+       Data/binary>>) when W0 bsr 28 =:= 6 ->
+    ipv6_40(W0, W1, ip6(S1, S2, S3, S4), ip6(D1, D2, D3, D4), Data);
 ipv6(<<6:4, _:4, _/binary>> = Bin) ->
     cut(ipv6, Bin);
 ipv6(<<>>) ->
     {error, [], {ipv6, truncated, <<>>}};
 ipv6(Bin) ->
     {error, [], {ipv6, bad_version, Bin}}.
+
+%% The fixed header: version, class and flow label (W0), payload length,
+%% next header and hop limit (W1).
+ipv6_40(W0, W1, Src, Dst, Data) ->
+    ipv6_data(ipv6_hdr(W0, W1, Src, Dst), W1 bsr 16, (W1 bsr 8) band 255, Data).
+
+ipv6_hdr(W0, W1, Src, Dst) ->
+    ipv6_h(ipv6, (W0 bsr 20) band 255, W0 band 16#FFFFF, W1 bsr 16, (W1 bsr 8) band 255,
+           W1 band 255, Src, Dst).
 
 %% A zero payload length with a hop-by-hop header is a jumbogram.
 ipv6_data(H, PLen, Next, Data) when byte_size(Data) =:= PLen; PLen =:= 0, Next =:= 0 ->
@@ -511,12 +567,10 @@ transport(41, Data, _Partial) -> tunnelled(ipv6(Data));
 transport(47, Data, _Partial) -> gre(Data);
 transport(_, Data, _Partial) -> {ok, [Data], <<>>}.
 
-tcp(<<SPort:16, DPort:16, Seq:32, Ack:32, OffFlags:16, Win:16, Sum:16, Urg:16,
-      Rest/binary>> = Bin) when OffFlags >= 5 bsl 12 ->
-    case tcp_split(OffFlags bsr 12, Rest) of
+tcp(<<P:32, Seq:32, Ack:32, T1:32, T2:32, Rest/binary>> = Bin) when T1 bsr 28 >= 5 ->
+    case tcp_split(T1 bsr 28, Rest) of
         {Opts, Payload} ->
-            {ok, [tcp_h(tcp, SPort, DPort, Seq, Ack, (OffFlags bsr 9) band 7,
-                        tcp_flags(OffFlags band 511), Win, Sum, Urg, Opts), Payload], <<>>};
+            {ok, [tcp_hdr(P, Seq, Ack, T1, T2, Opts), Payload], <<>>};
         bad_option ->
             {error, [], {tcp, bad_option, Bin}};
         truncated ->
@@ -527,16 +581,25 @@ tcp(<<_:96, Off:4, _:4, _/binary>> = Bin) when Off < 5 ->
 tcp(Bin) ->
     cut(tcp, Bin).
 
+%% The header from its words: ports (P); data offset, reserved bits,
+%% flags, window (T1); checksum, urgent pointer (T2).
+tcp_hdr(P, Seq, Ack, T1, T2, Opts) ->
+    tcp_h(tcp, P bsr 16, P band 16#FFFF, Seq, Ack, (T1 bsr 25) band 7,
+          tcp_flags((T1 bsr 16) band 511), T1 band 16#FFFF, T2 bsr 16, T2 band 16#FFFF, Opts).
+
 %% Options and payload of a segment whose data offset is Off; no options,
 %% the timestamps Linux puts on every segment and its SYN options (MSS,
-%% SACK permitted, timestamps, window scale) are matched at once.
+%% SACK permitted, timestamps, window scale) are matched at once, their
+%% kinds and lengths compared as integers (a literal of several bytes in
+%% a pattern costs a memcmp call).
 tcp_split(5, Payload) ->
     {[], Payload};
-tcp_split(8, <<16#0101080A:32, Val:32, Ecr:32, Payload/binary>>) ->
+tcp_split(8, <<K:32, Val:32, Ecr:32, Payload/binary>>) when K =:= 16#0101080A ->
     {[nop, nop, {timestamp, Val, Ecr}], Payload};
-tcp_split(10, <<16#0204:16, Mss:16, 16#0402080A:32, Val:32, Ecr:32, 16#010303:24, Shift,
-                Payload/binary>>) ->
-    {[{mss, Mss}, sack_permitted, {timestamp, Val, Ecr}, nop, {wscale, Shift}], Payload};
+tcp_split(10, <<K1:32, K2:32, Val:32, Ecr:32, K3:32, Payload/binary>>)
+  when K1 bsr 16 =:= 16#0204, K2 =:= 16#0402080A, K3 bsr 8 =:= 16#010303 ->
+    {[{mss, K1 band 16#FFFF}, sack_permitted, {timestamp, Val, Ecr}, nop, {wscale, K3 band 255}],
+     Payload};
 tcp_split(Off, Rest) ->
     OptLen = Off * 4 - 20,
     case Rest of
