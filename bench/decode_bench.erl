@@ -1,12 +1,20 @@
 -module(decode_bench).
--export([run/0, run/1]).
+-export([run/0, run/1, run/2, main/1]).
 %% Decode cost per packet of epcap_decode (and of other modules with the
 %% same decode/2, e.g. a copy of an older epcap_decode renamed
 %% epcap_decode_old), on the frames of test/data captures: the mixed
 %% traffic of veth_mixed.pcap (ARP, ICMP, ND, TCP, UDP) that every version
-%% decodes, and the tunnel/ICMP-error captures. Best of 15 rounds of
-%% decoding every frame 1000 times, in ns/packet.
-%% Run from the repository root:
+%% decodes, and the tunnel/ICMP-error captures. Each round decodes every
+%% frame N times (1000) with one module; the rounds of the modules are
+%% interleaved (ROUNDS of each, 15), so that load from elsewhere falls on
+%% all of them alike. Printed per module: the median round in ns/packet,
+%% the best and the spread ((max - min) / median), then the ratio of the
+%% last module to the first (medians, and best against best). A module
+%% that exports flow/2 (epcap_decode) also has its flow/2 timed, in
+%% rounds of its own interleaved with the others.
+%%
+%% Run from the repository root with bench/decode_bench (which makes the
+%% copy of the older module from git), or by hand:
 %%   git show BASE:src/epcap_decode.erl | sed 's/^-module(epcap_decode)/-module(epcap_decode_old)/' \
 %%       > /tmp/epcap_decode_old.erl
 %%   erlc -o /tmp bench/decode_bench.erl /tmp/epcap_decode_old.erl
@@ -19,34 +27,71 @@
                ["tun_crafted.pcap", "tun_vxlan.pcap", "tun_rawsock.pcap"],
                ["icmp_err_crafted.pcap", "icmp_err_real.pcap", "nd_crafted.pcap"]]).
 
+%% @doc From the command line: `modules=epcap_decode_old,epcap_decode
+%% rounds=15 n=1000'.
+main(Args) ->
+    Opts = maps:from_list([list_to_tuple(string:split(A, "=")) || A <- Args]),
+    Modules = [list_to_atom(M)
+               || M <- string:split(maps:get("modules", Opts, "epcap_decode"), ",", all)],
+    run(Modules, #{rounds => list_to_integer(maps:get("rounds", Opts, "15")),
+                   n => list_to_integer(maps:get("n", Opts, "1000"))}),
+    halt().
+
 run() ->
     run([epcap_decode]).
 
 run(Modules) ->
+    run(Modules, #{}).
+
+run(Modules, Opts) ->
+    Rounds = maps:get(rounds, Opts, ?ROUNDS),
+    N = maps:get(n, Opts, ?N),
+    Flows = [M || M <- Modules, code:ensure_loaded(M) =:= {module, M},
+                  erlang:function_exported(M, flow, 2)],
+    Jobs = [{decode, M} || M <- Modules] ++ [{flow, M} || M <- Flows],
+    io:format("~b interleaved rounds of ~b decodes of each frame; ns/packet: "
+              "median (best, spread)~n", [Rounds, N]),
     [begin
          Frames = lists:append([frames(filename:join("test/data", F)) || F <- Files]),
-         %% rounds of the modules interleaved, so that load from elsewhere
-         %% falls on all of them alike
-         Rounds = [{M, round(M, Frames, ?N)} || _ <- lists:seq(1, ?ROUNDS), M <- Modules],
-         Results = [{M, lists:min([T || {M1, T} <- Rounds, M1 =:= M]) / (?N * length(Frames))}
-                    || M <- Modules],
-         io:format("~-60s ~4b frames:~s~n",
-                   [lists:join("+", Files), length(Frames),
-                    [io_lib:format(" ~s ~6.1f ns/packet", [M, Ns]) || {M, Ns} <- Results]])
+         Times = [{J, round(J, Frames, N) / (N * length(Frames))}
+                  || _ <- lists:seq(1, Rounds), J <- Jobs],
+         Stats = [{J, stats([T || {J1, T} <- Times, J1 =:= J])} || J <- Jobs],
+         io:format("~s, ~b frames~n", [lists:join("+", Files), length(Frames)]),
+         [io:format("  ~-5s ~-22s ~7.1f (~6.1f, ~3b %)~n", [F, M, Med, Min, Spread])
+          || {{F, M}, {Med, Min, Spread}} <- Stats],
+         ratio(Modules, Stats)
      end || Files <- ?SETS],
     ok.
 
-round(Module, Frames, N) ->
+ratio([First | _] = Modules, Stats) when length(Modules) > 1 ->
+    Last = lists:last(Modules),
+    {Med0, Min0, _} = proplists:get_value({decode, First}, Stats),
+    {Med1, Min1, _} = proplists:get_value({decode, Last}, Stats),
+    io:format("  decode ~s / ~s: ~.3f (medians), ~.3f (best)~n",
+              [Last, First, Med1 / Med0, Min1 / Min0]);
+ratio(_, _) ->
+    ok.
+
+%% Median, best, and spread in % of the median.
+stats(Ts) ->
+    S = lists:sort(Ts),
+    Med = lists:nth((length(S) + 1) div 2, S),
+    {Med, hd(S), round(100 * (lists:last(S) - hd(S)) / Med)}.
+
+round(Job, Frames, N) ->
     garbage_collect(),
     T0 = erlang:monotonic_time(nanosecond),
-    loop(Module, Frames, N),
+    loop(Job, Frames, N),
     erlang:monotonic_time(nanosecond) - T0.
 
-loop(_Module, _Frames, 0) ->
+loop(_Job, _Frames, 0) ->
     ok;
-loop(Module, Frames, N) ->
+loop({decode, Module} = Job, Frames, N) ->
     [Module:decode(DLT, F) || {DLT, F} <- Frames],
-    loop(Module, Frames, N - 1).
+    loop(Job, Frames, N - 1);
+loop({flow, Module} = Job, Frames, N) ->
+    [Module:flow(DLT, F) || {DLT, F} <- Frames],
+    loop(Job, Frames, N - 1).
 
 %% Classic pcap, little-endian, micro- or nanosecond magic.
 frames(Path) ->

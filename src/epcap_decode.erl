@@ -76,7 +76,7 @@
 %%% @end
 -module(epcap_decode).
 
--export([decode/2, encode/1, checksum/1, partial/2,
+-export([decode/2, flow/2, encode/1, checksum/1, partial/2,
          format_mac/1, format_ip/1, dlt_name/1, tcp_flags/1]).
 
 -export_type([dlt/0, header/0, error_detail/0, packet/0]).
@@ -140,6 +140,31 @@ decode(DLT, Frame) when is_binary(Frame) ->
     link(dlt_name(DLT), Frame);
 decode(_DLT, _Frame) ->
     {error, [], {link, badarg, <<>>}}.
+
+%% @doc The flow of a frame captured on a link of type `DLT', cheaply:
+%% `{ok, {Protocol, Src, Dst, SPort, DPort}}' of its outermost IP
+%% datagram, without building the header maps `decode/2' builds.
+%% `Protocol' is the IP protocol number of the transport (after IPv6
+%% extension headers), the addresses are `inet' tuples, and the ports
+%% those of TCP or UDP, `undefined' for other protocols, a later
+%% fragment, or when not captured. VLAN tags, MPLS labels and the
+%% extension headers `decode/2' knows are walked through. It agrees with
+%% `decode/2' on every frame that decodes; IP and TCP options are not
+%% checked. Otherwise `{error, Reason}': `not_ip' (ARP, an unknown
+%% ethertype), `truncated', `bad_version', `bad_header_length',
+%% `bad_length' (of the IP header), `unsupported' (link type), `badarg'.
+%% Never raises. See `epcap_decode_flow'.
+%% ```
+%% Frame = <<0,0,0,0,0,2, 0,0,0,0,0,1, 8,0, 16#45,0,40:16, 0:16, 16#4000:16, 64,6,0:16,
+%%           10,0,0,1, 10,0,0,2, 40000:16, 80:16, 0:128>>,
+%% {ok, {6, {10,0,0,1}, {10,0,0,2}, 40000, 80}} = epcap_decode:flow(1, Frame),
+%% {error, not_ip} = epcap_decode:flow(1, <<0:96, 8,6, 0:224>>),
+%% {error, truncated} = epcap_decode:flow(1, binary_part(Frame, 0, 30)).
+%% '''
+-spec flow(dlt(), binary()) ->
+          {ok, epcap_decode_flow:flow()} | {error, epcap_decode_flow:flow_error()}.
+flow(DLT, Frame) ->
+    epcap_decode_flow:flow(DLT, Frame).
 
 %% @doc Name of a link type: `1' is `en10mb', `113' `linux_sll', `276'
 %% `linux_sll2', `0' `null', `108' `loop', `101'/`12'/`14' `raw', `228'
