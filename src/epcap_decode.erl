@@ -212,11 +212,11 @@ push(H, {error, Hs, Detail}) -> {error, [H | Hs], Detail}.
 %% the frame and is no later fragment: the commonest frames, all three
 %% headers in one match. Options that do not fit go the general way.
 ether(<<Dst:6/binary, Src:6/binary, ?ETH_P_IP:16, 16#45, Tos, Len:16, W1:32, Ttl, 6, Sum:16,
-        S:32, D:32, P:32, Seq:32, Ack:32, T1:32, T2:32, Rest/binary>> = Frame)
-  when W1 band 16#1FFF =:= 0, T1 bsr 28 >= 5, Len =:= byte_size(Rest) + 40 ->
+        S:32, D:32, P:32, Seq:32, Ack:32, T1:32, T2:32, _/binary>> = Frame)
+  when W1 band 16#1FFF =:= 0, T1 bsr 28 >= 5, Len =:= byte_size(Frame) - 14 ->
     W0 = (16#45 bsl 24) bor (Tos bsl 16) bor Len,
     W2 = (Ttl bsl 24) bor (6 bsl 16) bor Sum,
-    case tcp_split(T1 bsr 28, Rest) of
+    case tcp_split(T1 bsr 28, Frame, 54) of
         {Opts, Payload} ->
             {ok, [ether_h(ether, Dst, Src, ?ETH_P_IP, <<>>), ipv4_hdr(W0, W1, W2, S, D),
                   tcp_hdr(P, Seq, Ack, T1, T2, Opts), Payload]};
@@ -226,12 +226,12 @@ ether(<<Dst:6/binary, Src:6/binary, ?ETH_P_IP:16, 16#45, Tos, Len:16, W1:32, Ttl
     end;
 ether(<<Dst:6/binary, Src:6/binary, ?ETH_P_IPV6:16, W0:32, PLen:16, 6, HLim, S1:32, S2:32,
         S3:32, S4:32, D1:32, D2:32, D3:32, D4:32, P:32, Seq:32, Ack:32, T1:32, T2:32,
-        Rest/binary>> = Frame)
-  when W0 bsr 28 =:= 6, T1 bsr 28 >= 5, PLen =:= byte_size(Rest) + 20 ->
+        _/binary>> = Frame)
+  when W0 bsr 28 =:= 6, T1 bsr 28 >= 5, PLen =:= byte_size(Frame) - 54 ->
     W1 = (PLen bsl 16) bor (6 bsl 8) bor HLim,
     Src6 = ip6(S1, S2, S3, S4),
     Dst6 = ip6(D1, D2, D3, D4),
-    case tcp_split(T1 bsr 28, Rest) of
+    case tcp_split(T1 bsr 28, Frame, 74) of
         {Opts, Payload} ->
             {ok, [ether_h(ether, Dst, Src, ?ETH_P_IPV6, <<>>), ipv6_hdr(W0, W1, Src6, Dst6),
                   tcp_hdr(P, Seq, Ack, T1, T2, Opts), Payload]};
@@ -592,8 +592,8 @@ transport(41, Data, _Partial) -> tunnelled(ipv6(Data));
 transport(47, Data, _Partial) -> gre(Data);
 transport(_, Data, _Partial) -> {ok, [Data], <<>>}.
 
-tcp(<<P:32, Seq:32, Ack:32, T1:32, T2:32, Rest/binary>> = Bin) when T1 bsr 28 >= 5 ->
-    case tcp_split(T1 bsr 28, Rest) of
+tcp(<<P:32, Seq:32, Ack:32, T1:32, T2:32, _/binary>> = Bin) when T1 bsr 28 >= 5 ->
+    case tcp_split(T1 bsr 28, Bin, 20) of
         {Opts, Payload} ->
             {ok, [tcp_hdr(P, Seq, Ack, T1, T2, Opts), Payload], <<>>};
         bad_option ->
@@ -612,23 +612,39 @@ tcp_hdr(P, Seq, Ack, T1, T2, Opts) ->
     tcp_h(tcp, P bsr 16, P band 16#FFFF, Seq, Ack, (T1 bsr 25) band 7,
           tcp_flags((T1 bsr 16) band 511), T1 band 16#FFFF, T2 bsr 16, T2 band 16#FFFF, Opts).
 
-%% Options and payload of a segment whose data offset is Off; no options,
+%% Options and payload of a segment whose data offset is Off, its options
+%% starting at byte Pos of Bin (read in place: a sub-binary of a few bytes
+%% would be a copy); no options,
 %% the timestamps Linux puts on every segment and its SYN options (MSS,
 %% SACK permitted, timestamps, window scale) are matched at once, their
 %% kinds and lengths compared as integers (a literal of several bytes in
 %% a pattern costs a memcmp call).
-tcp_split(5, Payload) ->
+tcp_split(5, Bin, Pos) ->
+    <<_:Pos/binary, Payload/binary>> = Bin,
     {[], Payload};
-tcp_split(8, <<K:32, Val:32, Ecr:32, Payload/binary>>) when K =:= 16#0101080A ->
-    {[nop, nop, {timestamp, Val, Ecr}], Payload};
-tcp_split(10, <<K1:32, K2:32, Val:32, Ecr:32, K3:32, Payload/binary>>)
-  when K1 bsr 16 =:= 16#0204, K2 =:= 16#0402080A, K3 bsr 8 =:= 16#010303 ->
-    {[{mss, K1 band 16#FFFF}, sack_permitted, {timestamp, Val, Ecr}, nop, {wscale, K3 band 255}],
-     Payload};
-tcp_split(Off, Rest) ->
+tcp_split(8, Bin, Pos) ->
+    case Bin of
+        <<_:Pos/binary, K:32, Val:32, Ecr:32, Payload/binary>> when K =:= 16#0101080A ->
+            {[nop, nop, {timestamp, Val, Ecr}], Payload};
+        _ ->
+            tcp_options(8, Bin, Pos)
+    end;
+tcp_split(10, Bin, Pos) ->
+    case Bin of
+        <<_:Pos/binary, K1:32, K2:32, Val:32, Ecr:32, K3:32, Payload/binary>>
+          when K1 bsr 16 =:= 16#0204, K2 =:= 16#0402080A, K3 bsr 8 =:= 16#010303 ->
+            {[{mss, K1 band 16#FFFF}, sack_permitted, {timestamp, Val, Ecr}, nop,
+              {wscale, K3 band 255}], Payload};
+        _ ->
+            tcp_options(10, Bin, Pos)
+    end;
+tcp_split(Off, Bin, Pos) ->
+    tcp_options(Off, Bin, Pos).
+
+tcp_options(Off, Bin, Pos) ->
     OptLen = Off * 4 - 20,
-    case Rest of
-        <<OptBin:OptLen/binary, Payload/binary>> ->
+    case Bin of
+        <<_:Pos/binary, OptBin:OptLen/binary, Payload/binary>> ->
             case tcp_options(OptBin, []) of
                 {ok, Opts} -> {Opts, Payload};
                 error -> bad_option
