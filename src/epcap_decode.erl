@@ -240,13 +240,14 @@ ether(<<Dst:6/binary, Src:6/binary, ?ETH_P_IPV6:16, W0:32, PLen:16, 6, HLim, S1:
                      ipv6_40(W0, W1, Src6, Dst6, binary_part(Frame, 54, byte_size(Frame) - 54)))
     end;
 %% IPv4 without options and IPv6 are matched with the Ethernet header at
-%% once (see ipv4/1 and ipv6/1).
+%% once (see ipv4/1 and ipv6/1), their transport read in place.
 ether(<<Dst:6/binary, Src:6/binary, ?ETH_P_IP:16, W0:32, W1:32, W2:32, S:32, D:32,
-        Data/binary>>) when W0 bsr 24 =:= 16#45, W0 band 16#FFFF >= 20 ->
-    ether_up(Dst, Src, ?ETH_P_IP, ipv4_5(W0, W1, W2, S, D, Data));
+        _/binary>> = Frame) when W0 bsr 24 =:= 16#45, W0 band 16#FFFF >= 20 ->
+    ether_up(Dst, Src, ?ETH_P_IP, ipv4_in(W0, W1, W2, S, D, Frame, 34));
 ether(<<Dst:6/binary, Src:6/binary, ?ETH_P_IPV6:16, W0:32, W1:32, S1:32, S2:32, S3:32, S4:32,
-        D1:32, D2:32, D3:32, D4:32, Data/binary>>) when W0 bsr 28 =:= 6 ->
-    ether_up(Dst, Src, ?ETH_P_IPV6, ipv6_40(W0, W1, ip6(S1, S2, S3, S4), ip6(D1, D2, D3, D4), Data));
+        D1:32, D2:32, D3:32, D4:32, _/binary>> = Frame) when W0 bsr 28 =:= 6 ->
+    ether_up(Dst, Src, ?ETH_P_IPV6,
+             ipv6_in(W0, W1, ip6(S1, S2, S3, S4), ip6(D1, D2, D3, D4), Frame, 54));
 ether(<<Dst:6/binary, Src:6/binary, Type:16, Rest/binary>>) ->
     ether_up(Dst, Src, Type, ethertype(Type, Rest));
 ether(Frame) ->
@@ -397,6 +398,25 @@ ipv4(<<>>) ->
 ipv4(Bin) ->
     {error, [], {ipv4, bad_version, Bin}}.
 
+%% An IPv4 datagram without options whose payload starts at byte Pos of
+%% Frame: when it ends with the frame and is no later fragment, its
+%% transport is read in place (see transport/4).
+ipv4_in(W0, W1, W2, S, D, Frame, Pos)
+  when W1 band 16#1FFF =:= 0, W0 band 16#FFFF =:= byte_size(Frame) - Pos + 20 ->
+    H = ipv4_hdr(W0, W1, W2, S, D),
+    case transport((W2 bsr 16) band 255, Frame, Pos, (W1 bsr 13) band 1 =:= 1) of
+        {ok, Packet, _} -> {ok, [H | Packet], <<>>};
+        {error, Hs, Detail} -> {error, [H | Hs], Detail}
+    end;
+ipv4_in(W0, W1, W2, S, D, Frame, Pos) ->
+    ipv4_5(W0, W1, W2, S, D, tail(Frame, Pos)).
+
+tail(Bin, 0) ->
+    Bin;
+tail(Bin, Pos) ->
+    <<_:Pos/binary, Tail/binary>> = Bin,
+    Tail.
+
 ipv4_5(W0, W1, W2, S, D, Data) ->
     ipv4_data(ipv4_hdr(W0, W1, W2, S, D), (W0 band 16#FFFF) - 20, W1 band 16#1FFF,
               (W1 bsr 13) band 1, (W2 bsr 16) band 255, Data).
@@ -483,6 +503,18 @@ ipv6(<<>>) ->
     {error, [], {ipv6, truncated, <<>>}};
 ipv6(Bin) ->
     {error, [], {ipv6, bad_version, Bin}}.
+
+%% An IPv6 header whose payload starts at byte Pos of Frame, read in place
+%% like ipv4_in/7's when it ends with the frame and is no extension header.
+ipv6_in(W0, W1, Src, Dst, Frame, Pos) when W1 bsr 16 =:= byte_size(Frame) - Pos ->
+    case (W1 bsr 8) band 255 of
+        Ext when Ext =:= 0; Ext =:= 60; Ext =:= 43; Ext =:= 44 ->
+            ipv6_40(W0, W1, Src, Dst, tail(Frame, Pos));
+        Proto ->
+            ipv6_up(ipv6_hdr(W0, W1, Src, Dst), transport(Proto, Frame, Pos, false), <<>>)
+    end;
+ipv6_in(W0, W1, Src, Dst, Frame, Pos) ->
+    ipv6_40(W0, W1, Src, Dst, tail(Frame, Pos)).
 
 %% The fixed header: version, class and flow label (W0), payload length,
 %% next header and hop limit (W1).
@@ -583,28 +615,35 @@ ext_fragment(Bin, _Frag) ->
 %% Partial is true when Data may legitimately hold less than the
 %% transport header announces (a first fragment or a short capture).
 -spec transport(byte(), binary(), boolean()) -> result().
-transport(6, Data, _Partial) -> tcp(Data);
-transport(17, Data, Partial) -> udp(Data, Partial);
-transport(1, Data, _Partial) -> icmp(Data);
-transport(58, Data, _Partial) -> icmp6(Data);
-transport(4, Data, _Partial) -> tunnelled(ipv4(Data));
-transport(41, Data, _Partial) -> tunnelled(ipv6(Data));
-transport(47, Data, _Partial) -> gre(Data);
-transport(_, Data, _Partial) -> {ok, [Data], <<>>}.
+transport(Proto, Data, Partial) ->
+    transport(Proto, Data, 0, Partial).
 
-tcp(<<P:32, Seq:32, Ack:32, T1:32, T2:32, _/binary>> = Bin) when T1 bsr 28 >= 5 ->
-    case tcp_split(T1 bsr 28, Bin, 20) of
-        {Opts, Payload} ->
-            {ok, [tcp_hdr(P, Seq, Ack, T1, T2, Opts), Payload], <<>>};
-        bad_option ->
-            {error, [], {tcp, bad_option, Bin}};
-        truncated ->
-            cut(tcp, Bin)
-    end;
-tcp(<<_:96, Off:4, _:4, _/binary>> = Bin) when Off < 5 ->
-    {error, [], {tcp, bad_header_length, Bin}};
-tcp(Bin) ->
-    cut(tcp, Bin).
+%% The transport starting at byte Pos of Bin, which ends with its
+%% datagram. TCP, UDP, ICMP and ICMPv6 are read in place (a sub-binary of
+%% up to 64 bytes is a copy), the others get a binary of their own.
+-spec transport(byte(), binary(), non_neg_integer(), boolean()) -> result().
+transport(6, Bin, Pos, _Partial) -> tcp(Bin, Pos);
+transport(17, Bin, Pos, Partial) -> udp(Bin, Pos, Partial);
+transport(1, Bin, Pos, _Partial) -> icmp(Bin, Pos);
+transport(58, Bin, Pos, _Partial) -> icmp6(Bin, Pos);
+transport(4, Bin, Pos, _Partial) -> tunnelled(ipv4(tail(Bin, Pos)));
+transport(41, Bin, Pos, _Partial) -> tunnelled(ipv6(tail(Bin, Pos)));
+transport(47, Bin, Pos, _Partial) -> gre(tail(Bin, Pos));
+transport(_, Bin, Pos, _Partial) -> {ok, [tail(Bin, Pos)], <<>>}.
+
+tcp(Bin, Pos) ->
+    case Bin of
+        <<_:Pos/binary, P:32, Seq:32, Ack:32, T1:32, T2:32, _/binary>> when T1 bsr 28 >= 5 ->
+            case tcp_split(T1 bsr 28, Bin, Pos + 20) of
+                {Opts, Payload} -> {ok, [tcp_hdr(P, Seq, Ack, T1, T2, Opts), Payload], <<>>};
+                bad_option -> {error, [], {tcp, bad_option, tail(Bin, Pos)}};
+                truncated -> cut(tcp, tail(Bin, Pos))
+            end;
+        <<_:Pos/binary, _:96, Off:4, _:4, _/binary>> when Off < 5 ->
+            {error, [], {tcp, bad_header_length, tail(Bin, Pos)}};
+        _ ->
+            cut(tcp, tail(Bin, Pos))
+    end.
 
 %% The header from its words: ports (P); data offset, reserved bits,
 %% flags, window (T1); checksum, urgent pointer (T2).
@@ -703,32 +742,38 @@ tcp_option(5, Data) when byte_size(Data) rem 8 =:= 0, Data =/= <<>> ->
 tcp_option(8, <<Val:32, Ecr:32>>) -> {timestamp, Val, Ecr};
 tcp_option(Kind, Data) -> {Kind, Data}.
 
-udp(<<SPort:16, DPort:16, Len:16, Sum:16, Payload/binary>>, Partial)
-  when Len >= 8, (Partial orelse Len - 8 =< byte_size(Payload)) ->
-    H = udp_h(udp, SPort, DPort, Len, Sum),
-    case DPort of
-        ?VXLAN_PORT -> push(H, vxlan(Payload));
-        _ -> {ok, [H, Payload], <<>>}
-    end;
-udp(<<_:32, _:16, _:16, _/binary>> = Bin, _Partial) ->
-    {error, [], {udp, bad_length, Bin}};
-udp(Bin, _Partial) ->
-    cut(udp, Bin).
+udp(Bin, Pos, Partial) ->
+    case Bin of
+        <<_:Pos/binary, SPort:16, DPort:16, Len:16, Sum:16, Payload/binary>>
+          when Len >= 8, (Partial orelse Len - 8 =< byte_size(Payload)) ->
+            H = udp_h(udp, SPort, DPort, Len, Sum),
+            case DPort of
+                ?VXLAN_PORT -> push(H, vxlan(Payload));
+                _ -> {ok, [H, Payload], <<>>}
+            end;
+        <<_:Pos/binary, _:64, _/binary>> ->
+            {error, [], {udp, bad_length, tail(Bin, Pos)}};
+        _ ->
+            cut(udp, tail(Bin, Pos))
+    end.
 
 %% Echo, timestamp and the common errors first, each as one map; the
 %% other types add their fields to the common ones.
-icmp(<<Type, Code, Sum:16, Id:16, Seq:16, Payload/binary>>)
-  when Type =:= 0; Type =:= 8; Type =:= 13; Type =:= 14 ->
-    {ok, [echo_h(icmp, Type, Code, Sum, Id, Seq), Payload], <<>>};
-icmp(<<Type, Code, Sum:16, Rest:4/binary, Payload/binary>>)
-  when Type =:= 3, Code =/= 4; Type =:= 4; Type =:= 11 ->
-    {ok, [quote_h(icmp, Type, Code, Sum, Rest, quote(ipv4(Payload))), Payload], <<>>};
-icmp(<<Type, Code, Sum:16, Rest:4/binary, Payload/binary>>) ->
-    H = icmp_rest(Type, Code, Rest, #{proto => icmp, type => Type, code => Code,
-                                       checksum => Sum}),
-    {ok, [icmp_quote(Type, H, Payload), Payload], <<>>};
-icmp(Bin) ->
-    cut(icmp, Bin).
+icmp(Bin, Pos) ->
+    case Bin of
+        <<_:Pos/binary, Type, Code, Sum:16, Id:16, Seq:16, Payload/binary>>
+          when Type =:= 0; Type =:= 8; Type =:= 13; Type =:= 14 ->
+            {ok, [echo_h(icmp, Type, Code, Sum, Id, Seq), Payload], <<>>};
+        <<_:Pos/binary, Type, Code, Sum:16, Rest:4/binary, Payload/binary>>
+          when Type =:= 3, Code =/= 4; Type =:= 4; Type =:= 11 ->
+            {ok, [quote_h(icmp, Type, Code, Sum, Rest, quote(ipv4(Payload))), Payload], <<>>};
+        <<_:Pos/binary, Type, Code, Sum:16, Rest:4/binary, Payload/binary>> ->
+            H = icmp_rest(Type, Code, Rest, #{proto => icmp, type => Type, code => Code,
+                                               checksum => Sum}),
+            {ok, [icmp_quote(Type, H, Payload), Payload], <<>>};
+        _ ->
+            cut(icmp, tail(Bin, Pos))
+    end.
 
 %% Only "fragmentation needed" carries a next-hop MTU (RFC 1191).
 icmp_rest(3, 4, <<Unused:16, Mtu:16>>, H) -> H#{unused => Unused, mtu => Mtu};
@@ -749,26 +794,30 @@ icmp_quote(_Type, H, _Payload) ->
 quote({ok, Packet, _}) -> Packet;
 quote({error, Hs, {_, _, Rest}}) -> Hs ++ [Rest].
 
-icmp6(<<Type, Code, Sum:16, Id:16, Seq:16, Payload/binary>>)
-  when Type =:= 128; Type =:= 129 ->
-    {ok, [echo_h(icmp6, Type, Code, Sum, Id, Seq), Payload], <<>>};
-icmp6(<<Type, Code, Sum:16, Rest:4/binary, Payload/binary>>)
-  when Type =:= 1; Type =:= 3; Type =:= 4 ->
-    {ok, [quote_h(icmp6, Type, Code, Sum, Rest, quote(ipv6(Payload))), Payload], <<>>};
-icmp6(<<135, Code, Sum:16, Rest:4/binary, T1:32, T2:32, T3:32, T4:32, Opts/binary>>) ->
-    {ok, [ns_h(icmp6, 135, Code, Sum, Rest, ip6(T1, T2, T3, T4), nd_options(Opts)), Opts],
-     <<>>};
-icmp6(<<136, Code, Sum:16, W:32, T1:32, T2:32, T3:32, T4:32, Opts/binary>>) ->
-    {ok, [na_h(icmp6, 136, Code, Sum, na_flags(W bsr 29), W band 16#1FFFFFFF,
-               ip6(T1, T2, T3, T4), nd_options(Opts)), Opts], <<>>};
-icmp6(<<Type, Code, Sum:16, Rest/binary>> = Bin) ->
-    H = #{proto => icmp6, type => Type, code => Code, checksum => Sum},
-    case icmp6_body(Type, Rest, H) of
-        {ok, H1, Payload} -> {ok, [icmp6_extra(Type, H1, Payload), Payload], <<>>};
-        error -> cut(icmp6, Bin)
-    end;
-icmp6(Bin) ->
-    cut(icmp6, Bin).
+icmp6(Bin, Pos) ->
+    case Bin of
+        <<_:Pos/binary, Type, Code, Sum:16, Id:16, Seq:16, Payload/binary>>
+          when Type =:= 128; Type =:= 129 ->
+            {ok, [echo_h(icmp6, Type, Code, Sum, Id, Seq), Payload], <<>>};
+        <<_:Pos/binary, Type, Code, Sum:16, Rest:4/binary, Payload/binary>>
+          when Type =:= 1; Type =:= 3; Type =:= 4 ->
+            {ok, [quote_h(icmp6, Type, Code, Sum, Rest, quote(ipv6(Payload))), Payload], <<>>};
+        <<_:Pos/binary, 135, Code, Sum:16, Rest:4/binary, T1:32, T2:32, T3:32, T4:32,
+          Opts/binary>> ->
+            {ok, [ns_h(icmp6, 135, Code, Sum, Rest, ip6(T1, T2, T3, T4), nd_options(Opts)),
+                  Opts], <<>>};
+        <<_:Pos/binary, 136, Code, Sum:16, W:32, T1:32, T2:32, T3:32, T4:32, Opts/binary>> ->
+            {ok, [na_h(icmp6, 136, Code, Sum, na_flags(W bsr 29), W band 16#1FFFFFFF,
+                       ip6(T1, T2, T3, T4), nd_options(Opts)), Opts], <<>>};
+        <<_:Pos/binary, Type, Code, Sum:16, Rest/binary>> ->
+            H = #{proto => icmp6, type => Type, code => Code, checksum => Sum},
+            case icmp6_body(Type, Rest, H) of
+                {ok, H1, Payload} -> {ok, [icmp6_extra(Type, H1, Payload), Payload], <<>>};
+                error -> cut(icmp6, tail(Bin, Pos))
+            end;
+        _ ->
+            cut(icmp6, tail(Bin, Pos))
+    end.
 
 icmp6_body(Type, <<Id:16, Seq:16, P/binary>>, H) when Type =:= 128; Type =:= 129 ->
     {ok, H#{id => Id, seq => Seq}, P};
