@@ -5,11 +5,13 @@
 %% epcap_decode_old), on the frames of test/data captures: the mixed
 %% traffic of veth_mixed.pcap (ARP, ICMP, ND, TCP, UDP) that every version
 %% decodes, and the tunnel/ICMP-error captures. Each round decodes every
-%% frame N times (1000) with one module; the rounds of the modules are
-%% interleaved (ROUNDS of each, 15), so that load from elsewhere falls on
-%% all of them alike. Printed per module: the median round in ns/packet,
+%% frame N times (200) with one module; the rounds of the modules are
+%% interleaved (ROUNDS of each, 31), so that load from elsewhere falls on
+%% all of them alike. Short rounds (a few ms) are more often left alone by
+%% the OS scheduler on a shared machine. Printed per module: the median round in ns/packet,
 %% the best and the spread ((max - min) / median), then the ratio of the
-%% last module to the first (medians, and best against best). A module
+%% last module to the first (medians, best against best, and the median
+%% of the ratios of the two modules' rounds of each turn). A module
 %% that exports flow/2 (epcap_decode) also has its flow/2 timed, in
 %% rounds of its own interleaved with the others.
 %%
@@ -21,20 +23,20 @@
 %%   erl -noshell -pa _build/default/lib/epcap/ebin -pa /tmp \
 %%       -eval 'decode_bench:run([epcap_decode_old, epcap_decode]), halt().'
 
--define(N, 1000).
--define(ROUNDS, 15).
+-define(N, 200).
+-define(ROUNDS, 31).
 -define(SETS, [["veth_mixed.pcap"],
                ["tun_crafted.pcap", "tun_vxlan.pcap", "tun_rawsock.pcap"],
                ["icmp_err_crafted.pcap", "icmp_err_real.pcap", "nd_crafted.pcap"]]).
 
 %% @doc From the command line: `modules=epcap_decode_old,epcap_decode
-%% rounds=15 n=1000'.
+%% rounds=31 n=200'.
 main(Args) ->
     Opts = maps:from_list([list_to_tuple(string:split(A, "=")) || A <- Args]),
     Modules = [list_to_atom(M)
                || M <- string:split(maps:get("modules", Opts, "epcap_decode"), ",", all)],
-    run(Modules, #{rounds => list_to_integer(maps:get("rounds", Opts, "15")),
-                   n => list_to_integer(maps:get("n", Opts, "1000"))}),
+    run(Modules, #{rounds => list_to_integer(maps:get("rounds", Opts, integer_to_list(?ROUNDS))),
+                   n => list_to_integer(maps:get("n", Opts, integer_to_list(?N)))}),
     halt().
 
 run() ->
@@ -53,23 +55,31 @@ run(Modules, Opts) ->
               "median (best, spread)~n", [Rounds, N]),
     [begin
          Frames = lists:append([frames(filename:join("test/data", F)) || F <- Files]),
-         Times = [{J, round(J, Frames, N) / (N * length(Frames))}
-                  || _ <- lists:seq(1, Rounds), J <- Jobs],
-         Stats = [{J, stats([T || {J1, T} <- Times, J1 =:= J])} || J <- Jobs],
+         Times = [{J, R, round(J, Frames, N) / (N * length(Frames))}
+                  || R <- lists:seq(1, Rounds), J <- Jobs],
+         Stats = [{J, stats([T || {J1, _, T} <- Times, J1 =:= J])} || J <- Jobs],
          io:format("~s, ~b frames~n", [lists:join("+", Files), length(Frames)]),
-         [io:format("  ~-6s ~-22s ~7.1f (~6.1f, ~3b %)~n", [F, M, Med, Min, Spread])
+         [io:format("  ~-6s ~-22s ~7.1f (~6.1f, ~4b %)~n", [F, M, Med, Min, Spread])
           || {{F, M}, {Med, Min, Spread}} <- Stats],
-         ratio(Modules, Stats)
+         ratio(Modules, Stats, Times)
      end || Files <- ?SETS],
     ok.
 
-ratio([First | _] = Modules, Stats) when length(Modules) > 1 ->
+%% Ratios of the last module to the first: of the medians, of the best
+%% rounds, and the median of the ratios of the two rounds of each turn
+%% (run one after the other, so mostly under the same load).
+ratio([First | _] = Modules, Stats, Times) when length(Modules) > 1 ->
     Last = lists:last(Modules),
     {Med0, Min0, _} = proplists:get_value({decode, First}, Stats),
     {Med1, Min1, _} = proplists:get_value({decode, Last}, Stats),
-    io:format("  decode ~s / ~s: ~.3f (medians), ~.3f (best)~n",
-              [Last, First, Med1 / Med0, Min1 / Min0]);
-ratio(_, _) ->
+    Turns = lists:usort([R || {_, R, _} <- Times]),
+    {Paired, _, Spread} =
+        stats([T1 / T0 || R <- Turns,
+                          {J0, R0, T0} <- Times, J0 =:= {decode, First}, R0 =:= R,
+                          {J1, R1, T1} <- Times, J1 =:= {decode, Last}, R1 =:= R]),
+    io:format("  decode ~s / ~s: ~.3f (medians), ~.3f (best), ~.3f (paired rounds, "
+              "spread ~b %)~n", [Last, First, Med1 / Med0, Min1 / Min0, Paired, Spread]);
+ratio(_, _, _) ->
     ok.
 
 %% Median, best, and spread in % of the median.
