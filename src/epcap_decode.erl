@@ -333,7 +333,7 @@ ethertype(_, Bin) -> {ok, [Bin], <<>>}.
 %% One header per label; after the bottom of the stack the first nibble
 %% tells IPv4 from IPv6 (anything else, e.g. a pseudowire, stays payload).
 mpls(<<Label:20, Tc:3, Bos:1, Ttl, Rest/binary>>) ->
-    H = #{proto => mpls, label => Label, tc => Tc, bos => Bos, ttl => Ttl},
+    H = mpls_h(mpls, Label, Tc, Bos, Ttl),
     push(H, mpls_next(Bos, Rest));
 mpls(Bin) ->
     cut(mpls, Bin).
@@ -599,16 +599,14 @@ tlv(Type, Data) -> {Type, Data}.
 ext_routing(Bin, Frag) ->
     case ext_split(Bin) of
         {ok, Next, <<Type, SegLeft, RData/binary>>, Data} ->
-            H = #{proto => ipv6_routing, next_header => Next, type => Type,
-                  segments_left => SegLeft, data => RData},
+            H = routing_h(ipv6_routing, Next, Type, SegLeft, RData),
             push(H, ipv6_next(Next, Data, Frag));
         error ->
             cut(ipv6_routing, Bin)
     end.
 
 ext_fragment(<<Next, Reserved, Off:13, Res:2, M:1, Id:32, Data/binary>>, Frag) ->
-    H = #{proto => ipv6_fragment, next_header => Next, reserved => Reserved,
-          frag_offset => Off, res => Res, more => M =:= 1, id => Id},
+    H = fragment_h(ipv6_fragment, Next, Reserved, Off, Res, M =:= 1, Id),
     case Off of
         0 -> push(H, ipv6_next(Next, Data, Frag orelse M =:= 1));
         _ -> {ok, [H, Data], <<>>}
@@ -894,7 +892,7 @@ nd_option(Type, Data) -> {Type, Data}.
 
 %% VXLAN (RFC 7348): only with the I flag set is it a VXLAN header.
 vxlan(<<Flags, R1:24, Vni:24, R2, Rest/binary>>) when Flags band 8 =/= 0 ->
-    H = #{proto => vxlan, flags => Flags, reserved1 => R1, vni => Vni, reserved2 => R2},
+    H = vxlan_h(vxlan, Flags, R1, Vni, R2),
     push(H, inner_ether(Rest));
 vxlan(<<_:64, _/binary>> = Bin) ->
     {ok, [Bin], <<>>};
@@ -911,8 +909,7 @@ tunnelled(Result) ->
 
 %% GRE (RFC 2784, 2890). Version 1 (PPTP) and source routing stay payload.
 gre(<<C:1, R:1, K:1, S:1, Rsv:9, Ver:3, Proto:16, Rest/binary>> = Bin) ->
-    H0 = #{proto => gre, flags => gre_flags(<<C:1, R:1, K:1, S:1>>), reserved0 => Rsv,
-           version => Ver, protocol => Proto},
+    H0 = gre_h(gre, gre_flags(<<C:1, R:1, K:1, S:1>>), Rsv, Ver, Proto),
     case gre_fields(C bor R, K, S, Rest, H0) of
         {ok, H, Data} when R =:= 0, Ver =:= 0 -> push(H, tunnelled(ethertype(Proto, Data)));
         {ok, H, Data} -> {ok, [H, Data], <<>>};
@@ -989,6 +986,22 @@ ns_h(Proto, Type, Code, Sum, Rest, Target, Opts) ->
 na_h(Proto, Type, Code, Sum, Flags, Res, Target, Opts) ->
     #{proto => Proto, type => Type, code => Code, checksum => Sum, flags => Flags,
       reserved => Res, target => Target, nd_options => Opts}.
+
+mpls_h(Proto, Label, Tc, Bos, Ttl) ->
+    #{proto => Proto, label => Label, tc => Tc, bos => Bos, ttl => Ttl}.
+
+routing_h(Proto, Next, Type, SegLeft, Data) ->
+    #{proto => Proto, next_header => Next, type => Type, segments_left => SegLeft, data => Data}.
+
+fragment_h(Proto, Next, Reserved, Off, Res, More, Id) ->
+    #{proto => Proto, next_header => Next, reserved => Reserved, frag_offset => Off, res => Res,
+      more => More, id => Id}.
+
+vxlan_h(Proto, Flags, R1, Vni, R2) ->
+    #{proto => Proto, flags => Flags, reserved1 => R1, vni => Vni, reserved2 => R2}.
+
+gre_h(Proto, Flags, Rsv, Ver, Type) ->
+    #{proto => Proto, flags => Flags, reserved0 => Rsv, version => Ver, protocol => Type}.
 
 %%--------------------------------------------------------------------
 %% Headers cut short
