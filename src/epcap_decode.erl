@@ -349,11 +349,11 @@ vlan(<<Tci:16, Type:16, Rest/binary>>) ->
 vlan(Bin) ->
     cut(vlan, Bin).
 
-%% Ethernet and IPv4 first, in one match.
-arp(<<1:16, ?ETH_P_IP:16, 6, 4, Op:16, Sha:6/binary, S1, S2, S3, S4, Tha:6/binary,
-      T1, T2, T3, T4, Trailer/binary>>) ->
-    {ok, [arp_h(arp, 1, ?ETH_P_IP, 6, 4, Op, Sha, {S1, S2, S3, S4}, Tha, {T1, T2, T3, T4}),
-          <<>>], Trailer};
+%% Ethernet and IPv4 first, in one match (hardware type 1, protocol
+%% type 0x0800, lengths 6 and 4 compared as one integer).
+arp(<<Types:48, Op:16, Sha:6/binary, Spa:32, Tha:6/binary, Tpa:32, Trailer/binary>>)
+  when Types =:= 16#000108000604 ->
+    {ok, [arp_h(arp, 1, ?ETH_P_IP, 6, 4, Op, Sha, ip4(Spa), Tha, ip4(Tpa)), <<>>], Trailer};
 arp(<<HType:16, PType:16, HLen, PLen, Op:16, Rest/binary>> = Bin) ->
     case Rest of
         <<Sha:HLen/binary, Spa:PLen/binary, Tha:HLen/binary, Tpa:PLen/binary,
