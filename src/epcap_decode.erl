@@ -218,44 +218,78 @@ with_link(Link, {error, Hs, Detail}) ->
 push(H, {ok, Packet, Trailer}) -> {ok, [H | Packet], Trailer};
 push(H, {error, Hs, Detail}) -> {error, [H | Hs], Detail}.
 
-%% TCP over IPv4 without options or over IPv6, in a datagram that fills
-%% the frame and is no later fragment: the commonest frames, all three
-%% headers in one match. Options that do not fit go the general way.
+%% The commonest frames in one match each: TCP, UDP and ICMP/ICMPv6 echo
+%% over IPv4 without options or over IPv6 (no extension header), in a
+%% datagram that fills the frame (no trailer, not cut) and is no later
+%% fragment. A frame that does not fit (TCP options, a UDP length, VXLAN)
+%% takes the general clauses after them, which give the same terms.
 ether(<<Dst:6/binary, Src:6/binary, ?ETH_P_IP:16, 16#45, Tos, Len:16, W1:32, Ttl, 6, Sum:16,
         S:32, D:32, P:32, Seq:32, Ack:32, T1:32, T2:32, _/binary>> = Frame)
   when W1 band 16#1FFF =:= 0, T1 bsr 28 >= 5, Len =:= byte_size(Frame) - 14 ->
-    W0 = (16#45 bsl 24) bor (Tos bsl 16) bor Len,
-    W2 = (Ttl bsl 24) bor (6 bsl 16) bor Sum,
     case tcp_split(T1 bsr 28, Frame, 54) of
         {Opts, Payload} ->
-            {ok, [ether_h(ether, Dst, Src, ?ETH_P_IP, <<>>), ipv4_hdr(W0, W1, W2, S, D),
+            {ok, [ether_h(ether, Dst, Src, ?ETH_P_IP, <<>>),
+                  ipv4_hdr(Tos, Len, W1, Ttl, 6, Sum, S, D),
                   tcp_hdr(P, Seq, Ack, T1, T2, Opts), Payload]};
         _ ->
+            W0 = (16#45 bsl 24) bor (Tos bsl 16) bor Len,
+            W2 = (Ttl bsl 24) bor (6 bsl 16) bor Sum,
             ether_up(Dst, Src, ?ETH_P_IP, ipv4_in(W0, W1, W2, S, D, Frame, 34))
     end;
+ether(<<Dst:6/binary, Src:6/binary, ?ETH_P_IP:16, 16#45, Tos, Len:16, W1:32, Ttl, 17, Sum:16,
+        S:32, D:32, SPort:16, DPort:16, ULen:16, USum:16, Payload/binary>>)
+  when W1 band 16#1FFF =:= 0, Len =:= byte_size(Payload) + 28, ULen >= 8,
+       ULen - 8 =< byte_size(Payload), DPort =/= ?VXLAN_PORT ->
+    {ok, [ether_h(ether, Dst, Src, ?ETH_P_IP, <<>>), ipv4_hdr(Tos, Len, W1, Ttl, 17, Sum, S, D),
+          udp_h(udp, SPort, DPort, ULen, USum), Payload]};
+ether(<<Dst:6/binary, Src:6/binary, ?ETH_P_IP:16, 16#45, Tos, Len:16, W1:32, Ttl, 1, Sum:16,
+        S:32, D:32, Type, Code, ISum:16, Id:16, Seq:16, Payload/binary>>)
+  when Type =:= 0 orelse Type =:= 8, W1 band 16#1FFF =:= 0, Len =:= byte_size(Payload) + 28 ->
+    {ok, [ether_h(ether, Dst, Src, ?ETH_P_IP, <<>>), ipv4_hdr(Tos, Len, W1, Ttl, 1, Sum, S, D),
+          echo_h(icmp, Type, Code, ISum, Id, Seq), Payload]};
 ether(<<Dst:6/binary, Src:6/binary, ?ETH_P_IPV6:16, W0:32, PLen:16, 6, HLim, S1:32, S2:32,
         S3:32, S4:32, D1:32, D2:32, D3:32, D4:32, P:32, Seq:32, Ack:32, T1:32, T2:32,
         _/binary>> = Frame)
   when W0 bsr 28 =:= 6, T1 bsr 28 >= 5, PLen =:= byte_size(Frame) - 54 ->
-    W1 = (PLen bsl 16) bor (6 bsl 8) bor HLim,
-    Src6 = ip6(S1, S2, S3, S4),
-    Dst6 = ip6(D1, D2, D3, D4),
     case tcp_split(T1 bsr 28, Frame, 74) of
         {Opts, Payload} ->
-            {ok, [ether_h(ether, Dst, Src, ?ETH_P_IPV6, <<>>), ipv6_hdr(W0, W1, Src6, Dst6),
+            {ok, [ether_h(ether, Dst, Src, ?ETH_P_IPV6, <<>>),
+                  ipv6_hdr(W0, PLen, 6, HLim, ip6(S1, S2, S3, S4), ip6(D1, D2, D3, D4)),
                   tcp_hdr(P, Seq, Ack, T1, T2, Opts), Payload]};
         _ ->
-            ether_up(Dst, Src, ?ETH_P_IPV6, ipv6_in(W0, W1, Src6, Dst6, Frame, 54))
+            ether_up(Dst, Src, ?ETH_P_IPV6,
+                     ipv6_in(W0, (PLen bsl 16) bor (6 bsl 8) bor HLim, ip6(S1, S2, S3, S4),
+                             ip6(D1, D2, D3, D4), Frame, 54))
     end;
-%% IPv4 without options and IPv6 are matched with the Ethernet header at
-%% once (see ipv4/1 and ipv6/1), their transport read in place.
-ether(<<Dst:6/binary, Src:6/binary, ?ETH_P_IP:16, W0:32, W1:32, W2:32, S:32, D:32,
-        _/binary>> = Frame) when W0 bsr 24 =:= 16#45, W0 band 16#FFFF >= 20 ->
+ether(<<Dst:6/binary, Src:6/binary, ?ETH_P_IPV6:16, W0:32, PLen:16, 17, HLim, S1:32, S2:32,
+        S3:32, S4:32, D1:32, D2:32, D3:32, D4:32, SPort:16, DPort:16, ULen:16, USum:16,
+        Payload/binary>>)
+  when W0 bsr 28 =:= 6, PLen =:= byte_size(Payload) + 8, ULen >= 8,
+       ULen - 8 =< byte_size(Payload), DPort =/= ?VXLAN_PORT ->
+    {ok, [ether_h(ether, Dst, Src, ?ETH_P_IPV6, <<>>),
+          ipv6_hdr(W0, PLen, 17, HLim, ip6(S1, S2, S3, S4), ip6(D1, D2, D3, D4)),
+          udp_h(udp, SPort, DPort, ULen, USum), Payload]};
+ether(<<Dst:6/binary, Src:6/binary, ?ETH_P_IPV6:16, W0:32, PLen:16, 58, HLim, S1:32, S2:32,
+        S3:32, S4:32, D1:32, D2:32, D3:32, D4:32, Type, Code, ISum:16, Id:16, Seq:16,
+        Payload/binary>>)
+  when W0 bsr 28 =:= 6, Type =:= 128 orelse Type =:= 129, PLen =:= byte_size(Payload) + 8 ->
+    {ok, [ether_h(ether, Dst, Src, ?ETH_P_IPV6, <<>>),
+          ipv6_hdr(W0, PLen, 58, HLim, ip6(S1, S2, S3, S4), ip6(D1, D2, D3, D4)),
+          echo_h(icmp6, Type, Code, ISum, Id, Seq), Payload]};
+%% The other IPv4 headers without options and IPv6 headers are matched
+%% with the Ethernet header at once too (see ipv4/1 and ipv6/1), in the
+%% same segments as above so that the compiler reads them once for all
+%% these clauses; their transport is read in place.
+ether(<<Dst:6/binary, Src:6/binary, ?ETH_P_IP:16, 16#45, Tos, Len:16, W1:32, Ttl, Proto, Sum:16,
+        S:32, D:32, _/binary>> = Frame) when Len >= 20 ->
+    W0 = (16#45 bsl 24) bor (Tos bsl 16) bor Len,
+    W2 = (Ttl bsl 24) bor (Proto bsl 16) bor Sum,
     ether_up(Dst, Src, ?ETH_P_IP, ipv4_in(W0, W1, W2, S, D, Frame, 34));
-ether(<<Dst:6/binary, Src:6/binary, ?ETH_P_IPV6:16, W0:32, W1:32, S1:32, S2:32, S3:32, S4:32,
-        D1:32, D2:32, D3:32, D4:32, _/binary>> = Frame) when W0 bsr 28 =:= 6 ->
+ether(<<Dst:6/binary, Src:6/binary, ?ETH_P_IPV6:16, W0:32, PLen:16, Next, HLim, S1:32, S2:32,
+        S3:32, S4:32, D1:32, D2:32, D3:32, D4:32, _/binary>> = Frame) when W0 bsr 28 =:= 6 ->
     ether_up(Dst, Src, ?ETH_P_IPV6,
-             ipv6_in(W0, W1, ip6(S1, S2, S3, S4), ip6(D1, D2, D3, D4), Frame, 54));
+             ipv6_in(W0, (PLen bsl 16) bor (Next bsl 8) bor HLim, ip6(S1, S2, S3, S4),
+                     ip6(D1, D2, D3, D4), Frame, 54));
 ether(<<Dst:6/binary, Src:6/binary, Type:16, Rest/binary>>) ->
     ether_up(Dst, Src, Type, ethertype(Type, Rest));
 ether(Frame) ->
@@ -433,9 +467,12 @@ ipv4_5(W0, W1, W2, S, D, Data) ->
 %% DSCP, ECN, length (W0); id, flags, fragment offset (W1); TTL, protocol,
 %% checksum (W2); addresses.
 ipv4_hdr(W0, W1, W2, S, D) ->
-    ipv4_h(ipv4, (W0 bsr 18) band 16#3F, (W0 bsr 16) band 3, W0 band 16#FFFF, W1 bsr 16,
-           ip_flags((W1 bsr 13) band 7), W1 band 16#1FFF, W2 bsr 24, (W2 bsr 16) band 255,
-           W2 band 16#FFFF, ip4(S), ip4(D), []).
+    ipv4_hdr((W0 bsr 16) band 255, W0 band 16#FFFF, W1, W2 bsr 24, (W2 bsr 16) band 255,
+             W2 band 16#FFFF, S, D).
+
+ipv4_hdr(Tos, Len, W1, Ttl, Proto, Sum, S, D) ->
+    ipv4_h(ipv4, Tos bsr 2, Tos band 3, Len, W1 bsr 16, ip_flags((W1 bsr 13) band 7),
+           W1 band 16#1FFF, Ttl, Proto, Sum, ip4(S), ip4(D), []).
 
 %% Only the first fragment of a datagram is decoded further.
 ipv4_data(H, DataLen, Off, MF, Proto, Data) when byte_size(Data) =:= DataLen ->
@@ -530,8 +567,10 @@ ipv6_40(W0, W1, Src, Dst, Data) ->
     ipv6_data(ipv6_hdr(W0, W1, Src, Dst), W1 bsr 16, (W1 bsr 8) band 255, Data).
 
 ipv6_hdr(W0, W1, Src, Dst) ->
-    ipv6_h(ipv6, (W0 bsr 20) band 255, W0 band 16#FFFFF, W1 bsr 16, (W1 bsr 8) band 255,
-           W1 band 255, Src, Dst).
+    ipv6_hdr(W0, W1 bsr 16, (W1 bsr 8) band 255, W1 band 255, Src, Dst).
+
+ipv6_hdr(W0, PLen, Next, HLim, Src, Dst) ->
+    ipv6_h(ipv6, (W0 bsr 20) band 255, W0 band 16#FFFFF, PLen, Next, HLim, Src, Dst).
 
 %% A zero payload length with a hop-by-hop header is a jumbogram.
 ipv6_data(H, PLen, Next, Data) when byte_size(Data) =:= PLen; PLen =:= 0, Next =:= 0 ->
