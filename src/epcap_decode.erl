@@ -73,6 +73,9 @@
 %%% frame. A `len', `payload_len' or `checksum' field that is missing (or
 %%% set to `auto') is computed, so dropping the checksum keys of decoded
 %%% headers produces a frame with fresh checksums.
+%%%
+%%% `flow/2' gives only protocol, addresses and ports of a frame, at a
+%%% fraction of the cost, without building the header maps.
 %%% @end
 -module(epcap_decode).
 
