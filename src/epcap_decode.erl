@@ -73,10 +73,13 @@
 %%% frame. A `len', `payload_len' or `checksum' field that is missing (or
 %%% set to `auto') is computed, so dropping the checksum keys of decoded
 %%% headers produces a frame with fresh checksums.
+%%%
+%%% `flow/2' gives only protocol, addresses and ports of a frame, at a
+%%% fraction of the cost, without building the header maps.
 %%% @end
 -module(epcap_decode).
 
--export([decode/2, encode/1, checksum/1, partial/2,
+-export([decode/2, flow/2, encode/1, checksum/1, partial/2,
          format_mac/1, format_ip/1, dlt_name/1, tcp_flags/1]).
 
 -export_type([dlt/0, header/0, error_detail/0, packet/0]).
@@ -86,8 +89,9 @@
 -type packet() :: [header() | binary()].
 -type error_detail() :: {Layer :: atom(), Reason :: atom(), Rest :: binary()}.
 
-%% Internal decoding result: headers in order, payload, link trailer.
--type result() :: {ok, [header()], binary(), binary()}
+%% Internal decoding result of a layer: its headers and those above it
+%% ended by the payload, and the bytes after its datagram (the trailer).
+-type result() :: {ok, packet(), Trailer :: binary()}
                 | {error, [header()], error_detail()}.
 
 -define(ETH_P_IP, 16#0800).
@@ -101,9 +105,28 @@
 -define(ETH_P_MPLS_MC, 16#8848).
 -define(VXLAN_PORT, 4789).
 
+-compile({inline, [ip4/1, ip6/4]}).
+
 %%====================================================================
 %% Decoding
 %%====================================================================
+%%
+%% Each layer returns `{ok, Packet, Trailer}': its headers and those
+%% above it, ended by the payload (the list decode/2 returns, built in
+%% place, so nothing is appended or reversed afterwards), and the bytes
+%% captured after its datagram, which the link header takes. What it
+%% costs on OTP 25, and so how the common path is written:
+%%  - fields are taken as aligned 32-bit words and shifted apart (a field
+%%    not on a byte boundary is a call into the runtime);
+%%  - Ethernet, IPv4/IPv6 and TCP are matched at once, and a datagram that
+%%    ends with the frame has its transport read in place (a sub-binary of
+%%    up to 64 bytes is a copy of them);
+%%  - header maps come from the `_h' functions, which take every value as
+%%    an argument (see there);
+%%  - the common TCP option layouts, ICMP echo and errors and neighbour
+%%    discovery are one clause and one map each.
+%% Rarer shapes take the general clauses after them, which give the same
+%% terms.
 
 %% @doc Decode a frame captured on a link of type `DLT' (an integer such
 %% as 1, or an atom as returned by `dlt_name/1').
@@ -124,13 +147,37 @@
 %% {error, [], {ether, truncated, <<1,2>>}} = epcap_decode:decode(1, <<1,2>>).
 %% '''
 -spec decode(dlt(), binary()) -> {ok, packet()} | {error, [header()], error_detail()}.
+decode(1, Frame) when is_binary(Frame) ->
+    ether(Frame);
 decode(DLT, Frame) when is_binary(Frame) ->
-    case link(dlt_name(DLT), Frame) of
-        {ok, Hs, Payload, _Trailer} -> {ok, Hs ++ [Payload]};
-        {error, _, _} = Error -> Error
-    end;
+    link(dlt_name(DLT), Frame);
 decode(_DLT, _Frame) ->
     {error, [], {link, badarg, <<>>}}.
+
+%% @doc The flow of a frame captured on a link of type `DLT', cheaply:
+%% `{ok, {Protocol, Src, Dst, SPort, DPort}}' of its outermost IP
+%% datagram, without building the header maps `decode/2' builds.
+%% `Protocol' is the IP protocol number of the transport (after IPv6
+%% extension headers), the addresses are `inet' tuples, and the ports
+%% those of TCP or UDP, `undefined' for other protocols, a later
+%% fragment, or when not captured. VLAN tags, MPLS labels and the
+%% extension headers `decode/2' knows are walked through. It agrees with
+%% `decode/2' on every frame that decodes; IP and TCP options are not
+%% checked. Otherwise `{error, Reason}': `not_ip' (ARP, an unknown
+%% ethertype), `truncated', `bad_version', `bad_header_length',
+%% `bad_length' (of the IP header), `unsupported' (link type), `badarg'.
+%% Never raises. See `epcap_decode_flow'.
+%% ```
+%% Frame = <<0,0,0,0,0,2, 0,0,0,0,0,1, 8,0, 16#45,0,40:16, 0:16, 16#4000:16, 64,6,0:16,
+%%           10,0,0,1, 10,0,0,2, 40000:16, 80:16, 0:128>>,
+%% {ok, {6, {10,0,0,1}, {10,0,0,2}, 40000, 80}} = epcap_decode:flow(1, Frame),
+%% {error, not_ip} = epcap_decode:flow(1, <<0:96, 8,6, 0:224>>),
+%% {error, truncated} = epcap_decode:flow(1, binary_part(Frame, 0, 30)).
+%% '''
+-spec flow(dlt(), binary()) ->
+          {ok, epcap_decode_flow:flow()} | {error, epcap_decode_flow:flow_error()}.
+flow(DLT, Frame) ->
+    epcap_decode_flow:flow(DLT, Frame).
 
 %% @doc Name of a link type: `1' is `en10mb', `113' `linux_sll', `276'
 %% `linux_sll2', `0' `null', `108' `loop', `101'/`12'/`14' `raw', `228'
@@ -152,7 +199,8 @@ dlt_name(229) -> ipv6;
 dlt_name(276) -> linux_sll2;
 dlt_name(Other) -> Other.
 
--spec link(dlt(), binary()) -> result().
+%% Link layers return what decode/2 does.
+-spec link(dlt(), binary()) -> {ok, packet()} | {error, [header()], error_detail()}.
 link(en10mb, Frame) -> ether(Frame);
 link(linux_sll, Frame) -> sll(Frame);
 link(linux_sll2, Frame) -> sll2(Frame);
@@ -164,21 +212,104 @@ link(ipv6, Frame) -> with_link(#{proto => raw}, ipv6(Frame));
 link(_, Frame) -> {error, [], {link, unsupported, Frame}}.
 
 %% Put the link header in front and give it the trailer.
--spec with_link(header(), result()) -> result().
-with_link(Link, {ok, Hs, Payload, Trailer}) ->
-    {ok, [Link#{trailer => Trailer} | Hs], Payload, <<>>};
+with_link(Link, {ok, Packet, Trailer}) ->
+    {ok, [Link#{trailer => Trailer} | Packet]};
 with_link(Link, {error, Hs, Detail}) ->
     {error, [Link | Hs], Detail}.
 
 -spec push(header(), result()) -> result().
-push(H, {ok, Hs, Payload, Trailer}) -> {ok, [H | Hs], Payload, Trailer};
+push(H, {ok, Packet, Trailer}) -> {ok, [H | Packet], Trailer};
 push(H, {error, Hs, Detail}) -> {error, [H | Hs], Detail}.
 
+%% The commonest frames in one match each: TCP, UDP and ICMP/ICMPv6 echo
+%% over IPv4 without options or over IPv6 (no extension header), in a
+%% datagram that fills the frame (no trailer, not cut) and is no later
+%% fragment. A frame that does not fit (TCP options, a UDP length, VXLAN)
+%% takes the general clauses after them, which give the same terms.
+ether(<<Dst:6/binary, Src:6/binary, ?ETH_P_IP:16, 16#45, Tos, Len:16, W1:32, Ttl, 6, Sum:16,
+        S:32, D:32, P:32, Seq:32, Ack:32, T1:32, T2:32, _/binary>> = Frame)
+  when W1 band 16#1FFF =:= 0, T1 bsr 28 >= 5, Len =:= byte_size(Frame) - 14 ->
+    case tcp_split(T1 bsr 28, Frame, 54) of
+        {Opts, Payload} ->
+            {ok, [ether_h(ether, Dst, Src, ?ETH_P_IP, <<>>),
+                  ipv4_hdr(Tos, Len, W1, Ttl, 6, Sum, S, D),
+                  tcp_hdr(P, Seq, Ack, T1, T2, Opts), Payload]};
+        _ ->
+            W0 = (16#45 bsl 24) bor (Tos bsl 16) bor Len,
+            W2 = (Ttl bsl 24) bor (6 bsl 16) bor Sum,
+            ether_up(Dst, Src, ?ETH_P_IP, ipv4_in(W0, W1, W2, S, D, Frame, 34))
+    end;
+ether(<<Dst:6/binary, Src:6/binary, ?ETH_P_IP:16, 16#45, Tos, Len:16, W1:32, Ttl, 17, Sum:16,
+        S:32, D:32, SPort:16, DPort:16, ULen:16, USum:16, Payload/binary>>)
+  when W1 band 16#1FFF =:= 0, Len =:= byte_size(Payload) + 28, ULen >= 8,
+       ULen - 8 =< byte_size(Payload), DPort =/= ?VXLAN_PORT ->
+    {ok, [ether_h(ether, Dst, Src, ?ETH_P_IP, <<>>), ipv4_hdr(Tos, Len, W1, Ttl, 17, Sum, S, D),
+          udp_h(udp, SPort, DPort, ULen, USum), Payload]};
+ether(<<Dst:6/binary, Src:6/binary, ?ETH_P_IP:16, 16#45, Tos, Len:16, W1:32, Ttl, 1, Sum:16,
+        S:32, D:32, Type, Code, ISum:16, Id:16, Seq:16, Payload/binary>>)
+  when Type =:= 0 orelse Type =:= 8, W1 band 16#1FFF =:= 0, Len =:= byte_size(Payload) + 28 ->
+    {ok, [ether_h(ether, Dst, Src, ?ETH_P_IP, <<>>), ipv4_hdr(Tos, Len, W1, Ttl, 1, Sum, S, D),
+          echo_h(icmp, Type, Code, ISum, Id, Seq), Payload]};
+ether(<<Dst:6/binary, Src:6/binary, ?ETH_P_IPV6:16, W0:32, PLen:16, 6, HLim, S1:32, S2:32,
+        S3:32, S4:32, D1:32, D2:32, D3:32, D4:32, P:32, Seq:32, Ack:32, T1:32, T2:32,
+        _/binary>> = Frame)
+  when W0 bsr 28 =:= 6, T1 bsr 28 >= 5, PLen =:= byte_size(Frame) - 54 ->
+    case tcp_split(T1 bsr 28, Frame, 74) of
+        {Opts, Payload} ->
+            {ok, [ether_h(ether, Dst, Src, ?ETH_P_IPV6, <<>>),
+                  ipv6_hdr(W0, PLen, 6, HLim, ip6(S1, S2, S3, S4), ip6(D1, D2, D3, D4)),
+                  tcp_hdr(P, Seq, Ack, T1, T2, Opts), Payload]};
+        _ ->
+            ether_up(Dst, Src, ?ETH_P_IPV6,
+                     ipv6_in(W0, (PLen bsl 16) bor (6 bsl 8) bor HLim, ip6(S1, S2, S3, S4),
+                             ip6(D1, D2, D3, D4), Frame, 54))
+    end;
+ether(<<Dst:6/binary, Src:6/binary, ?ETH_P_IPV6:16, W0:32, PLen:16, 17, HLim, S1:32, S2:32,
+        S3:32, S4:32, D1:32, D2:32, D3:32, D4:32, SPort:16, DPort:16, ULen:16, USum:16,
+        Payload/binary>>)
+  when W0 bsr 28 =:= 6, PLen =:= byte_size(Payload) + 8, ULen >= 8,
+       ULen - 8 =< byte_size(Payload), DPort =/= ?VXLAN_PORT ->
+    {ok, [ether_h(ether, Dst, Src, ?ETH_P_IPV6, <<>>),
+          ipv6_hdr(W0, PLen, 17, HLim, ip6(S1, S2, S3, S4), ip6(D1, D2, D3, D4)),
+          udp_h(udp, SPort, DPort, ULen, USum), Payload]};
+ether(<<Dst:6/binary, Src:6/binary, ?ETH_P_IPV6:16, W0:32, PLen:16, 58, HLim, S1:32, S2:32,
+        S3:32, S4:32, D1:32, D2:32, D3:32, D4:32, Type, Code, ISum:16, Id:16, Seq:16,
+        Payload/binary>>)
+  when W0 bsr 28 =:= 6, Type =:= 128 orelse Type =:= 129, PLen =:= byte_size(Payload) + 8 ->
+    {ok, [ether_h(ether, Dst, Src, ?ETH_P_IPV6, <<>>),
+          ipv6_hdr(W0, PLen, 58, HLim, ip6(S1, S2, S3, S4), ip6(D1, D2, D3, D4)),
+          echo_h(icmp6, Type, Code, ISum, Id, Seq), Payload]};
+%% The other IPv4 headers without options and IPv6 headers are matched
+%% with the Ethernet header at once too (see ipv4/1 and ipv6/1), in the
+%% same segments as above so that the compiler reads them once for all
+%% these clauses; their transport is read in place.
+ether(<<Dst:6/binary, Src:6/binary, ?ETH_P_IP:16, 16#45, Tos, Len:16, W1:32, Ttl, Proto, Sum:16,
+        S:32, D:32, _/binary>> = Frame) when Len >= 20 ->
+    W0 = (16#45 bsl 24) bor (Tos bsl 16) bor Len,
+    W2 = (Ttl bsl 24) bor (Proto bsl 16) bor Sum,
+    ether_up(Dst, Src, ?ETH_P_IP, ipv4_in(W0, W1, W2, S, D, Frame, 34));
+ether(<<Dst:6/binary, Src:6/binary, ?ETH_P_IPV6:16, W0:32, PLen:16, Next, HLim, S1:32, S2:32,
+        S3:32, S4:32, D1:32, D2:32, D3:32, D4:32, _/binary>> = Frame) when W0 bsr 28 =:= 6 ->
+    ether_up(Dst, Src, ?ETH_P_IPV6,
+             ipv6_in(W0, (PLen bsl 16) bor (Next bsl 8) bor HLim, ip6(S1, S2, S3, S4),
+                     ip6(D1, D2, D3, D4), Frame, 54));
 ether(<<Dst:6/binary, Src:6/binary, Type:16, Rest/binary>>) ->
-    with_link(#{proto => ether, dst => Dst, src => Src, type => Type},
-              ethertype(Type, Rest));
+    ether_up(Dst, Src, Type, ethertype(Type, Rest));
 ether(Frame) ->
     cut(ether, Frame).
+
+ether_up(Dst, Src, Type, {ok, Packet, Trailer}) ->
+    {ok, [ether_h(ether, Dst, Src, Type, Trailer) | Packet]};
+ether_up(Dst, Src, Type, {error, Hs, Detail}) ->
+    {error, [ether_h(ether, Dst, Src, Type) | Hs], Detail}.
+
+%% Ethernet inside a tunnel: a layer like the others.
+-spec inner_ether(binary()) -> result().
+inner_ether(Bin) ->
+    case ether(Bin) of
+        {ok, Packet} -> {ok, Packet, <<>>};
+        Error -> Error
+    end.
 
 sll(<<PktType:16, HaType:16, HaLen:16, Addr:8/binary, Proto:16, Rest/binary>>) ->
     H = #{proto => linux_sll, pkttype => PktType, hatype => HaType,
@@ -218,7 +349,7 @@ af(2, Bin) -> ipv4(Bin);
 af(Family, Bin) when Family =:= 10; Family =:= 24; Family =:= 28;
                      Family =:= 30 ->
     ipv6(Bin);
-af(_, Bin) -> {ok, [], Bin, <<>>}.
+af(_, Bin) -> {ok, [Bin], <<>>}.
 
 raw(<<4:4, _:4, _/binary>> = Frame) -> with_link(#{proto => raw}, ipv4(Frame));
 raw(<<6:4, _:4, _/binary>> = Frame) -> with_link(#{proto => raw}, ipv6(Frame));
@@ -232,14 +363,14 @@ ethertype(?ETH_P_ARP, Bin) -> arp(Bin);
 ethertype(T, Bin) when T =:= ?ETH_P_8021Q; T =:= ?ETH_P_8021AD;
                        T =:= ?ETH_P_QINQ ->
     vlan(Bin);
-ethertype(?ETH_P_TEB, Bin) -> ether(Bin);
+ethertype(?ETH_P_TEB, Bin) -> inner_ether(Bin);
 ethertype(T, Bin) when T =:= ?ETH_P_MPLS; T =:= ?ETH_P_MPLS_MC -> mpls(Bin);
-ethertype(_, Bin) -> {ok, [], Bin, <<>>}.
+ethertype(_, Bin) -> {ok, [Bin], <<>>}.
 
 %% One header per label; after the bottom of the stack the first nibble
 %% tells IPv4 from IPv6 (anything else, e.g. a pseudowire, stays payload).
 mpls(<<Label:20, Tc:3, Bos:1, Ttl, Rest/binary>>) ->
-    H = #{proto => mpls, label => Label, tc => Tc, bos => Bos, ttl => Ttl},
+    H = mpls_h(mpls, Label, Tc, Bos, Ttl),
     push(H, mpls_next(Bos, Rest));
 mpls(Bin) ->
     cut(mpls, Bin).
@@ -247,22 +378,26 @@ mpls(Bin) ->
 mpls_next(0, Bin) -> mpls(Bin);
 mpls_next(1, <<4:4, _:4, _/binary>> = Bin) -> ipv4(Bin);
 mpls_next(1, <<6:4, _:4, _/binary>> = Bin) -> ipv6(Bin);
-mpls_next(1, Bin) -> {ok, [], Bin, <<>>}.
+mpls_next(1, Bin) -> {ok, [Bin], <<>>}.
 
-vlan(<<Pcp:3, Dei:1, Vid:12, Type:16, Rest/binary>>) ->
-    H = #{proto => vlan, pcp => Pcp, dei => Dei, vid => Vid, type => Type},
+vlan(<<Tci:16, Type:16, Rest/binary>>) ->
+    H = vlan_h(vlan, Tci bsr 13, (Tci bsr 12) band 1, Tci band 16#FFF, Type),
     push(H, ethertype(Type, Rest));
 vlan(Bin) ->
     cut(vlan, Bin).
 
+%% Ethernet and IPv4 first, in one match (hardware type 1, protocol
+%% type 0x0800, lengths 6 and 4 compared as one integer).
+arp(<<Types:48, Op:16, Sha:6/binary, Spa:32, Tha:6/binary, Tpa:32, Trailer/binary>>)
+  when Types =:= 16#000108000604 ->
+    {ok, [arp_h(arp, 1, ?ETH_P_IP, 6, 4, Op, Sha, ip4(Spa), Tha, ip4(Tpa)), <<>>], Trailer};
 arp(<<HType:16, PType:16, HLen, PLen, Op:16, Rest/binary>> = Bin) ->
     case Rest of
         <<Sha:HLen/binary, Spa:PLen/binary, Tha:HLen/binary, Tpa:PLen/binary,
           Trailer/binary>> ->
-            H = #{proto => arp, htype => HType, ptype => PType, hlen => HLen,
-                  plen => PLen, op => Op, sha => Sha, spa => arp_addr(PType, Spa),
-                  tha => Tha, tpa => arp_addr(PType, Tpa)},
-            {ok, [H], <<>>, Trailer};
+            H = arp_h(arp, HType, PType, HLen, PLen, Op, Sha, arp_addr(PType, Spa),
+                      Tha, arp_addr(PType, Tpa)),
+            {ok, [H, <<>>], Trailer};
         _ ->
             cut(arp, Bin)
     end;
@@ -276,6 +411,11 @@ arp_addr(_, Addr) -> Addr.
 %% IPv4
 %%--------------------------------------------------------------------
 
+%% Without options (IHL 5) first, as five 32-bit words: binary matching
+%% is cheapest on whole aligned words, their fields are then shifted out.
+ipv4(<<W0:32, W1:32, W2:32, S:32, D:32, Data/binary>>)
+  when W0 bsr 24 =:= 16#45, W0 band 16#FFFF >= 20 ->
+    ipv4_5(W0, W1, W2, S, D, Data);
 ipv4(<<4:4, IHL:4, _/binary>> = Bin) when IHL < 5 ->
     {error, [], {ipv4, bad_header_length, Bin}};
 ipv4(<<4:4, IHL:4, Dscp:6, Ecn:2, Len:16, Id:16, RF:1, DF:1, MF:1, Off:13,
@@ -287,11 +427,9 @@ ipv4(<<4:4, IHL:4, Dscp:6, Ecn:2, Len:16, Id:16, RF:1, DF:1, MF:1, Off:13,
         <<OptBin:OptLen/binary, Data/binary>> ->
             case ip_options(OptBin) of
                 {ok, Opts} ->
-                    H = #{proto => ipv4, dscp => Dscp, ecn => Ecn, len => Len, id => Id,
-                          flags => ip_flags(RF, DF, MF), frag_offset => Off, ttl => Ttl,
-                          protocol => Proto, checksum => Sum, src => ip(Src),
-                          dst => ip(Dst), options => Opts},
-                    ipv4_data(H, Len - IHL * 4, Off, MF =:= 1, Proto, Data);
+                    H = ipv4_h(ipv4, Dscp, Ecn, Len, Id, ip_flags(RF * 4 + DF * 2 + MF),
+                               Off, Ttl, Proto, Sum, ip(Src), ip(Dst), Opts),
+                    ipv4_data(H, Len - IHL * 4, Off, MF, Proto, Data);
                 error ->
                     {error, [], {ipv4, bad_option, Bin}}
             end;
@@ -305,34 +443,79 @@ ipv4(<<>>) ->
 ipv4(Bin) ->
     {error, [], {ipv4, bad_version, Bin}}.
 
-ipv4_data(H, DataLen, Off, Frag, Proto, Data0) ->
-    {Data, Trailer, Short} = split(Data0, DataLen),
-    Result = case Off of
-                 0 -> transport(Proto, Data, Frag or Short);
-                 _ -> {ok, [], Data, <<>>}
-             end,
-    ip_result(H, Result, Trailer, Short).
+%% An IPv4 datagram without options whose payload starts at byte Pos of
+%% Frame: when it ends with the frame and is no later fragment, its
+%% transport is read in place (see transport/4).
+ipv4_in(W0, W1, W2, S, D, Frame, Pos)
+  when W1 band 16#1FFF =:= 0, W0 band 16#FFFF =:= byte_size(Frame) - Pos + 20 ->
+    H = ipv4_hdr(W0, W1, W2, S, D),
+    case transport((W2 bsr 16) band 255, Frame, Pos, (W1 bsr 13) band 1 =:= 1) of
+        {ok, Packet, _} -> {ok, [H | Packet], <<>>};
+        {error, Hs, Detail} -> {error, [H | Hs], Detail}
+    end;
+ipv4_in(W0, W1, W2, S, D, Frame, Pos) ->
+    ipv4_5(W0, W1, W2, S, D, tail(Frame, Pos)).
 
-%% Wrap the result of the layers above an IP header.
-ip_result(H, {ok, Hs, Payload, _}, Trailer, false) ->
-    {ok, [H | Hs], Payload, Trailer};
-ip_result(H, {ok, Hs, Payload, _}, _Trailer, true) ->
+tail(Bin, 0) ->
+    Bin;
+tail(Bin, Pos) ->
+    <<_:Pos/binary, Tail/binary>> = Bin,
+    Tail.
+
+ipv4_5(W0, W1, W2, S, D, Data) ->
+    ipv4_data(ipv4_hdr(W0, W1, W2, S, D), (W0 band 16#FFFF) - 20, W1 band 16#1FFF,
+              (W1 bsr 13) band 1, (W2 bsr 16) band 255, Data).
+
+%% The header without options from its words: version, header length,
+%% DSCP, ECN, length (W0); id, flags, fragment offset (W1); TTL, protocol,
+%% checksum (W2); addresses.
+ipv4_hdr(W0, W1, W2, S, D) ->
+    ipv4_hdr((W0 bsr 16) band 255, W0 band 16#FFFF, W1, W2 bsr 24, (W2 bsr 16) band 255,
+             W2 band 16#FFFF, S, D).
+
+ipv4_hdr(Tos, Len, W1, Ttl, Proto, Sum, S, D) ->
+    ipv4_h(ipv4, Tos bsr 2, Tos band 3, Len, W1 bsr 16, ip_flags((W1 bsr 13) band 7),
+           W1 band 16#1FFF, Ttl, Proto, Sum, ip4(S), ip4(D), []).
+
+%% Only the first fragment of a datagram is decoded further.
+ipv4_data(H, DataLen, Off, MF, Proto, Data) when byte_size(Data) =:= DataLen ->
+    ipv4_up(H, Off, MF =:= 1, Proto, Data, <<>>);
+ipv4_data(H, DataLen, Off, MF, Proto, Data0) when byte_size(Data0) > DataLen ->
+    <<Data:DataLen/binary, Trailer/binary>> = Data0,
+    ipv4_up(H, Off, MF =:= 1, Proto, Data, Trailer);
+ipv4_data(H, _DataLen, 0, _MF, Proto, Data) ->
+    short(H, transport(Proto, Data, true));
+ipv4_data(H, _DataLen, _Off, _MF, _Proto, Data) ->
+    {error, [H], {payload, truncated, Data}}.
+
+ipv4_up(H, 0, Frag, Proto, Data, Trailer) ->
+    case transport(Proto, Data, Frag) of
+        {ok, Packet, _} -> {ok, [H | Packet], Trailer};
+        {error, Hs, Detail} -> {error, [H | Hs], Detail}
+    end;
+ipv4_up(H, _Off, _Frag, _Proto, Data, Trailer) ->
+    {ok, [H, Data], Trailer}.
+
+%% The datagram was captured short: the layers above decoded, its
+%% payload named as the part cut.
+short(H, {ok, Packet, _}) ->
+    {Hs, [Payload]} = lists:split(length(Packet) - 1, Packet),
     {error, [H | Hs], {payload, truncated, Payload}};
-ip_result(H, {error, _, _} = Error, _Trailer, _Short) ->
-    push(H, Error).
+short(H, {error, Hs, Detail}) ->
+    {error, [H | Hs], Detail}.
 
-%% Split off Len bytes; tell whether fewer were captured.
-split(Bin, Len) when byte_size(Bin) >= Len ->
-    <<Data:Len/binary, Trailer/binary>> = Bin,
-    {Data, Trailer, false};
-split(Bin, _Len) ->
-    {Bin, <<>>, true}.
+%% The three flag bits (reserved, don't fragment, more fragments) as a
+%% list, a literal for each value.
+ip_flags(2#010) -> [df];
+ip_flags(2#000) -> [];
+ip_flags(2#001) -> [mf];
+ip_flags(2#011) -> [df, mf];
+ip_flags(2#100) -> [rf];
+ip_flags(2#110) -> [rf, df];
+ip_flags(2#101) -> [rf, mf];
+ip_flags(2#111) -> [rf, df, mf].
 
-%% The common cases as literals: no list is built for them.
-ip_flags(0, 1, 0) -> [df];
-ip_flags(0, 0, 0) -> [];
-ip_flags(0, 0, 1) -> [mf];
-ip_flags(RF, DF, MF) -> [F || {F, 1} <- [{rf, RF}, {df, DF}, {mf, MF}]].
+ip4(A) -> {A bsr 24, (A bsr 16) band 255, (A bsr 8) band 255, A band 255}.
 
 %% IPv4 options: eol, nop, {Type, Data}; bytes after eol as {padding, Bin}.
 ip_options(Bin) -> ip_options(Bin, []).
@@ -359,13 +542,9 @@ padding(Pad) -> [{padding, Pad}].
 %% IPv6 and its extension headers
 %%--------------------------------------------------------------------
 
-ipv6(<<6:4, Class:8, Flow:20, PLen:16, Next, HLim, Src:16/binary,
-       Dst:16/binary, Rest/binary>>) ->
-    H = #{proto => ipv6, traffic_class => Class, flow_label => Flow,
-          payload_len => PLen, next_header => Next, hop_limit => HLim,
-          src => ip(Src), dst => ip(Dst)},
-    {Data, Trailer, Short} = ipv6_split(Rest, PLen, Next),
-    ip_result(H, ipv6_next(Next, Data, Short), Trailer, Short);
+ipv6(<<W0:32, W1:32, S1:32, S2:32, S3:32, S4:32, D1:32, D2:32, D3:32, D4:32,
+       Data/binary>>) when W0 bsr 28 =:= 6 ->
+    ipv6_40(W0, W1, ip6(S1, S2, S3, S4), ip6(D1, D2, D3, D4), Data);
 ipv6(<<6:4, _:4, _/binary>> = Bin) ->
     cut(ipv6, Bin);
 ipv6(<<>>) ->
@@ -373,9 +552,44 @@ ipv6(<<>>) ->
 ipv6(Bin) ->
     {error, [], {ipv6, bad_version, Bin}}.
 
+%% An IPv6 header whose payload starts at byte Pos of Frame, read in place
+%% like ipv4_in/7's when it ends with the frame and is no extension header.
+ipv6_in(W0, W1, Src, Dst, Frame, Pos) when W1 bsr 16 =:= byte_size(Frame) - Pos ->
+    case (W1 bsr 8) band 255 of
+        Ext when Ext =:= 0; Ext =:= 60; Ext =:= 43; Ext =:= 44 ->
+            ipv6_40(W0, W1, Src, Dst, tail(Frame, Pos));
+        Proto ->
+            ipv6_up(ipv6_hdr(W0, W1, Src, Dst), transport(Proto, Frame, Pos, false), <<>>)
+    end;
+ipv6_in(W0, W1, Src, Dst, Frame, Pos) ->
+    ipv6_40(W0, W1, Src, Dst, tail(Frame, Pos)).
+
+%% The fixed header: version, class and flow label (W0), payload length,
+%% next header and hop limit (W1).
+ipv6_40(W0, W1, Src, Dst, Data) ->
+    ipv6_data(ipv6_hdr(W0, W1, Src, Dst), W1 bsr 16, (W1 bsr 8) band 255, Data).
+
+ipv6_hdr(W0, W1, Src, Dst) ->
+    ipv6_hdr(W0, W1 bsr 16, (W1 bsr 8) band 255, W1 band 255, Src, Dst).
+
+ipv6_hdr(W0, PLen, Next, HLim, Src, Dst) ->
+    ipv6_h(ipv6, (W0 bsr 20) band 255, W0 band 16#FFFFF, PLen, Next, HLim, Src, Dst).
+
 %% A zero payload length with a hop-by-hop header is a jumbogram.
-ipv6_split(Rest, 0, 0) -> {Rest, <<>>, false};
-ipv6_split(Rest, PLen, _) -> split(Rest, PLen).
+ipv6_data(H, PLen, Next, Data) when byte_size(Data) =:= PLen; PLen =:= 0, Next =:= 0 ->
+    ipv6_up(H, ipv6_next(Next, Data, false), <<>>);
+ipv6_data(H, PLen, Next, Data0) when byte_size(Data0) > PLen ->
+    <<Data:PLen/binary, Trailer/binary>> = Data0,
+    ipv6_up(H, ipv6_next(Next, Data, false), Trailer);
+ipv6_data(H, _PLen, Next, Data) ->
+    short(H, ipv6_next(Next, Data, true)).
+
+ip6(A, B, C, D) ->
+    {A bsr 16, A band 16#FFFF, B bsr 16, B band 16#FFFF,
+     C bsr 16, C band 16#FFFF, D bsr 16, D band 16#FFFF}.
+
+ipv6_up(H, {ok, Packet, _}, Trailer) -> {ok, [H | Packet], Trailer};
+ipv6_up(H, {error, Hs, Detail}, _Trailer) -> {error, [H | Hs], Detail}.
 
 -spec ipv6_next(byte(), binary(), boolean()) -> result().
 ipv6_next(0, Data, Frag) -> ext_options(ipv6_hopopts, Data, Frag);
@@ -427,19 +641,17 @@ tlv(Type, Data) -> {Type, Data}.
 ext_routing(Bin, Frag) ->
     case ext_split(Bin) of
         {ok, Next, <<Type, SegLeft, RData/binary>>, Data} ->
-            H = #{proto => ipv6_routing, next_header => Next, type => Type,
-                  segments_left => SegLeft, data => RData},
+            H = routing_h(ipv6_routing, Next, Type, SegLeft, RData),
             push(H, ipv6_next(Next, Data, Frag));
         error ->
             cut(ipv6_routing, Bin)
     end.
 
 ext_fragment(<<Next, Reserved, Off:13, Res:2, M:1, Id:32, Data/binary>>, Frag) ->
-    H = #{proto => ipv6_fragment, next_header => Next, reserved => Reserved,
-          frag_offset => Off, res => Res, more => M =:= 1, id => Id},
+    H = fragment_h(ipv6_fragment, Next, Reserved, Off, Res, M =:= 1, Id),
     case Off of
         0 -> push(H, ipv6_next(Next, Data, Frag orelse M =:= 1));
-        _ -> {ok, [H], Data, <<>>}
+        _ -> {ok, [H, Data], <<>>}
     end;
 ext_fragment(Bin, _Frag) ->
     cut(ipv6_fragment, Bin).
@@ -451,36 +663,82 @@ ext_fragment(Bin, _Frag) ->
 %% Partial is true when Data may legitimately hold less than the
 %% transport header announces (a first fragment or a short capture).
 -spec transport(byte(), binary(), boolean()) -> result().
-transport(6, Data, _Partial) -> tcp(Data);
-transport(17, Data, Partial) -> udp(Data, Partial);
-transport(1, Data, _Partial) -> icmp(Data);
-transport(58, Data, _Partial) -> icmp6(Data);
-transport(4, Data, _Partial) -> tunnelled(ipv4(Data));
-transport(41, Data, _Partial) -> tunnelled(ipv6(Data));
-transport(47, Data, _Partial) -> gre(Data);
-transport(_, Data, _Partial) -> {ok, [], Data, <<>>}.
+transport(Proto, Data, Partial) ->
+    transport(Proto, Data, 0, Partial).
 
-tcp(<<_:96, Off:4, _:4, _/binary>> = Bin) when Off < 5 ->
-    {error, [], {tcp, bad_header_length, Bin}};
-tcp(<<SPort:16, DPort:16, Seq:32, Ack:32, Off:4, Res:3, Flags:9, Win:16,
-      Sum:16, Urg:16, Rest/binary>> = Bin) ->
+%% The transport starting at byte Pos of Bin, which ends with its
+%% datagram. TCP, UDP, ICMP and ICMPv6 are read in place (a sub-binary of
+%% up to 64 bytes is a copy), the others get a binary of their own.
+-spec transport(byte(), binary(), non_neg_integer(), boolean()) -> result().
+transport(6, Bin, Pos, _Partial) -> tcp(Bin, Pos);
+transport(17, Bin, Pos, Partial) -> udp(Bin, Pos, Partial);
+transport(1, Bin, Pos, _Partial) -> icmp(Bin, Pos);
+transport(58, Bin, Pos, _Partial) -> icmp6(Bin, Pos);
+transport(4, Bin, Pos, _Partial) -> tunnelled(ipv4(tail(Bin, Pos)));
+transport(41, Bin, Pos, _Partial) -> tunnelled(ipv6(tail(Bin, Pos)));
+transport(47, Bin, Pos, _Partial) -> gre(tail(Bin, Pos));
+transport(_, Bin, Pos, _Partial) -> {ok, [tail(Bin, Pos)], <<>>}.
+
+tcp(Bin, Pos) ->
+    case Bin of
+        <<_:Pos/binary, P:32, Seq:32, Ack:32, T1:32, T2:32, _/binary>> when T1 bsr 28 >= 5 ->
+            case tcp_split(T1 bsr 28, Bin, Pos + 20) of
+                {Opts, Payload} -> {ok, [tcp_hdr(P, Seq, Ack, T1, T2, Opts), Payload], <<>>};
+                bad_option -> {error, [], {tcp, bad_option, tail(Bin, Pos)}};
+                truncated -> cut(tcp, tail(Bin, Pos))
+            end;
+        <<_:Pos/binary, _:96, Off:4, _:4, _/binary>> when Off < 5 ->
+            {error, [], {tcp, bad_header_length, tail(Bin, Pos)}};
+        _ ->
+            cut(tcp, tail(Bin, Pos))
+    end.
+
+%% The header from its words: ports (P); data offset, reserved bits,
+%% flags, window (T1); checksum, urgent pointer (T2).
+tcp_hdr(P, Seq, Ack, T1, T2, Opts) ->
+    tcp_h(tcp, P bsr 16, P band 16#FFFF, Seq, Ack, (T1 bsr 25) band 7,
+          tcp_flags((T1 bsr 16) band 511), T1 band 16#FFFF, T2 bsr 16, T2 band 16#FFFF, Opts).
+
+%% Options and payload of a segment whose data offset is Off, its options
+%% starting at byte Pos of Bin (read in place: a sub-binary of a few bytes
+%% would be a copy); no options,
+%% the timestamps Linux puts on every segment and its SYN options (MSS,
+%% SACK permitted, timestamps, window scale) are matched at once, their
+%% kinds and lengths compared as integers (a literal of several bytes in
+%% a pattern costs a memcmp call).
+tcp_split(5, Bin, Pos) ->
+    <<_:Pos/binary, Payload/binary>> = Bin,
+    {[], Payload};
+tcp_split(8, Bin, Pos) ->
+    case Bin of
+        <<_:Pos/binary, K:32, Val:32, Ecr:32, Payload/binary>> when K =:= 16#0101080A ->
+            {[nop, nop, {timestamp, Val, Ecr}], Payload};
+        _ ->
+            tcp_options(8, Bin, Pos)
+    end;
+tcp_split(10, Bin, Pos) ->
+    case Bin of
+        <<_:Pos/binary, K1:32, K2:32, Val:32, Ecr:32, K3:32, Payload/binary>>
+          when K1 bsr 16 =:= 16#0204, K2 =:= 16#0402080A, K3 bsr 8 =:= 16#010303 ->
+            {[{mss, K1 band 16#FFFF}, sack_permitted, {timestamp, Val, Ecr}, nop,
+              {wscale, K3 band 255}], Payload};
+        _ ->
+            tcp_options(10, Bin, Pos)
+    end;
+tcp_split(Off, Bin, Pos) ->
+    tcp_options(Off, Bin, Pos).
+
+tcp_options(Off, Bin, Pos) ->
     OptLen = Off * 4 - 20,
-    case Rest of
-        <<OptBin:OptLen/binary, Payload/binary>> ->
+    case Bin of
+        <<_:Pos/binary, OptBin:OptLen/binary, Payload/binary>> ->
             case tcp_options(OptBin, []) of
-                {ok, Opts} ->
-                    H = #{proto => tcp, sport => SPort, dport => DPort, seq => Seq,
-                          ack => Ack, reserved => Res, flags => tcp_flags(Flags),
-                          window => Win, checksum => Sum, urgent => Urg, options => Opts},
-                    {ok, [H], Payload, <<>>};
-                error ->
-                    {error, [], {tcp, bad_option, Bin}}
+                {ok, Opts} -> {Opts, Payload};
+                error -> bad_option
             end;
         _ ->
-            cut(tcp, Bin)
-    end;
-tcp(Bin) ->
-    cut(tcp, Bin).
+            truncated
+    end.
 
 -define(TCP_FLAGS, [{fin, 16#01}, {syn, 16#02}, {rst, 16#04}, {psh, 16#08},
                     {ack, 16#10}, {urg, 16#20}, {ece, 16#40}, {cwr, 16#80},
@@ -500,6 +758,8 @@ tcp_flags(16#02) -> [syn];
 tcp_flags(16#12) -> [syn, ack];
 tcp_flags(16#11) -> [fin, ack];
 tcp_flags(16#14) -> [rst, ack];
+tcp_flags(16#19) -> [fin, psh, ack];
+tcp_flags(16#04) -> [rst];
 tcp_flags(Bits) when is_integer(Bits) ->
     [F || {F, B} <- ?TCP_FLAGS, Bits band B =/= 0];
 tcp_flags(Flags) when is_list(Flags) ->
@@ -530,27 +790,39 @@ tcp_option(5, Data) when byte_size(Data) rem 8 =:= 0, Data =/= <<>> ->
 tcp_option(8, <<Val:32, Ecr:32>>) -> {timestamp, Val, Ecr};
 tcp_option(Kind, Data) -> {Kind, Data}.
 
-udp(<<_:32, Len:16, _:16, _/binary>> = Bin, _Partial) when Len < 8 ->
-    {error, [], {udp, bad_length, Bin}};
-udp(<<_:32, Len:16, _:16, Rest/binary>> = Bin, false) when Len - 8 > byte_size(Rest) ->
-    {error, [], {udp, bad_length, Bin}};
-udp(<<SPort:16, DPort:16, Len:16, Sum:16, Payload/binary>>, _Partial) ->
-    H = #{proto => udp, sport => SPort, dport => DPort, len => Len,
-          checksum => Sum},
-    push(H, udp_next(DPort, Payload));
-udp(Bin, _Partial) ->
-    cut(udp, Bin).
+udp(Bin, Pos, Partial) ->
+    case Bin of
+        <<_:Pos/binary, SPort:16, DPort:16, Len:16, Sum:16, Payload/binary>>
+          when Len >= 8, (Partial orelse Len - 8 =< byte_size(Payload)) ->
+            H = udp_h(udp, SPort, DPort, Len, Sum),
+            case DPort of
+                ?VXLAN_PORT -> push(H, vxlan(Payload));
+                _ -> {ok, [H, Payload], <<>>}
+            end;
+        <<_:Pos/binary, _:64, _/binary>> ->
+            {error, [], {udp, bad_length, tail(Bin, Pos)}};
+        _ ->
+            cut(udp, tail(Bin, Pos))
+    end.
 
-icmp(<<Type, Code, Sum:16, Rest:4/binary, Payload/binary>>) ->
-    H = icmp_rest(Type, Code, Rest, #{proto => icmp, type => Type, code => Code,
-                                       checksum => Sum}),
-    {ok, [icmp_quote(Type, H, Payload)], Payload, <<>>};
-icmp(Bin) ->
-    cut(icmp, Bin).
+%% Echo, timestamp and the common errors first, each as one map; the
+%% other types add their fields to the common ones.
+icmp(Bin, Pos) ->
+    case Bin of
+        <<_:Pos/binary, Type, Code, Sum:16, Id:16, Seq:16, Payload/binary>>
+          when Type =:= 0; Type =:= 8; Type =:= 13; Type =:= 14 ->
+            {ok, [echo_h(icmp, Type, Code, Sum, Id, Seq), Payload], <<>>};
+        <<_:Pos/binary, Type, Code, Sum:16, Rest:4/binary, Payload/binary>>
+          when Type =:= 3, Code =/= 4; Type =:= 4; Type =:= 11 ->
+            {ok, [quote_h(icmp, Type, Code, Sum, Rest, quote(ipv4(Payload))), Payload], <<>>};
+        <<_:Pos/binary, Type, Code, Sum:16, Rest:4/binary, Payload/binary>> ->
+            H = icmp_rest(Type, Code, Rest, #{proto => icmp, type => Type, code => Code,
+                                               checksum => Sum}),
+            {ok, [icmp_quote(Type, H, Payload), Payload], <<>>};
+        _ ->
+            cut(icmp, tail(Bin, Pos))
+    end.
 
-icmp_rest(Type, _, <<Id:16, Seq:16>>, H) when Type =:= 0; Type =:= 8;
-                                               Type =:= 13; Type =:= 14 ->
-    H#{id => Id, seq => Seq};
 %% Only "fragmentation needed" carries a next-hop MTU (RFC 1191).
 icmp_rest(3, 4, <<Unused:16, Mtu:16>>, H) -> H#{unused => Unused, mtu => Mtu};
 icmp_rest(5, _, <<A, B, C, D>>, H) -> H#{gateway => {A, B, C, D}};
@@ -567,27 +839,38 @@ icmp_quote(_Type, H, _Payload) ->
 %% A quote is cut short by design: its headers as far as they were quoted,
 %% followed by the bytes after them.
 -spec quote(result()) -> packet().
-quote({ok, Hs, Payload, _}) -> Hs ++ [Payload];
+quote({ok, Packet, _}) -> Packet;
 quote({error, Hs, {_, _, Rest}}) -> Hs ++ [Rest].
 
-icmp6(<<Type, Code, Sum:16, Rest/binary>> = Bin) ->
-    H = #{proto => icmp6, type => Type, code => Code, checksum => Sum},
-    case icmp6_body(Type, Rest, H) of
-        {ok, H1, Payload} -> {ok, [icmp6_extra(Type, H1, Payload)], Payload, <<>>};
-        error -> cut(icmp6, Bin)
-    end;
-icmp6(Bin) ->
-    cut(icmp6, Bin).
+icmp6(Bin, Pos) ->
+    case Bin of
+        <<_:Pos/binary, Type, Code, Sum:16, Id:16, Seq:16, Payload/binary>>
+          when Type =:= 128; Type =:= 129 ->
+            {ok, [echo_h(icmp6, Type, Code, Sum, Id, Seq), Payload], <<>>};
+        <<_:Pos/binary, Type, Code, Sum:16, Rest:4/binary, Payload/binary>>
+          when Type =:= 1; Type =:= 3; Type =:= 4 ->
+            {ok, [quote_h(icmp6, Type, Code, Sum, Rest, quote(ipv6(Payload))), Payload], <<>>};
+        <<_:Pos/binary, 135, Code, Sum:16, Rest:4/binary, T1:32, T2:32, T3:32, T4:32,
+          Opts/binary>> ->
+            {ok, [ns_h(icmp6, 135, Code, Sum, Rest, ip6(T1, T2, T3, T4), nd_options(Opts)),
+                  Opts], <<>>};
+        <<_:Pos/binary, 136, Code, Sum:16, W:32, T1:32, T2:32, T3:32, T4:32, Opts/binary>> ->
+            {ok, [na_h(icmp6, 136, Code, Sum, na_flags(W bsr 29), W band 16#1FFFFFFF,
+                       ip6(T1, T2, T3, T4), nd_options(Opts)), Opts], <<>>};
+        <<_:Pos/binary, Type, Code, Sum:16, Rest/binary>> ->
+            H = #{proto => icmp6, type => Type, code => Code, checksum => Sum},
+            case icmp6_body(Type, Rest, H) of
+                {ok, H1, Payload} -> {ok, [icmp6_extra(Type, H1, Payload), Payload], <<>>};
+                error -> cut(icmp6, tail(Bin, Pos))
+            end;
+        _ ->
+            cut(icmp6, tail(Bin, Pos))
+    end.
 
 icmp6_body(Type, <<Id:16, Seq:16, P/binary>>, H) when Type =:= 128; Type =:= 129 ->
     {ok, H#{id => Id, seq => Seq}, P};
 icmp6_body(2, <<Mtu:32, P/binary>>, H) ->
     {ok, H#{mtu => Mtu}, P};
-icmp6_body(135, <<Res:32, Target:16/binary, P/binary>>, H) ->
-    {ok, H#{rest => <<Res:32>>, target => ip(Target)}, P};
-icmp6_body(136, <<R:1, S:1, O:1, Res:29, Target:16/binary, P/binary>>, H) ->
-    Flags = [F || {F, 1} <- [{router, R}, {solicited, S}, {override, O}]],
-    {ok, H#{flags => Flags, reserved => Res, target => ip(Target)}, P};
 icmp6_body(Type, _, _H) when Type =:= 128; Type =:= 129; Type =:= 2;
                              Type =:= 135; Type =:= 136 ->
     error;
@@ -595,6 +878,16 @@ icmp6_body(_Type, <<Rest:4/binary, P/binary>>, H) ->
     {ok, H#{rest => Rest}, P};
 icmp6_body(_Type, _, _H) ->
     error.
+
+%% Neighbour advertisement flags: router, solicited, override.
+na_flags(2#000) -> [];
+na_flags(2#001) -> [override];
+na_flags(2#010) -> [solicited];
+na_flags(2#011) -> [solicited, override];
+na_flags(2#100) -> [router];
+na_flags(2#101) -> [router, override];
+na_flags(2#110) -> [router, solicited];
+na_flags(2#111) -> [router, solicited, override].
 
 %% Fields read from the bytes after the fixed part of ICMPv6 messages;
 %% the bytes stay the payload, so encoding is unchanged.
@@ -639,34 +932,29 @@ nd_option(Type, Data) -> {Type, Data}.
 %% Tunnels
 %%--------------------------------------------------------------------
 
--spec udp_next(0..65535, binary()) -> result().
-udp_next(?VXLAN_PORT, Payload) -> vxlan(Payload);
-udp_next(_DPort, Payload) -> {ok, [], Payload, <<>>}.
-
 %% VXLAN (RFC 7348): only with the I flag set is it a VXLAN header.
 vxlan(<<Flags, R1:24, Vni:24, R2, Rest/binary>>) when Flags band 8 =/= 0 ->
-    H = #{proto => vxlan, flags => Flags, reserved1 => R1, vni => Vni, reserved2 => R2},
-    push(H, ether(Rest));
+    H = vxlan_h(vxlan, Flags, R1, Vni, R2),
+    push(H, inner_ether(Rest));
 vxlan(<<_:64, _/binary>> = Bin) ->
-    {ok, [], Bin, <<>>};
+    {ok, [Bin], <<>>};
 vxlan(Bin) ->
     cut(vxlan, Bin).
 
 %% Bytes after a tunnelled datagram (inside the outer one) are kept as
 %% the `trailer' of its first header, so that encoding gives them back.
 -spec tunnelled(result()) -> result().
-tunnelled({ok, [H | Hs], Payload, Trailer}) when Trailer =/= <<>> ->
-    {ok, [H#{trailer => Trailer} | Hs], Payload, <<>>};
+tunnelled({ok, [H | Packet], Trailer}) when Trailer =/= <<>> ->
+    {ok, [H#{trailer => Trailer} | Packet], <<>>};
 tunnelled(Result) ->
     Result.
 
 %% GRE (RFC 2784, 2890). Version 1 (PPTP) and source routing stay payload.
 gre(<<C:1, R:1, K:1, S:1, Rsv:9, Ver:3, Proto:16, Rest/binary>> = Bin) ->
-    H0 = #{proto => gre, flags => gre_flags(<<C:1, R:1, K:1, S:1>>), reserved0 => Rsv,
-           version => Ver, protocol => Proto},
+    H0 = gre_h(gre, gre_flags(<<C:1, R:1, K:1, S:1>>), Rsv, Ver, Proto),
     case gre_fields(C bor R, K, S, Rest, H0) of
         {ok, H, Data} when R =:= 0, Ver =:= 0 -> push(H, tunnelled(ethertype(Proto, Data)));
-        {ok, H, Data} -> {ok, [H], Data, <<>>};
+        {ok, H, Data} -> {ok, [H, Data], <<>>};
         error -> cut(gre, Bin)
     end;
 gre(Bin) ->
@@ -685,6 +973,77 @@ gre_fields(0, 0, 0, Rest, H) ->
     {ok, H, Rest};
 gre_fields(_, _, _, _, _) ->
     error.
+
+
+%%--------------------------------------------------------------------
+%% Header maps of the common layers
+%%--------------------------------------------------------------------
+
+%% Every value comes in as an argument, the protocol name too: a map
+%% expression with a literal value compiles (OTP 25) to an update of a
+%% literal map that adds the other keys, building a new key tuple for each
+%% frame; with variables only it is a new map sharing one literal key
+%% tuple, several times cheaper.
+
+ether_h(Proto, Dst, Src, Type) ->
+    #{proto => Proto, dst => Dst, src => Src, type => Type}.
+
+ether_h(Proto, Dst, Src, Type, Trailer) ->
+    #{proto => Proto, dst => Dst, src => Src, type => Type, trailer => Trailer}.
+
+vlan_h(Proto, Pcp, Dei, Vid, Type) ->
+    #{proto => Proto, pcp => Pcp, dei => Dei, vid => Vid, type => Type}.
+
+arp_h(Proto, HType, PType, HLen, PLen, Op, Sha, Spa, Tha, Tpa) ->
+    #{proto => Proto, htype => HType, ptype => PType, hlen => HLen, plen => PLen, op => Op,
+      sha => Sha, spa => Spa, tha => Tha, tpa => Tpa}.
+
+ipv4_h(Proto, Dscp, Ecn, Len, Id, Flags, Off, Ttl, IpProto, Sum, Src, Dst, Opts) ->
+    #{proto => Proto, dscp => Dscp, ecn => Ecn, len => Len, id => Id, flags => Flags,
+      frag_offset => Off, ttl => Ttl, protocol => IpProto, checksum => Sum, src => Src,
+      dst => Dst, options => Opts}.
+
+ipv6_h(Proto, Class, Flow, PLen, Next, HLim, Src, Dst) ->
+    #{proto => Proto, traffic_class => Class, flow_label => Flow, payload_len => PLen,
+      next_header => Next, hop_limit => HLim, src => Src, dst => Dst}.
+
+tcp_h(Proto, SPort, DPort, Seq, Ack, Res, Flags, Win, Sum, Urg, Opts) ->
+    #{proto => Proto, sport => SPort, dport => DPort, seq => Seq, ack => Ack, reserved => Res,
+      flags => Flags, window => Win, checksum => Sum, urgent => Urg, options => Opts}.
+
+udp_h(Proto, SPort, DPort, Len, Sum) ->
+    #{proto => Proto, sport => SPort, dport => DPort, len => Len, checksum => Sum}.
+
+echo_h(Proto, Type, Code, Sum, Id, Seq) ->
+    #{proto => Proto, type => Type, code => Code, checksum => Sum, id => Id, seq => Seq}.
+
+quote_h(Proto, Type, Code, Sum, Rest, Quote) ->
+    #{proto => Proto, type => Type, code => Code, checksum => Sum, rest => Rest,
+      quote => Quote}.
+
+ns_h(Proto, Type, Code, Sum, Rest, Target, Opts) ->
+    #{proto => Proto, type => Type, code => Code, checksum => Sum, rest => Rest,
+      target => Target, nd_options => Opts}.
+
+na_h(Proto, Type, Code, Sum, Flags, Res, Target, Opts) ->
+    #{proto => Proto, type => Type, code => Code, checksum => Sum, flags => Flags,
+      reserved => Res, target => Target, nd_options => Opts}.
+
+mpls_h(Proto, Label, Tc, Bos, Ttl) ->
+    #{proto => Proto, label => Label, tc => Tc, bos => Bos, ttl => Ttl}.
+
+routing_h(Proto, Next, Type, SegLeft, Data) ->
+    #{proto => Proto, next_header => Next, type => Type, segments_left => SegLeft, data => Data}.
+
+fragment_h(Proto, Next, Reserved, Off, Res, More, Id) ->
+    #{proto => Proto, next_header => Next, reserved => Reserved, frag_offset => Off, res => Res,
+      more => More, id => Id}.
+
+vxlan_h(Proto, Flags, R1, Vni, R2) ->
+    #{proto => Proto, flags => Flags, reserved1 => R1, vni => Vni, reserved2 => R2}.
+
+gre_h(Proto, Flags, Rsv, Ver, Type) ->
+    #{proto => Proto, flags => Flags, reserved0 => Rsv, version => Ver, protocol => Type}.
 
 %%--------------------------------------------------------------------
 %% Headers cut short
@@ -730,7 +1089,7 @@ field_value(_, Key, V, Bits) when Key =:= src; Key =:= dst; Key =:= addr ->
         _ -> ip(<<V:Bits>>)
     end;
 field_value(_, hlen, V, _) -> V * 4;
-field_value(ipv4, flags, V, _) -> ip_flags(V bsr 2, (V bsr 1) band 1, V band 1);
+field_value(ipv4, flags, V, _) -> ip_flags(V);
 field_value(tcp, flags, V, _) -> tcp_flags(V);
 field_value(gre, flags, V, _) -> gre_flags(<<V:4>>);
 field_value(ipv6_fragment, more, V, _) -> V =:= 1;
