@@ -48,9 +48,9 @@ struct options {
     bool help;
     int verbose;
     struct fanout_spec fanout; /* -F: a PACKET_FANOUT group to join */
-    bool compile_only; /* -K: compile the filter for -y, print it, exit */
-    int linktype;      /* -y: the DLT -K compiles for */
-    struct saver_opts save;    /* -w and the rest: saving to files */
+    bool compile_only;      /* -K: compile the filter for -y, print it, exit */
+    int linktype;           /* -y: the DLT -K compiles for */
+    struct saver_opts save; /* -w and the rest: saving to files */
 };
 
 /* Parse argv[1..argc-1]. Returns 0, or -1 with e = {badarg, "..."}. Strings
