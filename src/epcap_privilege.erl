@@ -84,10 +84,15 @@ cached(Prog, Stamp) ->
 %% Asked from a process of its own: the port's link would leave
 %% `{'EXIT', Port, normal}' in the mailbox of a caller that traps exits.
 query(Prog) ->
-    {Pid, Ref} = spawn_monitor(fun() -> exit({answer, ask(Prog)}) end),
+    Self = self(),
+    Tag = make_ref(),
+    {Pid, Ref} = spawn_monitor(fun() -> Self ! {Tag, ask(Prog)} end),
     receive
-        {'DOWN', Ref, process, Pid, {answer, Answer}} -> Answer;
-        {'DOWN', Ref, process, Pid, Reason} -> {error, Reason}
+        {Tag, Answer} ->
+            erlang:demonitor(Ref, [flush]),
+            Answer;
+        {'DOWN', Ref, process, Pid, Reason} ->
+            {error, Reason}
     end.
 
 ask(Prog) ->
