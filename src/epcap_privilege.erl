@@ -101,12 +101,14 @@ cached(Prog, Stamp) ->
 %% `{'EXIT', Port, normal}' in the mailbox of a caller that traps exits.
 query(Prog) ->
     Self = self(),
-    {Pid, Ref} = spawn_monitor(fun() -> Self ! {self(), answer, ask(Prog)} end),
+    Tag = make_ref(),
+    {Pid, Ref} = spawn_monitor(fun() -> Self ! {Tag, ask(Prog)} end),
     receive
-        {Pid, answer, Answer} ->
-            demonitor(Ref, [flush]),
+        {Tag, Answer} ->
+            erlang:demonitor(Ref, [flush]),
             Answer;
-        {'DOWN', Ref, process, Pid, Reason} -> {error, Reason}
+        {'DOWN', Ref, process, Pid, Reason} ->
+            {error, Reason}
     end.
 
 ask(Prog) ->

@@ -102,7 +102,7 @@ cases(credit, _) ->
     %% owner's read-ahead (128 packets for a file, 512 live), once: one more,
     %% {active, N}: N more.
     %% A passive owner hears of the end after the packets buffered before it:
-    %% the test takes them ({active, true}) when nothing came for 4 s.
+    %% the test takes them ({active, true}) once the server has the end.
     [{passive_overrun, [{active, false}], [ready(), batch(600, recs(600))],
       {ends, 0, {protocol, credit}}},
      {passive_overrun_in_pieces, [{active, false}], [ready() | [batch(50, recs(50)) || _ <- lists:seq(1, 12)]],
@@ -268,17 +268,39 @@ with_defaults(Opts) ->
         false -> [{file, "unused"} | Opts]
     end.
 
-%% Packets then the end; a passive owner takes the rest after 4 s (time
-%% for a fake port to send what it sends, on a busy machine).
-until_end(Pid, N, Nudged) ->
+%% Packets then the end. A passive owner hears of the end only after the
+%% packets buffered before it: once the server has its last word (its
+%% status says `final'), the owner takes them ({active, true}). At most a
+%% minute in all.
+until_end(Pid, N, Nudged) -> until_end(Pid, N, Nudged, erlang:monotonic_time(millisecond) + 60000).
+
+until_end(Pid, N, Nudged, Deadline) ->
     receive
-        {packet, _, _, _, _} -> until_end(Pid, N + 1, Nudged);
+        {packet, _, _, _, _} -> until_end(Pid, N + 1, Nudged, Deadline);
         {epcap, End} -> {ends, N, End}
-    after 4000 ->
-        case Nudged of
-            false -> _ = epcap:setopts(Pid, [{active, true}]), until_end(Pid, N, true);
-            true -> {ends, N, timeout}
+    after 200 ->
+        case erlang:monotonic_time(millisecond) > Deadline of
+            true -> {ends, N, timeout};
+            false when Nudged -> until_end(Pid, N, Nudged, Deadline);
+            false ->
+                case ended(Pid) of
+                    true ->
+                        _ = epcap:setopts(Pid, [{active, true}]),
+                        until_end(Pid, N, true, Deadline);
+                    false ->
+                        until_end(Pid, N, false, Deadline)
+                end
         end
+    end.
+
+%% The server has the port's last word (or is gone).
+ended(Pid) ->
+    try sys:get_status(Pid, 1000) of
+        {status, _, _, [_, _, _, _, Misc]} ->
+            [State] = [S || {data, D} <- Misc, {"State", S} <- D],
+            maps:get(final, State) =/= undefined
+    catch
+        exit:_ -> true
     end.
 
 matches('_', _) -> true;
