@@ -13,6 +13,7 @@
          sniff_is_an_example/0, sniff_is_an_example/1,
          sniff_script_flags/0, sniff_script_flags/1,
          sniff_script_lines/0, sniff_script_lines/1,
+         sniff_script_writes/0, sniff_script_writes/1,
          recv_passive/0, recv_passive/1,
          recv_errors/0, recv_errors/1,
          compile_filter_golden/0, compile_filter_golden/1,
@@ -32,7 +33,8 @@ suite() ->
 all() ->
     [info_round_trips, info_file_round_trips, setopts_other_key_einval,
      verbose_logs_what_is_in_force, interfaces_lists_what_opens,
-     sniff_is_an_example, sniff_script_flags, sniff_script_lines, recv_passive,
+     sniff_is_an_example, sniff_script_flags, sniff_script_lines,
+     sniff_script_writes, recv_passive,
      recv_errors, compile_filter_golden, compile_filter_errors,
      compile_filter_dropped, lifecycle_events,
      stats_interval, keeper_rides_out_outage, keeper_gives_up].
@@ -213,6 +215,41 @@ sniff_script_lines(_Config) ->
     {0, V} = sniff(["-v", "-c", "2", "-s", "20", "-r", File]),
     ?assertEqual(2, length([L || "pcap: " ++ _ = L <- string:split(V, "\n", all)])),
     ?assertMatch({match, _}, re:run(V, "caplen=20 len=42")).
+
+sniff_script_writes() ->
+    [{doc, "Ensure that bin/epcap-sniff -w FILE writes the packets instead of "
+      "printing them, as tcpdump -w: pcap (pcapng for a .pcapng name), every "
+      "packet byte for byte with its time, and with -c exactly COUNT packets "
+      "(issue 25, item 10)"}].
+sniff_script_writes(Config) ->
+    In = data("veth_mixed.pcap"),
+    %% The port writes as the user it drops to (nobody): a directory it may
+    %% write, as /tmp is.
+    Dir = filename:join(?config(priv_dir, Config), "w"),
+    ok = file:make_dir(Dir),
+    ok = file:change_mode(Dir, 8#1777),
+    All = filename:join(Dir, "all.pcap"),
+    Five = filename:join(Dir, "five.pcapng"),
+    {0, Out} = sniff(["-w", All, "-r", In]),
+    ?assertEqual("40 packets written to " ++ All ++ "\n", Out),
+    {0, _} = sniff(["-c", "5", "-w", Five, "-r", In]),
+    {ok, <<16#a1b2c3d4:32/native, _/binary>>} = file:read_file(All),
+    {ok, <<16#0A0D0D0A:32, _/binary>>} = file:read_file(Five),
+    Want = packets(In),
+    ?assertEqual(40, length(Want)),
+    ?assertEqual(Want, packets(All)),
+    ?assertEqual(lists:sublist(Want, 5), packets(Five)).
+
+packets(File) ->
+    {ok, _} = epcap:start([{file, File}, {exec, ""}, {progname, epcap_test_lib:progname()}]),
+    packets_loop([]).
+
+packets_loop(Acc) ->
+    receive
+        {packet, DLT, Time, Len, Pkt} -> packets_loop([{DLT, Time, Len, Pkt} | Acc]);
+        {epcap, eof} -> lists:reverse(Acc)
+    after 10000 -> ct:fail({timeout, length(Acc)})
+    end.
 
 sniff(Args) ->
     epcap_test_lib:cmd(lists:flatten(lists:join(" ", [filename:join([root(), "bin", "epcap-sniff"])
