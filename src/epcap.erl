@@ -620,8 +620,11 @@ once_term(Port, F) ->
         {error, timeout}
     end.
 
+%% The port's exit status, then the exit signal the port sends its owner,
+%% which a caller that traps exits would otherwise find in its mailbox.
 flush_exit(Port) ->
-    receive {Port, {exit_status, _}} -> ok after 5000 -> catch port_close(Port) end.
+    receive {Port, {exit_status, _}} -> ok after 5000 -> catch port_close(Port) end,
+    receive {'EXIT', Port, _} -> ok after 0 -> ok end.
 
 %%====================================================================
 %% gen_server
