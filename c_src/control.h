@@ -16,8 +16,8 @@ enum ctl_type {
     CTL_CREDIT = 4, /* body: 4-byte big-endian packet count to add */
     CTL_INJECT_MANY = 5,  /* body: flags byte, then frame records */
     CTL_INJECT_QUIET = 6, /* body: frame records; answers only failures */
-    CTL_CLOSE = 7,        /* body: empty; end now: close a saved file, say eof */
-    CTL_TYPE_END          /* one past the last type */
+    CTL_CLOSE = 7, /* body: empty; end now: close a saved file, say eof */
+    CTL_TYPE_END   /* one past the last type */
 };
 
 /* CTL_INJECT_MANY's flags: this message continues the previous one's

@@ -34,20 +34,27 @@ static int open_checked(const char *path, struct ep_error *e)
     return fd;
 }
 
-int useropen_file(const char *path, struct ep_error *e)
+/* open_fn with the caller's ids in force (caller.h), then ours again. */
+static int as_caller(int (*open_fn)(const char *, struct ep_error *),
+                     const char *path, struct ep_error *e)
 {
     struct caller c;
     int fd;
 
     if (caller_identify(&c, e) < 0 || caller_enter(&c, e) < 0)
         return -1;
-    fd = open_checked(path, e);
+    fd = open_fn(path, e);
     if (caller_leave(&c, e) < 0) {
         if (fd >= 0)
             (void)close(fd);
         return -1;
     }
     return fd;
+}
+
+int useropen_file(const char *path, struct ep_error *e)
+{
+    return as_caller(open_checked, path, e);
 }
 
 /* useropen_dir: the save directory. faccessat with AT_EACCESS asks with
@@ -69,16 +76,5 @@ static int open_dir_checked(const char *dir, struct ep_error *e)
 
 int useropen_dir(const char *dir, struct ep_error *e)
 {
-    struct caller c;
-    int fd;
-
-    if (caller_identify(&c, e) < 0 || caller_enter(&c, e) < 0)
-        return -1;
-    fd = open_dir_checked(dir, e);
-    if (caller_leave(&c, e) < 0) {
-        if (fd >= 0)
-            (void)close(fd);
-        return -1;
-    }
-    return fd;
+    return as_caller(open_dir_checked, dir, e);
 }

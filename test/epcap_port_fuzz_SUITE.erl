@@ -96,7 +96,11 @@ lies_after_ready(Config) ->
          Ref = monitor(process, Pid),
          {N, End} = until_end(0, 3000),
          ?assertEqual({Name, Packets, {error, {protocol, Why}}}, {Name, N, End}),
-         receive {'DOWN', Ref, process, Pid, R} -> ?assertEqual({protocol, Why}, R)
+         %% noproc: the server had gone before the monitor (start/2
+         %% returns a capture that ends at once); its end is checked above.
+         receive {'DOWN', Ref, process, Pid, R} when R =/= noproc ->
+                     ?assertEqual({protocol, Why}, R);
+                 {'DOWN', Ref, process, Pid, noproc} -> ok
          after 2000 -> ct:fail({no_down, Name})
          end
      end || {Name, Lie, Packets, Why} <- Cases],
@@ -175,9 +179,13 @@ compressed_nested_oversized() ->
 compressed_nested_oversized(Config) ->
     _ = rand:seed(exsss, {24, 24, 24}),
     Gens = [fun compressed/0, fun nested/0, fun oversized/0, fun deep/0],
+    %% Growth over what the VM held before, plus a fresh test VM's 36 MiB:
+    %% in the full run this VM ran other suites first.
+    _ = [erlang:garbage_collect(P) || P <- processes()],
+    Base = erlang:memory(total),
     Results = [fuzz_term(Config, I, (lists:nth(I rem 4 + 1, Gens))()) || I <- lists:seq(1, 40)],
-    ct:log("~p", [Results]),
-    Peak = lists:max([M || {_, M} <- Results]),
+    ct:log("base ~.1f MiB: ~p", [Base / 1048576, Results]),
+    Peak = lists:max([M || {_, M} <- Results]) - Base + 36 * 1048576,
     ct:comment("peak ~.1f MiB", [Peak / 1048576]),
     ?assertEqual([], [R || {R, _} <- Results, R =/= ok]),
     ?assert(Peak < 300 * 1048576).

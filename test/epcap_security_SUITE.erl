@@ -542,6 +542,9 @@ huge_filter_setfilter_stop() ->
       "port within 1 s, and no process remains"}].
 huge_filter_setfilter_stop(Config) ->
     {ok, Pid} = epcap:start(opts(Config, [{interface, "lo"}])),
+    stop_during_huge_setfilter(Config, Pid).
+
+stop_during_huge_setfilter(Config, Pid) ->
     OsPid = epcap_test_lib:os_pid(Pid),
     spawn(fun() -> catch epcap:setfilter(Pid, huge_filter()) end),
     timer:sleep(300),
@@ -556,14 +559,7 @@ huge_setfilter_stop_in_mode() ->
       "and any compile child within a second (rlimit mode, which cannot "
       "fork, compiled in the port until it was done: issue 24, defect 7)"}].
 huge_setfilter_stop_in_mode(Config) ->
-    Pid = start_live(Config, []),
-    OsPid = epcap_test_lib:os_pid(Pid),
-    spawn(fun() -> catch epcap:setfilter(Pid, huge_filter()) end),
-    timer:sleep(300),
-    {Ms, ok} = timed(fun() -> epcap:stop(Pid) end),
-    ct:log("stop took ~b ms", [Ms]),
-    ?assert(epcap_test_lib:wait_gone(OsPid, 1000)),
-    ?assert(none_left(Config, 1000)).
+    stop_during_huge_setfilter(Config, start_live(Config, [])).
 
 huge_setfilter_bounded_in_mode() ->
     [{doc, "Ensure that in each restriction mode a run-time setfilter/2 of a "

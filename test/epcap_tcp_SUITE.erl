@@ -569,18 +569,7 @@ read(F) ->
     B.
 
 run(Program, Args) ->
-    Port = open_port({spawn_executable, Program},
-                     [{args, Args}, exit_status, stderr_to_stdout, binary]),
-    run_output(Port, []).
-
-run_output(Port, Acc) ->
-    receive
-        {Port, {data, Data}} -> run_output(Port, [Data | Acc]);
-        {Port, {exit_status, Status}} ->
-            {Status, unicode:characters_to_list(lists:reverse(Acc))}
-    after 60000 ->
-            ct:fail({timeout, Port})
-    end.
+    epcap_test_lib:run_program(Program, Args).
 
 %% Repository root (holding bin/epcap-flow and test/data): $EPCAP_ROOT, or
 %% an ancestor of this suite's source or beam.

@@ -9,7 +9,7 @@
 -export([udp_out/3, udp_in/3, ping_in/2]).
 -export([collect/2, collect_until/2, flush/0, port_alive/1, wait_gone/2,
          wait_dead/2]).
--export([tcpdump/2, cmd/1, os_pid/1, test_net_n/0]).
+-export([tcpdump/2, cmd/1, os_pid/1, test_net_n/0, run_program/2]).
 
 %% The port program's own pid, as it said in `ready' (wrappers such as
 %% sudo may sit between the VM and it).
@@ -33,6 +33,22 @@ data(Name) ->
 
 is_root() ->
     string:trim(os:cmd("id -u")) =:= "0".
+
+%% Program (a path) with Args, no shell: {ExitStatus, Output}, stderr
+%% included.
+run_program(Program, Args) ->
+    Port = open_port({spawn_executable, Program},
+                     [{args, Args}, exit_status, stderr_to_stdout, binary]),
+    run_output(Port, []).
+
+run_output(Port, Acc) ->
+    receive
+        {Port, {data, Data}} -> run_output(Port, [Data | Acc]);
+        {Port, {exit_status, Status}} ->
+            {Status, unicode:characters_to_list(lists:reverse(Acc))}
+    after 60000 ->
+            ct:fail({timeout, Port})
+    end.
 
 cmd(Cmd) ->
     Port = open_port({spawn_executable, "/bin/sh"},

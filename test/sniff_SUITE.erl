@@ -422,18 +422,7 @@ run(Program, Args) ->
               absolute -> Program;
               _ -> os:find_executable(Program)
           end,
-    Port = open_port({spawn_executable, Exe},
-                     [{args, Args}, exit_status, stderr_to_stdout, binary]),
-    run_output(Port, []).
-
-run_output(Port, Acc) ->
-    receive
-        {Port, {data, Data}} -> run_output(Port, [Data | Acc]);
-        {Port, {exit_status, Status}} ->
-            {Status, unicode:characters_to_list(lists:reverse(Acc))}
-    after 60000 ->
-            ct:fail({timeout, Port})
-    end.
+    epcap_test_lib:run_program(Exe, Args).
 
 %%--------------------------------------------------------------------
 %% Network namespace for icmp_resend: one namespace epct_<id> holding one
