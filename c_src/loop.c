@@ -36,8 +36,8 @@ struct loop {
     long hold_ns; /* from the last offer: when to offer again, or -1 */
     struct wire_port_counts counts; /* batches: from the encoder, at stats */
     struct rtguard guard; /* the raised priority's bound (rtguard.h) */
-    struct saver *saver;            /* NULL: nothing saved (saver.h) */
-    bool closing;                   /* CTL_CLOSE: end as at a file's end */
+    struct saver *saver;  /* NULL: nothing saved (saver.h) */
+    bool closing;         /* CTL_CLOSE: end as at a file's end */
 };
 
 /* Why the loop is not reading the capture while it sleeps: what it then
