@@ -187,7 +187,7 @@ make_setcap_group_only(Config) ->
     Dir = "/tmp/epcap-setcap-clone" ++ K,
     _ = epcap_test_lib:cmd("userdel " ++ Other ++ "; groupdel " ++ Group),
     sh("useradd --system --no-create-home --shell /usr/sbin/nologin " ++ Other),
-    Src = checkout(filename:absname(code:lib_dir(epcap))),
+    Src = epcap_test_lib:root_dir("c_src/Makefile"),
     sh("rm -rf " ++ Dir ++ " && mkdir -p " ++ Dir ++ "/priv && tar -C " ++ Src
        ++ " --exclude=obj -chf - c_src Makefile tools | tar -C " ++ Dir ++ " -xf - && chown -R "
        ++ User ++ " " ++ Dir),
@@ -237,16 +237,6 @@ as_user_sudo(Config, Args) ->
     Cmd = "cd / && runuser -u " ++ ?config(user, Config) ++ " -- sudo -n "
         ++ ?config(port, Config) ++ " " ++ lists:join(" ", Args) ++ " </dev/null 2>&1",
     epcap_test_lib:cmd(Cmd).
-
-%% The checkout this run was built from: the first directory up from the
-%% application's that holds the top-level Makefile and c_src.
-checkout("/") -> ct:fail("checkout not found");
-checkout(Dir) ->
-    case filelib:is_regular(filename:join(Dir, "Makefile"))
-        andalso filelib:is_regular(filename:join([Dir, "c_src", "Makefile"])) of
-        true -> Dir;
-        false -> checkout(filename:dirname(Dir))
-    end.
 
 file_info(Path) ->
     case file:read_link_info(Path, [{time, posix}]) of

@@ -571,18 +571,5 @@ read(F) ->
 run(Program, Args) ->
     epcap_test_lib:run_program(Program, Args).
 
-%% Repository root (holding bin/epcap-flow and test/data): $EPCAP_ROOT, or
-%% an ancestor of this suite's source or beam.
-root_dir() ->
-    Source = proplists:get_value(source, ?MODULE:module_info(compile), ""),
-    Starts = [filename:dirname(Source)]
-        ++ [filename:dirname(code:which(M)) || M <- [?MODULE, epcap], is_list(code:which(M))],
-    Candidates = [D || D <- [os:getenv("EPCAP_ROOT", "")], D =/= ""]
-        ++ lists:append([ancestors(filename:absname(S)) || S <- Starts]),
-    case [D || D <- Candidates, filelib:is_regular(filename:join([D, "bin", "epcap-flow"]))] of
-        [Root | _] -> Root;
-        [] -> ct:fail("repository root not found; set EPCAP_ROOT")
-    end.
-
-ancestors("/") -> ["/"];
-ancestors(Dir) -> [Dir | ancestors(filename:dirname(Dir))].
+%% The checkout: the directory holding bin/epcap-flow (epcap_test_lib).
+root_dir() -> epcap_test_lib:root_dir("bin/epcap-flow").

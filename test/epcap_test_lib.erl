@@ -9,7 +9,7 @@
 -export([udp_out/3, udp_in/3, ping_in/2]).
 -export([collect/2, collect_until/2, flush/0, port_alive/1, wait_gone/2,
          wait_dead/2]).
--export([tcpdump/2, cmd/1, os_pid/1, test_net_n/0, run_program/2]).
+-export([tcpdump/2, cmd/1, os_pid/1, test_net_n/0, run_program/2, root_dir/1]).
 
 %% The port program's own pid, as it said in `ready' (wrappers such as
 %% sudo may sit between the VM and it).
@@ -33,6 +33,23 @@ data(Name) ->
 
 is_root() ->
     string:trim(os:cmd("id -u")) =:= "0".
+
+%% The repository root, holding Marker (a path relative to it):
+%% $EPCAP_ROOT, or an ancestor of this module's source or beam, or of
+%% epcap's beam.
+root_dir(Marker) ->
+    Source = proplists:get_value(source, ?MODULE:module_info(compile), ""),
+    Starts = [filename:dirname(Source)]
+        ++ [filename:dirname(code:which(M)) || M <- [?MODULE, epcap], is_list(code:which(M))],
+    Candidates = [D || D <- [os:getenv("EPCAP_ROOT", "")], D =/= ""]
+        ++ lists:append([ancestors(filename:absname(S)) || S <- Starts]),
+    case [D || D <- Candidates, filelib:is_regular(filename:join(D, Marker))] of
+        [Root | _] -> Root;
+        [] -> ct:fail("repository root not found; set EPCAP_ROOT")
+    end.
+
+ancestors("/") -> ["/"];
+ancestors(Dir) -> [Dir | ancestors(filename:dirname(Dir))].
 
 %% Program (a path) with Args, no shell: {ExitStatus, Output}, stderr
 %% included.

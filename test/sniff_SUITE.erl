@@ -85,21 +85,8 @@ end_per_testcase(_Case, Config) ->
         Level -> logger:set_primary_config(level, Level)
     end.
 
-%% Repository root (holding examples/sniff.erl and test/data): $EPCAP_ROOT,
-%% or an ancestor of this suite's source or beam, or of epcap's beam.
-root_dir() ->
-    Source = proplists:get_value(source, ?MODULE:module_info(compile), ""),
-    Starts = [filename:dirname(Source)]
-        ++ [filename:dirname(code:which(M)) || M <- [?MODULE, epcap], is_list(code:which(M))],
-    Candidates = [D || D <- [os:getenv("EPCAP_ROOT", "")], D =/= ""]
-        ++ lists:append([ancestors(filename:absname(S)) || S <- Starts]),
-    case [D || D <- Candidates, filelib:is_regular(filename:join([D, "examples", "sniff.erl"]))] of
-        [Root | _] -> Root;
-        [] -> ct:fail("repository root not found; set EPCAP_ROOT")
-    end.
-
-ancestors("/") -> [];
-ancestors(Dir) -> [Dir | ancestors(filename:dirname(Dir))].
+%% The checkout: the directory holding examples/sniff.erl (epcap_test_lib).
+root_dir() -> epcap_test_lib:root_dir("examples/sniff.erl").
 
 %% logger handler callback
 log(#{msg := {report, [{pcap, _} | _] = Report}}, #{config := #{pid := Pid}}) ->
