@@ -499,16 +499,20 @@ sudo_dir_user_rights(_Config) ->
     "" = os:cmd("chown nobody '" ++ Closed ++ "'"),
     ok = file:change_mode(Closed, 8#700),
     ok = file:change_mode(Open, 8#777),
+    %% The capture file too is opened as the sudo user: a copy it may read
+    %% (the checkout may be in a directory it cannot enter).
+    In = filename:join(Base, "in.pcap"),
+    {ok, _} = file:copy(data("veth_mixed.pcap"), In),
+    ok = file:change_mode(In, 8#644),
     {0, Uid} = epcap_test_lib:cmd("id -u daemon"),
     os:putenv("SUDO_UID", string:trim(Uid)),
     try
-        {error, {save, Msg}} = epcap:start(opts([{file, data("veth_mixed.pcap")},
+        {error, {save, Msg}} = epcap:start(opts([{file, In},
                                                  {save, filename:join(Closed, "a.pcapng")}])),
         ?assertNotEqual(nomatch, string:find(Msg, "denied")),
         ?assertEqual([], ls(Closed)),
         Out = filename:join(Open, "a.pcapng"),
-        [#{packets := 40}] = saved(run([{file, data("veth_mixed.pcap")}, {save, Out},
-                                        {deliver, none}]))
+        [#{packets := 40}] = saved(run([{file, In}, {save, Out}, {deliver, none}]))
     after
         os:unsetenv("SUDO_UID"),
         _ = os:cmd("rm -rf '" ++ Base ++ "'")
