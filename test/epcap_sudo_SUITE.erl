@@ -215,9 +215,9 @@ make_setcap_group_only(Config) ->
         ?assertMatch({match, _}, re:run(Denied, "Permission denied")),
         %% The ebin, copied where the other user may read it (the checkout
         %% may sit in a directory only root enters).
-        Ebin = filename:join(Dir, "ebin"),
-        sh("cp -r " ++ filename:dirname(code:which(epcap_privilege)) ++ " " ++ Ebin
-           ++ " && chmod -R a+rX " ++ Dir),
+        Ebin = Dir ++ "-ebin",
+        sh("rm -rf " ++ Ebin ++ " && cp -r " ++ filename:dirname(code:which(epcap_privilege))
+           ++ " " ++ Ebin ++ " && chmod -R a+rX " ++ Ebin),
         Hint = sh("cd / && runuser -u " ++ Other ++ " -- env HOME=/tmp erl -noshell -pa "
                   ++ Ebin ++ " -eval 'io:format(\"~ts\", [epcap_privilege:permission_hint(\""
                   ++ Port ++ "\")]), halt().'"),
@@ -227,7 +227,7 @@ make_setcap_group_only(Config) ->
         sh("touch " ++ Dir ++ "/c_src/errors.c && chown " ++ User ++ " " ++ Dir ++ "/c_src/errors.c"),
         sh("cd " ++ Dir ++ " && runuser -u " ++ User ++ " -- env HOME=/tmp make -s -C c_src")
     after
-        _ = epcap_test_lib:cmd("rm -rf " ++ Dir ++ "; userdel " ++ Other ++ "; gpasswd -d "
+        _ = epcap_test_lib:cmd("rm -rf " ++ Dir ++ " " ++ Dir ++ "-ebin; userdel " ++ Other ++ "; gpasswd -d "
                                ++ User ++ " " ++ Group ++ "; groupdel " ++ Group)
     end.
 
