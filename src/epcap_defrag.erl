@@ -77,12 +77,9 @@
 
 -record(defrag, {
     pending = #{} :: #{term() => #dg{}},
-    %% Datagrams in the order they began, for eviction in O(1): entries of
-    %% datagrams gone are skipped when met, and the queue is compacted when
-    %% it holds twice as many entries as there are datagrams.
-    order = queue:new() :: queue:queue({non_neg_integer(), term()}),
-    qlen = 0 :: non_neg_integer(),
-    serial = 0 :: non_neg_integer(),
+    %% Datagrams in the order they began, for eviction in O(1)
+    %% (epcap_arrivals: a datagram's serial tells its entry from stale ones).
+    order = epcap_arrivals:new() :: epcap_arrivals:t(),
     bytes = 0 :: non_neg_integer(),
     max_pending = 1024 :: pos_integer(),
     max_bytes = 4194304 :: pos_integer(),
@@ -196,8 +193,9 @@ held(Key, Start, End, Data, More, Head, Now, #defrag{pending = P} = S) ->
         {ok, Dg} ->
             fits(Key, Dg, Start, End, Data, More, Head, make_room(Key, byte_size(Data), 0, S));
         error ->
-            #defrag{serial = N, order = Q, qlen = QL} = S1 = make_room(Key, byte_size(Data), 1, S),
-            S2 = S1#defrag{serial = N + 1, order = queue:in({N, Key}, Q), qlen = QL + 1},
+            #defrag{order = A} = S1 = make_room(Key, byte_size(Data), 1, S),
+            {N, A1} = epcap_arrivals:add(Key, A),
+            S2 = S1#defrag{order = A1},
             fits(Key, #dg{first = Now, serial = N}, Start, End, Data, More, Head, S2)
     end.
 
@@ -331,17 +329,16 @@ make_room(_Keep, _, _, S) ->
 
 %% The oldest datagram that is not `Keep', taken off the queue (Keep's
 %% entry, if met, goes back in front).
-oldest(Keep, #defrag{order = Q, qlen = QL, pending = P} = S) ->
-    case queue:out(Q) of
-        {empty, _} ->
+oldest(Keep, #defrag{order = A, pending = P} = S) ->
+    case epcap_arrivals:take(A) of
+        empty ->
             {none, S};
-        {{value, {N, Key} = E}, Q1} ->
-            S1 = S#defrag{order = Q1, qlen = QL - 1},
+        {{N, Key} = E, A1} ->
+            S1 = S#defrag{order = A1},
             case P of
                 #{Key := #dg{serial = N}} when Key =:= Keep ->
                     {Found, S2} = oldest(Keep, S1),
-                    {Found, S2#defrag{order = queue:in_r(E, S2#defrag.order),
-                                      qlen = S2#defrag.qlen + 1}};
+                    {Found, S2#defrag{order = epcap_arrivals:put_back(E, S2#defrag.order)}};
                 #{Key := #dg{serial = N} = Dg} ->
                     {{Key, Dg}, S1};
                 #{} ->
@@ -349,16 +346,9 @@ oldest(Keep, #defrag{order = Q, qlen = QL, pending = P} = S) ->
             end
     end.
 
-compact(#defrag{qlen = QL, pending = P, order = Q} = S) when QL > 2 * map_size(P) + 16 ->
-    Q1 = queue:filter(fun({N, K}) ->
-                              case P of
-                                  #{K := #dg{serial = N}} -> true;
-                                  #{} -> false
-                              end
-                      end, Q),
-    S#defrag{order = Q1, qlen = queue:len(Q1)};
-compact(S) ->
-    S.
+compact(#defrag{pending = P, order = A} = S) ->
+    Live = fun(N, K) -> case P of #{K := #dg{serial = N}} -> true; #{} -> false end end,
+    S#defrag{order = epcap_arrivals:compact(Live, map_size(P) + 8, A)}.
 
 %% @doc Drop the datagrams whose first fragment came `timeout' or more
 %% milliseconds before `Now'. Fragments fed in call it once a second of

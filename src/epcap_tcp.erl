@@ -117,9 +117,9 @@
 -record(tcp, {
     flows = #{} :: #{key() => #c{}},
     closed = #{} :: #{key() => integer()},      % ended by FIN or RST, and when
-    order = queue:new() :: queue:queue({non_neg_integer(), key()}),
-    qlen = 0 :: non_neg_integer(),
-    serial = 0 :: non_neg_integer(),
+    %% flows in the order they were opened (a flow's serial tells its entry
+    %% from stale ones: epcap_arrivals)
+    order = epcap_arrivals:new() :: epcap_arrivals:t(),
     held = 0 :: non_neg_integer(),
     max_flow_bytes = 1048576 :: pos_integer(),
     max_bytes = 67108864 :: pos_integer(),
@@ -275,10 +275,9 @@ open(K, Side, Flags, Now, S0) ->
                  _ -> Side
              end,
     Flow = case Client of a -> {EA, EB}; b -> {EB, EA} end,
-    #tcp{serial = N, order = Q, qlen = QL} = S,
+    {N, Order} = epcap_arrivals:add(K, S#tcp.order),
     C = #c{flow = Flow, client = Client, serial = N, seen = Now},
-    S1 = S#tcp{flows = (S#tcp.flows)#{K => C}, serial = N + 1,
-               order = queue:in({N, K}, Q), qlen = QL + 1},
+    S1 = S#tcp{flows = (S#tcp.flows)#{K => C}, order = Order},
     {Ev ++ [{open, Flow}], count(opened, S1)}.
 
 other(a) -> b;
@@ -290,8 +289,8 @@ ip_tuple(<<A:16, B:16, C:16, D:16, E:16, F:16, G:16, H:16>>) -> {A, B, C, D, E, 
 %% Make room for one more flow: close the oldest opened past max_flows, and
 %% keep the queue of opened flows at most twice as long as the table.
 room(#tcp{flows = F, max_flows = Max} = S) when map_size(F) >= Max ->
-    {{value, {N, K}}, Q} = queue:out(S#tcp.order),
-    S1 = S#tcp{order = Q, qlen = S#tcp.qlen - 1},
+    {{N, K}, A} = epcap_arrivals:take(S#tcp.order),
+    S1 = S#tcp{order = A},
     case F of
         #{K := #c{serial = N} = C} ->
             {Ev, S2} = close(K, C, limit, S1),
@@ -300,15 +299,10 @@ room(#tcp{flows = F, max_flows = Max} = S) when map_size(F) >= Max ->
         #{} ->
             room(S1)
     end;
-room(#tcp{flows = F, qlen = QL, max_flows = Max} = S) when QL > 2 * Max ->
-    Q = queue:filter(fun({N, K}) ->
-                             case F of
-                                 #{K := #c{serial = N}} -> true;
-                                 #{} -> false
-                             end
-                     end, S#tcp.order),
-    {[], S#tcp{order = Q, qlen = queue:len(Q)}};
-room(S) -> {[], S}.
+room(#tcp{flows = F, max_flows = Max, order = A} = S) ->
+    {[], S#tcp{order = epcap_arrivals:compact(fun(N, K) -> live(N, K, F) end, Max, A)}}.
+
+live(N, K, F) -> case F of #{K := #c{serial = N}} -> true; #{} -> false end.
 
 conn(K, C, _Side, _Seq, Flags, _Data, _Now, S, Ev) when Flags band ?RST =/= 0 ->
     {Ev1, S1} = close(K, C, rst, S),
@@ -520,8 +514,8 @@ sweep(Now, #tcp{defrag = Df} = S0) ->
     {lists:append(lists:reverse(Ev)), S1#tcp{next_sweep = Now + 1000, closed = Closed}}.
 
 %% Flows in the order they were opened, so that events are deterministic.
-ordered(#tcp{order = Q, flows = F}) ->
-    [K || {N, K} <- queue:to_list(Q), case F of #{K := #c{serial = N}} -> true; _ -> false end].
+ordered(#tcp{order = A, flows = F}) ->
+    [K || {N, K} <- epcap_arrivals:to_list(A), live(N, K, F)].
 
 expire_conn(K, Now, #tcp{flows = F, idle_timeout = IT, gap_timeout = GT} = S, Acc) ->
     #c{seen = Seen, flow = Flow, client = Cl} = C = maps:get(K, F),
@@ -558,7 +552,7 @@ flush(S) ->
                                    {E, St1} = close(K, maps:get(K, St#tcp.flows), timeout, St),
                                    {[E | Acc], St1}
                            end, {[], S}, ordered(S)),
-    {lists:append(lists:reverse(Ev)), S1#tcp{order = queue:new(), qlen = 0}}.
+    {lists:append(lists:reverse(Ev)), S1#tcp{order = epcap_arrivals:new()}}.
 
 count(K, S) -> count(K, 1, S).
 count(_, 0, S) -> S;
