@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #ifdef __linux__
 #include <sys/prctl.h>
@@ -24,6 +25,7 @@
 #include "logfifo.h"
 #include "loop.h"
 #include "options.h"
+#include "outsock.h"
 #include "privcheck.h"
 #include "privdrop.h"
 #include "procenv.h"
@@ -94,6 +96,9 @@ static void widen_stdout(void)
 #ifdef F_SETPIPE_SZ
     (void)fcntl(STDOUT_FILENO, F_SETPIPE_SZ, 1 << 20);
 #endif
+    /* the output socket (-O): as much, where the system allows it */
+    (void)setsockopt(STDOUT_FILENO, SOL_SOCKET, SO_SNDBUF, &(int){1 << 20},
+                     sizeof(int));
 }
 
 /* Saving: the directory is opened before the drop, with the caller's
@@ -195,6 +200,23 @@ static int stderr_as_caller(const struct caller *who, const char *fifo,
     return die_with_parent(e);
 }
 
+/* -O: the socket is reached with the caller's ids, as the FIFO is: root's
+ * rights never connect to a socket the caller could not. */
+static int output_as_caller(const struct caller *who, const char *path,
+                            struct ep_error *e)
+{
+    int rc;
+
+    if (caller_enter(who, e) < 0)
+        return -1;
+    rc = outsock_connect(path, e);
+    if (caller_leave(who, e) < 0)
+        return -1;
+    if (rc < 0)
+        return -1;
+    return die_with_parent(e);
+}
+
 int main(int argc, char *argv[])
 {
     struct ep_error e = {0};
@@ -216,6 +238,8 @@ int main(int argc, char *argv[])
     if (o.relay_fifo != NULL)
         return relay_as_caller(&who, o.relay_fifo);
     if (o.stderr_fifo != NULL && stderr_as_caller(&who, o.stderr_fifo, &e) < 0)
+        return report(&e);
+    if (o.out_socket != NULL && output_as_caller(&who, o.out_socket, &e) < 0)
         return report(&e);
     if (o.help) {
         options_usage(argv[0]);

@@ -176,6 +176,7 @@ static int parse_valued(char c, const char *v, struct options *o)
     case 'C': o->chroot_dir = v; return 0;
     case '2': o->stderr_fifo = v; return 0;
     case 'R': o->relay_fifo = v; return 0;
+    case 'O': o->out_socket = v; return 0;
     case 's': return parse_int(v, 1, EPCAP_SNAPLEN_MAX, &o->snaplen);
     case 'b': return parse_int(v, 0, INT_MAX, &o->buffer_size);
     case 'E': return add_env(v, o);
@@ -238,7 +239,8 @@ void options_usage(const char *progname)
         "[-M] [-I]\n"
         "       [-u user] [-g group] [-C chroot] [-E PCAP_NAME=value]... "
         "[-a cpus]\n"
-        "       [-F id:mode[:flag,...]] [-N | -T] [-2 fifo] [-R fifo] [-Q] "
+        "       [-F id:mode[:flag,...]] [-N | -T] [-2 fifo] [-O socket] [-R "
+        "fifo] [-Q] "
         "\n"
         "       [-w dir/name [-o pcapng|pcap] [-z bytes] [-G seconds] "
         "[-c packets]\n"

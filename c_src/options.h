@@ -45,6 +45,7 @@ struct options {
     enum priority priority;  /* a live capture's: -N normal, -T realtime */
     const char *stderr_fifo; /* -2: make this FIFO our stderr */
     const char *relay_fifo;  /* -R: relay this FIFO to stdout, nothing else */
+    const char *out_socket;  /* -O: our output through this Unix socket */
     bool help;
     int verbose;
     struct fanout_spec fanout; /* -F: a PACKET_FANOUT group to join */

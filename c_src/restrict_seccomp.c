@@ -150,6 +150,8 @@ static void rules_stdio(struct builder *b)
     RULE(b, SCMP_ACT_ALLOW, fstat);
     /* wire.c: how much of our output the VM has yet to read */
     RULE_IF(b, SCMP_ACT_ALLOW, ioctl, ARG_EQ(0, 1), ARG_EQ(1, FIONREAD));
+    /* ... when fd 1 is the output socket (-O, outsock.h) */
+    RULE_IF(b, SCMP_ACT_ALLOW, ioctl, ARG_EQ(0, 1), ARG_EQ(1, TIOCOUTQ));
     /* stdio's isatty() probe on a pipe: answer "not a tty" */
     RULE_IF(b, SCMP_ACT_ERRNO(ENOTTY), ioctl, ARG_EQ(1, TCGETS));
 }

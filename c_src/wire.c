@@ -90,12 +90,30 @@ static void buf_reset(struct wire_buf *w)
     w->count = 0;
 }
 
+/* A pipe tells what is left in it with FIONREAD. A stream socket (-O,
+ * outsock.h) answers FIONREAD with what we could read, always 0; what we
+ * sent and the VM has not read is its output queue (TIOCOUTQ, which is
+ * SIOCOUTQ on Linux), an ioctl a pipe refuses. */
+static unsigned long unread_request(int fd)
+{
+#ifdef __linux__
+    int queued = 0;
+
+    if (ioctl(fd, TIOCOUTQ, &queued) == 0)
+        return TIOCOUTQ;
+#else
+    (void)fd;
+#endif
+    return FIONREAD;
+}
+
 int wire_batch_init(struct wire_batch *b, int fd, size_t max_caplen)
 {
     size_t need = WIRE_BATCH_HDR + WIRE_PKT_HDR + max_caplen;
 
     b->cap = need > WIRE_BATCH_BYTES ? need : WIRE_BATCH_BYTES;
     b->fd = fd;
+    b->unread_req = unread_request(fd);
     b->sent = 0;
     b->sealed_ns = 0; /* long ago: the first batch leaves at once */
     b->frames = 0;
@@ -199,11 +217,11 @@ static int drain_out(struct wire_batch *b)
  * only queue behind it, so we keep gathering into the current one. A
  * descriptor that cannot tell (not a pipe, or a sandbox that denies the
  * ioctl) says no. */
-static bool reader_behind(int fd)
+static bool reader_behind(int fd, unsigned long req)
 {
     int unread = 0;
 
-    return ioctl(fd, FIONREAD, &unread) == 0 && unread > 0;
+    return ioctl(fd, req, &unread) == 0 && unread > 0;
 }
 
 /* How long what has gathered should wait before it is sent (see wire.h). */
@@ -215,7 +233,7 @@ static uint64_t hold_left(const struct wire_batch *b, uint64_t now)
     if (b->cur->len < WIRE_HOLD_BYTES && since < WIRE_HOLD_NS)
         return WIRE_HOLD_NS - since;
     /* no deadline then: look again later */
-    return reader_behind(b->fd) ? WIRE_HOLD_NS : 0;
+    return reader_behind(b->fd, b->unread_req) ? WIRE_HOLD_NS : 0;
 }
 
 int wire_batch_offer(struct wire_batch *b, long *hold_ns)

@@ -37,6 +37,8 @@ struct wire_batch {
     size_t sent;
     size_t cap;
     int fd;
+    unsigned long
+        unread_req;      /* the ioctl that tells what the VM has not read */
     uint64_t sealed_ns;  /* CLOCK_MONOTONIC of the last batch sent */
     uint64_t frames;     /* batches handed to the pipe, for stats */
     uint64_t blocked_us; /* waited for the pipe inside add/flush */

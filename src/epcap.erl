@@ -118,7 +118,7 @@
     | {prctl, string()} | {signal, string()} | {poll, string()}
     | {write, string()} | {control, string()} | {enomem, string()}
     | {fcntl, string()} | {fanout, string()} | {record_too_large, string()}
-    | {save, string()}.
+    | {save, string()} | {output, string()}.
 %% Every tag here is in error_reasons/0, and every reason the port program
 %% can send is here (test/epcap_protocol_tests.erl checks both).
 
@@ -160,7 +160,13 @@
     send_error = undefined :: undefined | {pos_integer(), string()},
     many = epcap_inject:calls_new() :: epcap_inject:calls(),
     %% 1 while send_error waits: send/2's callers look before they send
-    send_flag = atomics:new(1, []) :: atomics:atomics_ref()
+    send_flag = atomics:new(1, []) :: atomics:atomics_ref(),
+    %% the port's output socket (epcap_out); with one, what its stdout may
+    %% carry (an error term) is framed apart
+    out = none :: epcap_out:state(),
+    stdout = epcap_frame:new() :: epcap_frame:state(),
+    %% the port's exit, seen before the end of its output socket
+    exit_pending = undefined :: undefined | integer()
 }).
 
 %%====================================================================
@@ -523,7 +529,7 @@ error_reasons() ->
      env, exec_not_found, port_not_found, no_such_user, no_such_group, chroot,
      privdrop, restrict, capture, pcap, port_exit, protocol, closed, timeout,
      inject, stats, orphan, prctl, signal, poll, write, control, enomem, fcntl,
-     fanout, record_too_large, save].
+     fanout, record_too_large, save, output].
 
 %% @doc Every atom the port program may send. Control terms are decoded
 %% with `binary_to_term(T, [safe])', so a port cannot create atoms: these
@@ -620,11 +626,21 @@ once_term(Port, F) ->
         {error, timeout}
     end.
 
-%% The port's exit status, then the exit signal the port sends its owner,
-%% which a caller that traps exits would otherwise find in its mailbox.
+%% The port has answered: it is closed at once (a port that went on
+%% writing would otherwise fill the mailbox while its exit was awaited),
+%% then what it sent meanwhile is dropped, with the exit signal a closed
+%% port sends its owner, which a caller that traps exits would otherwise
+%% find in its mailbox.
 flush_exit(Port) ->
-    receive {Port, {exit_status, _}} -> ok after 5000 -> catch port_close(Port) end,
-    receive {'EXIT', Port, _} -> ok after 0 -> ok end.
+    catch port_close(Port),
+    case process_info(self(), trap_exit) of
+        {trap_exit, true} -> receive {'EXIT', Port, _} -> ok after 1000 -> ok end;
+        _ -> ok
+    end,
+    flush_port(Port).
+
+flush_port(Port) ->
+    receive {Port, _} -> flush_port(Port) after 0 -> ok end.
 
 %%====================================================================
 %% gen_server
@@ -638,7 +654,9 @@ init({Owner, O, Cmd}) ->
               true -> direct;     % no wrapper: the port makes its FIFO
               false -> wrapped
           end,
-    {Stderr, Port} = epcap_stderr:open(Cmd, How),
+    {Out, Cmd1} = epcap_out:open(Cmd, epcap_options:progname(O)),
+    {Stderr, Port} = epcap_stderr:open(Cmd1, How),
+    Out1 = epcap_out:accept(Out, Port),
     epcap_events:started(Cmd),
     Kind = case maps:get(file, O) of undefined -> live; _ -> file end,
     {Flow, _} = epcap_flow:new(maps:get(active, O), Kind),
@@ -646,6 +664,7 @@ init({Owner, O, Cmd}) ->
     {ok, #state{port = Port, owner = Owner, owner_mon = erlang:monitor(process, Owner),
                 options = O#{exec := wrapper_in_force(Cmd, O)},
                 flow = Flow, frame = epcap_frame:new(Kind), stderr = Stderr, tag = Tag,
+                out = Out1, stdout = epcap_frame:new(Kind),
                 unit = maps:get(time_unit, O), deliver = maps:get(deliver, O)}}.
 
 %% @private
@@ -725,20 +744,35 @@ handle_cast(Msg, S) ->
     {noreply, S}.
 
 %% @private
-handle_info({Port, {data, _}} = Msg, #state{port = Port, ready = false, stderr = E} = S) ->
-    handle_data(Msg, S#state{stderr = epcap_stderr:opened(E)});
+handle_info({Port, {data, Bin}}, #state{port = Port, out = Out} = S) when Out =/= none ->
+    stdout(Bin, spoken(S));
 handle_info({Port, {data, _}} = Msg, #state{port = Port} = S) ->
-    handle_data(Msg, S);
+    handle_data(Msg, spoken(S));
+handle_info(Msg, #state{out = Out} = S) when element(1, Msg) =:= tcp; element(1, Msg) =:= epcap_out;
+                                            element(1, Msg) =:= tcp_passive;
+                                            element(1, Msg) =:= tcp_closed;
+                                            element(1, Msg) =:= tcp_error ->
+    case epcap_out:handle(Msg, Out) of
+        {data, Bin, Out1} -> handle_data({Out1, {data, Bin}}, spoken(S#state{out = Out1}));
+        {ok, Out1} -> {noreply, S#state{out = Out1}};
+        {ended, Out1} -> output_ended(S#state{out = Out1});
+        unknown -> handle_other(Msg, S)
+    end;
 handle_info({'$epcap_send', _Data}, #state{options = #{inject := false}} = S) ->
     {noreply, S};
 handle_info({'$epcap_send', Data}, S) ->
     {noreply, send_frames(Data, S)};
 handle_info({Port, {exit_status, Status}}, #state{port = Port} = S) ->
-    port_exited(Status, S);
+    exit_seen(Status, S);
 handle_info({'DOWN', Ref, process, _, _}, #state{owner_mon = Ref} = S) ->
     {stop, normal, S};
 handle_info({'EXIT', Port, _}, #state{port = Port} = S) ->
-    port_exited(-1, S);
+    exit_seen(-1, S);
+handle_info('$epcap_out_drain', #state{exit_pending = Status, out = Out} = S)
+  when Status =/= undefined ->
+    port_exited(Status, S#state{exit_pending = undefined, out = epcap_out:close(Out)});
+handle_info('$epcap_out_drain', S) ->
+    {noreply, S};
 handle_info({'EXIT', From, _} = Msg, #state{stderr = E} = S) when is_port(From) ->
     %% The stderr reader, or a helper port that ended (mkfifo).
     case epcap_stderr:handle(Msg, E) of
@@ -766,13 +800,63 @@ handle_info('$epcap_stats_tick', #state{ready = true, final = undefined, options
     end;
 handle_info('$epcap_stats_tick', S) ->
     {noreply, S};
-handle_info(Msg, #state{stderr = E} = S) ->
+handle_info(Msg, S) ->
+    handle_other(Msg, S).
+
+handle_other(Msg, #state{stderr = E} = S) ->
     case epcap_stderr:handle(Msg, E) of
         {ok, E1} -> {noreply, S#state{stderr = E1}};
         unknown ->
             logger:warning(#{epcap => unexpected_message, message => Msg}),
             {noreply, S}
     end.
+
+%% The port has spoken: until then its stderr's reader waits
+%% (epcap_stderr:opened/1).
+spoken(#state{ready = false, stderr = E} = S) -> S#state{stderr = epcap_stderr:opened(E)};
+spoken(S) -> S.
+
+%% With an output socket, the port's stdout carries only an error it
+%% reports before it could connect (bad options, the socket refused):
+%% anything else there is a lie, on a pipe read without flow control, and
+%% ends the capture at once.
+stdout(_, #state{final = Final} = S) when Final =/= undefined ->
+    {noreply, S};
+stdout(Bin, #state{stdout = F} = S) ->
+    case epcap_frame:feed(Bin, F) of
+        {ok, Events, F1} ->
+            case [E || E <- Events, not is_error_term(E)] of
+                [] -> events(Events, S#state{stdout = F1});
+                _ -> fail({protocol, stdout}, S#state{stdout = F1})
+            end;
+        {error, _, _} ->
+            fail({protocol, stdout}, S)
+    end.
+
+is_error_term({term, {error, _}}) -> true;
+is_error_term(_) -> false.
+
+%% The port has exited. Its output socket may still hold its last words
+%% (the exit status comes down another path): they are read first, for
+%% at most a second (a port that never connected: 200 ms, in case its
+%% connection is still being accepted).
+exit_seen(Status, #state{exit_pending = undefined, out = Out} = S) ->
+    case epcap_out:ended(Out) orelse S#state.final =/= undefined
+        orelse S#state.start_error =/= undefined of
+        true ->
+            port_exited(Status, S#state{out = epcap_out:close(Out)});
+        false ->
+            Wait = case epcap_out:socket(Out) of undefined -> 200; _ -> 1000 end,
+            _ = erlang:send_after(Wait, self(), '$epcap_out_drain'),
+            {noreply, S#state{exit_pending = Status}}
+    end;
+exit_seen(_, S) ->
+    {noreply, S}.
+
+output_ended(#state{exit_pending = undefined} = S) ->
+    {noreply, S};
+output_ended(#state{exit_pending = Status} = S) ->
+    port_exited(Status, S#state{exit_pending = undefined}).
 
 handle_data(_, #state{final = Final} = S) when Final =/= undefined ->
     {noreply, S};  % the port has said its last word: nothing after counts
@@ -792,6 +876,7 @@ terminate(Reason, #state{port = Port, pending = Pending, stderr = E, recv = Recv
     _ = [gen_server:reply(From, {error, closed}) || {From, _} <- [Recv]],
     ok = close_saving(S),
     catch port_close(Port),
+    _ = epcap_out:close(S#state.out),
     epcap_stderr:close(E).
 
 how_ended(#state{final = eof}) -> eof;
@@ -815,24 +900,34 @@ close_saving(#state{options = #{save := Save}, ready = true, final = undefined,
 close_saving(_) ->
     ok.
 
-last_files(F, Until, #state{port = Port} = S) ->
+last_files(F, Until, #state{port = Port, out = Out} = S) ->
     Left = max(0, Until - erlang:monotonic_time(millisecond)),
+    Sock = epcap_out:socket(Out),
     receive
-        {Port, {data, Bin}} ->
-            case epcap_frame:feed(Bin, F) of
-                {ok, Events, F1} ->
-                    case last_events(Events, S) of
-                        done -> ok;
-                        more -> last_files(F1, Until, S)
-                    end;
-                {error, _, Events} ->
-                    _ = last_events(Events, S),
-                    ok
-            end;
-        {Port, {exit_status, _}} = Exit ->
+        {tcp_passive, Sock} when Sock =/= undefined ->
+            last_files(F, Until, S#state{out = epcap_out:rearm(Out)});
+        {tcp, Sock, Bin} when Sock =/= undefined ->
+            last_feed(Bin, F, Until, S);
+        {tcp_closed, Sock} when Sock =/= undefined ->
+            ok;
+        {Port, {data, Bin}} when Out =:= none ->
+            last_feed(Bin, F, Until, S);
+        {Port, {exit_status, _}} = Exit when Sock =:= undefined ->
             self() ! Exit,
             ok
     after Left -> ok
+    end.
+
+last_feed(Bin, F, Until, S) ->
+    case epcap_frame:feed(Bin, F) of
+        {ok, Events, F1} ->
+            case last_events(Events, S) of
+                done -> ok;
+                more -> last_files(F1, Until, S)
+            end;
+        {error, _, Events} ->
+            _ = last_events(Events, S),
+            ok
     end.
 
 last_events([], _) -> more;
@@ -854,6 +949,8 @@ format_status(#{state := #state{} = S} = Status) ->
     case Status1 of
         #{message := {Port, {data, Bin}}} when is_binary(Bin) ->
             Status1#{message := {Port, {data, {bytes, byte_size(Bin)}}}};
+        #{message := {tcp, Sock, Bin}} when is_binary(Bin) ->
+            Status1#{message := {tcp, Sock, {bytes, byte_size(Bin)}}};
         _ -> Status1
     end;
 format_status(Status) ->
@@ -1068,9 +1165,9 @@ start_failed(Reason, #state{starter = From} = S) ->
 %% After its last word (eof or an error) the port waits for us to close its
 %% stdin, so that nothing it wrote can be lost to a credit grant racing its
 %% exit (EPIPE would make the runtime drop the port's unread output).
-close_port(#state{port = Port, flow = F} = S) ->
+close_port(#state{port = Port, flow = F, out = Out} = S) ->
     catch port_close(Port),
-    answer_closed(S#state{flow = epcap_flow:drop_credit(F)}).
+    answer_closed(S#state{flow = epcap_flow:drop_credit(F), out = epcap_out:close(Out)}).
 
 %% A request sent to the port just before it said its last word gets no
 %% answer from it: the caller would wait for ever (the server lives on

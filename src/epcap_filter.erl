@@ -77,7 +77,8 @@ answer(Port, F) ->
                 {ok, [], F1} -> answer(Port, F1);
                 {ok, [{term, {filter, {ok, Lines}}} | _], _} -> {ok, Lines};
                 {ok, [{term, {error, Reason}} | _], _} -> {error, Reason};
-                {ok, [Other | _], _} -> {error, {protocol, Other}};
+                {ok, [Other | _], _} ->
+                    {error, {protocol, {bad_term, epcap_control:summary(Other)}}};
                 {error, Reason, _} -> {error, Reason}
             end;
         {Port, {exit_status, S}} ->

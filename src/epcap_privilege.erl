@@ -21,6 +21,8 @@
 -type privilege() :: root | capabilities | partial | none.
 -export_type([privilege/0]).
 
+%% The longest answer -Q gives is a word; a page is plenty.
+-define(ANSWER_MAX, 4096).
 -define(QUERY_TIMEOUT, 5000).
 
 %% @doc The wrapper to run `Progname' with for a live capture: `[]' when
@@ -119,6 +121,10 @@ ask(Prog) ->
         error:Reason -> {error, Reason}
     end.
 
+collect(Port, Acc) when byte_size(Acc) > ?ANSWER_MAX ->
+    %% The answer is one word: a port that says more is not ours.
+    catch port_close(Port),
+    {error, {unexpected, binary:part(Acc, 0, 64)}};
 collect(Port, Acc) ->
     receive
         {Port, {data, D}} -> collect(Port, <<Acc/binary, D/binary>>);

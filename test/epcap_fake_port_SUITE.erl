@@ -34,7 +34,8 @@
 
 all() ->
     [control_terms, ready_shapes, credit, memory_bound, stderr_line_bounded,
-     privilege_query_leaves_no_exit, interfaces_leaves_no_exit].
+     privilege_query_leaves_no_exit, interfaces_leaves_no_exit, privilege_query_flood_bounded,
+     impostor_refused].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(epcap),
@@ -120,13 +121,27 @@ cases(memory_bound, _) ->
     [%% The issue's flood: a port that ignores credit, a passive owner.
      {flood_small, [{active, false}], {flood, ready(), binary:copy(batch(1000, recs(1000)), 16)},
       {ends, 0, {protocol, credit}}},
-     %% 1 MiB records past the credit. A bounded excess (64 MiB): the port
-     %% driver reads a pipe with no flow control, so how much a port writing
-     %% at pipe speed gets into the server's mailbox before the server
-     %% reaches the record that breaks its credit depends on scheduling
-     %% (an endless flood of 1 MiB records peaked at 183-449 MiB here).
-     {flood_big_records, [{active, false}], {repeat, ready(), Big, 192},
+     %% 1 MiB records past the credit, without end: the port's output is
+     %% read through a socket with {active, N} (epcap_out), so what the
+     %% server holds is what it granted (128 records), whatever the port
+     %% writes (on a pipe read without flow control, this peaked at
+     %% 183-449 MiB).
+     {flood_big_records, [{active, false}], {flood, ready(), Big},
       {ends, 128, {protocol, credit}}},
+     {flood_big_records_live, [{active, false}, {interface, "lo"}],
+      {flood, ready(), batch(1, big_rec(256 * 1024 - 64))}, {ends, 512, {protocol, credit}}},
+     %% A bounded excess, as before.
+     {big_records_past_credit, [{active, false}], {repeat, ready(), Big, 192},
+      {ends, 128, {protocol, credit}}},
+     %% The stdout pipe is still read (for the port's end): it may carry
+     %% only an error term; anything else there ends the capture at once.
+     {stdout_flood_big, [{active, false}], {stdout_flood, ready(), Big},
+      {ends, 0, {protocol, stdout}}},
+     {stdout_flood_small, [{active, false}], {stdout_flood, ready(), batch(1000, recs(1000))},
+      {ends, 0, {protocol, stdout}}},
+     {stdout_ready, [], {stdout, ready()}, {start, {protocol, stdout}}},
+     {stdout_error, [], {stdout, term({error, {file, "no such file"}})},
+      {start, {file, "no such file"}}},
      %% Within what a live capture may send: a frame is at most a batch
      %% (256 KiB, or one record of the largest snaplen).
      {live_big_frame, [{active, false}, {interface, "lo"}], [ready(), Big],
@@ -209,6 +224,48 @@ privilege_query_leaves_no_exit(Config) ->
         end
     after
         process_flag(trap_exit, Old)
+    end.
+
+privilege_query_flood_bounded() ->
+    [{doc, "Ensure that a port program that answers the privilege query (-Q) "
+      "with an endless flood is closed after a page: the answer is an error and "
+      "the VM's memory stays under 300 MiB"}].
+privilege_query_flood_bounded(Config) ->
+    Script = script(Config, "query_flood", "exec yes\n"),
+    {R, Peak} = peak(fun() -> epcap_privilege:port_privilege(Script) end),
+    ct:comment("peak ~.1f MiB", [Peak / ?MIB]),
+    ?assertMatch({error, {unexpected, _}}, R),
+    ?assert(Peak < ?MEMORY_MAX).
+
+impostor_refused() ->
+    [{doc, "Ensure that a process other than the port that connects to the "
+      "port's output socket first (anyone may connect to an abstract socket) "
+      "is refused, and that the capture gets the port's packets, not its"}].
+impostor_refused(Config) ->
+    Dir = ?config(priv_dir, Config),
+    NameFile = filename:join(Dir, "impostor.name"),
+    D = data(Config, "impostor", [ready(), batch(2, recs(2)), term(eof)]),
+    Script = epcap_test_lib:fake_port(filename:join(Dir, "impostor.sh"),
+                                      ["cat '", D, "'\nexec cat >/dev/null\n"],
+                                      ["printf %s \"$out\" > '", NameFile, "'\nsleep 1\n"]),
+    Self = self(),
+    _ = spawn(fun() ->
+                      Self ! {started, epcap:start(Self, [{progname, Script}, {exec, ""},
+                                                          {file, "unused"}])}
+              end),
+    "@" ++ Name = wait_for_file(NameFile, 100),
+    {ok, S} = gen_tcp:connect({local, list_to_binary([0 | Name])}, 0, [binary, {active, false}]),
+    _ = gen_tcp:send(S, [ready(), batch(1000, recs(1000)), term(eof)]),
+    ?assertEqual({error, closed}, gen_tcp:recv(S, 0, 5000)),
+    {ok, Pid} = receive {started, R} -> R after 10000 -> ct:fail(no_start) end,
+    ?assertEqual({ends, 2, eof}, until_end(Pid, 0, false)),
+    epcap:stop(Pid).
+
+wait_for_file(_, 0) -> ct:fail(no_name);
+wait_for_file(File, N) ->
+    case file:read_file(File) of
+        {ok, <<_, _/binary>> = B} -> binary_to_list(B);
+        _ -> timer:sleep(50), wait_for_file(File, N - 1)
     end.
 
 interfaces_leaves_no_exit() ->
@@ -421,6 +478,13 @@ fake_port(Config, Name, {flood, Head, Chunk}) ->
     H = data(Config, Name ++ "_head", Head),
     C = data(Config, Name ++ "_chunk", Chunk),
     script(Config, Name, ["cat '", H, "' || exit 1\nsleep 0.3\nwhile cat '", C, "'; do :; done\n"]);
+fake_port(Config, Name, {stdout, Bytes}) ->
+    D = data(Config, Name, Bytes),
+    script(Config, Name, ["cat '", D, "' >&3 || exit 1\nexec cat >/dev/null\n"]);
+fake_port(Config, Name, {stdout_flood, Head, Chunk}) ->
+    H = data(Config, Name ++ "_head", Head),
+    C = data(Config, Name ++ "_chunk", Chunk),
+    script(Config, Name, ["cat '", H, "' || exit 1\nsleep 0.3\nwhile cat '", C, "' >&3; do :; done\n"]);
 fake_port(Config, Name, Bytes) ->
     D = data(Config, Name, Bytes),
     script(Config, Name, ["cat '", D, "' || exit 1\nexec cat >/dev/null\n"]).
@@ -432,6 +496,4 @@ data(Config, Name, Bytes) ->
 
 script(Config, Name, Body) ->
     Path = filename:join(?config(priv_dir, Config), Name ++ ".sh"),
-    ok = file:write_file(Path, ["#!/bin/sh\ncase \"$1\" in -R) exit 0;; esac\n", Body]),
-    ok = file:change_mode(Path, 8#755),
-    Path.
+    epcap_test_lib:fake_port(Path, ["case \"$1\" in -R) exit 0;; esac\n", Body]).

@@ -38,9 +38,7 @@ fake_port(Config, Name, Bytes) ->
     Data = filename:join(Dir, Name ++ ".bin"),
     Script = filename:join(Dir, Name ++ ".sh"),
     ok = file:write_file(Data, Bytes),
-    ok = file:write_file(Script, ["#!/bin/sh\nexec cat '", Data, "'\n"]),
-    ok = file:change_mode(Script, 8#755),
-    Script.
+    epcap_test_lib:fake_port(Script, ["exec cat '", Data, "'\n"]).
 
 start(Config, Name, Bytes) ->
     Script = fake_port(Config, Name, Bytes),

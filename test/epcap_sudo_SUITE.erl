@@ -11,6 +11,7 @@
 -export([relay_reads_as_caller/0, relay_reads_as_caller/1,
          fifo_made_as_caller/0, fifo_made_as_caller/1,
          chroot_probe_as_caller/0, chroot_probe_as_caller/1,
+         output_socket_as_caller/0, output_socket_as_caller/1,
          capture_still_works/0, capture_still_works/1,
          setcap_relay_sheds_capabilities/0, setcap_relay_sheds_capabilities/1,
          make_setcap_group_only/0, make_setcap_group_only/1]).
@@ -18,7 +19,7 @@
 -define(SECRET, "epcap-secret-0123456789").
 
 all() ->
-    [relay_reads_as_caller, fifo_made_as_caller, chroot_probe_as_caller,
+    [relay_reads_as_caller, fifo_made_as_caller, chroot_probe_as_caller, output_socket_as_caller,
      capture_still_works, setcap_relay_sheds_capabilities, make_setcap_group_only].
 
 init_per_suite(Config) ->
@@ -107,6 +108,38 @@ chroot_probe_as_caller(Config) ->
     [?assertMatch({match, _}, re:run(A, "Permission denied")) || A <- Answers],
     [?assertEqual(nomatch, re:run(A, "No such file|not a directory|Not a directory"))
      || A <- Answers].
+
+output_socket_as_caller() ->
+    [{doc, "Ensure that `sudo -n PORT -O PATH', the output socket flag, cannot "
+      "reach a socket in a root-only directory (it connects with the caller's "
+      "ids), and that a socket it does reach sees the caller's credentials, "
+      "not root's."}].
+output_socket_as_caller(Config) ->
+    Path = filename:join(?config(secret, Config), "out.sock"),
+    _ = file:delete(Path),
+    {ok, L} = gen_tcp:listen(0, [{ifaddr, {local, Path}}, binary, {active, false}]),
+    Name = "epcap-sudotest-" ++ integer_to_list(erlang:unique_integer([positive])),
+    {ok, A} = gen_tcp:listen(0, [{ifaddr, {local, list_to_binary([0 | Name])}}, binary,
+                                 {active, false}]),
+    try
+        {Status, Out} = as_user_sudo(Config, ["-O", Path, "-Q"]),
+        ct:log("exit ~p: ~ts", [Status, Out]),
+        ?assertNotEqual(0, Status),
+        ?assertMatch({match, _}, re:run(Out, "connect: Permission denied")),
+        ?assertEqual({error, timeout}, gen_tcp:accept(L, 200)),
+        %% An abstract name needs no rights: the peer is the caller.
+        Self = self(),
+        _ = spawn(fun() -> Self ! {sudo_done, as_user_sudo(Config, ["-O", [$@ | Name], "-Q"])} end),
+        {ok, S} = gen_tcp:accept(A, 10000),
+        {ok, [{raw, _, _, <<_:32, Uid:32/native, _:32>>}]} = inet:getopts(S, [{raw, 1, 17, 12}]),
+        ?assertEqual(list_to_integer(string:trim(sh("id -u " ++ ?config(user, Config)))), Uid),
+        gen_tcp:close(S),
+        receive {sudo_done, Done} -> ct:log("abstract: ~p", [Done]) after 10000 -> ok end
+    after
+        gen_tcp:close(L),
+        gen_tcp:close(A),
+        _ = file:delete(Path)
+    end.
 
 capture_still_works() ->
     [{doc, "Ensure that the same sudo rule still does capture work: a file the "

@@ -10,6 +10,7 @@
 -export([collect/2, collect_until/2, flush/0, port_alive/1, wait_gone/2,
          wait_dead/2]).
 -export([tcpdump/2, cmd/1, os_pid/1, test_net_n/0, run_program/2, root_dir/1]).
+-export([fake_port/2, fake_port/3]).
 
 %% The port program's own pid, as it said in `ready' (wrappers such as
 %% sudo may sit between the VM and it).
@@ -210,3 +211,28 @@ tcpdump(File, Nano) ->
     Errors = [L || L <- Lines, string:find(L, "tcpdump:") =/= nomatch,
                    string:find(L, "reading from") =:= nomatch],
     {Pkts, Errors}.
+
+%% A fake port program at Path (a port program replaced by a script): it
+%% connects to the output socket the server names (`-O', epcap_out), makes
+%% it its stdout, keeps the port's real stdout (the pipe) as fd 3, and runs
+%% the shell code Body with the port's arguments. Without `-O' (the stderr
+%% relay, `-R') Body runs as it is.
+fake_port(Path, Body) -> fake_port(Path, Body, "").
+
+%% As fake_port/2, with the shell code Before run first ($out names the
+%% socket).
+fake_port(Path, Body, Before) ->
+    BodyPath = Path ++ ".body",
+    ok = file:write_file(BodyPath, Body),
+    Connect = "import os,signal,socket,sys; os.dup2(1,3); signal.signal(signal.SIGPIPE,signal.SIG_DFL); s=socket.socket(socket.AF_UNIX); "
+              "a=sys.argv[1]; s.connect(chr(0)+a[1:] if a[0]==chr(64) else a); os.dup2(s.fileno(),1); s.close(); "
+              "os.execv(\"/bin/sh\",[\"sh\"]+sys.argv[2:])",
+    ok = file:write_file(Path, ["#!/bin/sh\n",
+                                "out=; prev=\n",
+                                "for a; do [ \"$prev\" = -O ] && out=$a; prev=$a; done\n",
+                                Before,
+                                "[ -n \"$out\" ] || exec /bin/sh '", BodyPath, "' \"$@\"\n",
+                                "exec python3 -c '", Connect, "' \"$out\" '", BodyPath,
+                                "' \"$@\"\n"]),
+    ok = file:change_mode(Path, 8#755),
+    Path.

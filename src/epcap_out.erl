@@ -1,0 +1,241 @@
+%%% @doc The port's output channel: a Unix stream socket the server reads
+%%% at its own pace (`-O @Name', `c_src/outsock.h').
+%%%
+%%% An Erlang port's stdout is read by the runtime as fast as the port
+%%% writes, with no flow control: a port that ignored its credit could put
+%%% hundreds of MiB into the server's mailbox before the server reached the
+%%% record that broke the credit (issue 24). The port connects instead to a
+%%% socket the server listens on, and the server reads it with `{active,
+%%% N}': the runtime reads no more than N messages ahead of the server, and
+%%% a port that writes faster waits in `write'. The port then closes its
+%%% stdout pipe; the runtime still reads that for its end and the exit
+%%% status, and the server accepts nothing on it but an error term (one the
+%%% port reports before it could connect).
+%%%
+%%% The socket is in Linux's abstract namespace (no file to make, to sweep,
+%%% or to reach: the port may run as another user than the VM, through
+%%% sudo or a wrapper that drops privileges), under 128 random bits. Anyone
+%%% may connect to an abstract socket, so a connection is kept only if the
+%%% kernel's credentials for it (SO_PEERCRED) name the port's process or a
+%%% descendant of it (the port under sudo is sudo's child); any other is
+%%% closed, and the server goes on waiting for its port. The port connects
+%%% with its caller's ids (`c_src/caller.h'), so the peer never sees root's.
+%%% Elsewhere than on Linux there is no abstract namespace: the port's
+%%% stdout is read, as before.
+%%% @end
+-module(epcap_out).
+
+-export([open/2]).
+-export([accept/2]).
+-export([handle/2]).
+-export([socket/1]).
+-export([rearm/1]).
+-export([ended/1]).
+-export([close/1]).
+
+-export_type([state/0, event/0]).
+
+%% Messages the runtime reads ahead of the server, each at most ?BUFFER
+%% bytes: at most 4 MiB of the port's output waits in the mailbox.
+-define(ACTIVE, 16).
+-define(BUFFER, 262144).
+%% How far up from the peer its port may be: the port program under sudo,
+%% under a wrapper or two (runuser, taskset...).
+-define(DEPTH, 8).
+-define(SOL_SOCKET, 1).
+-define(SO_PEERCRED, 17).
+
+-record(out, {
+    listen = undefined :: undefined | gen_tcp:socket(),
+    sock = undefined :: undefined | gen_tcp:socket(),
+    ended = false :: boolean()
+}).
+-opaque state() :: none | #out{}.
+%% What a message of the channel means to the server.
+-type event() :: {data, binary(), state()} | {ok, state()} | {ended, state()}.
+
+%% @doc Listen for the output of `Cmd', whose port program is `Prog': the
+%% command with `-O @Name' after the program. `none' and the command as it
+%% was (the port then writes on stdout, read without flow control) when
+%% there is no abstract namespace or no socket can be had (logged).
+-spec open([string()], string()) -> {state(), [string()]}.
+open(Cmd, Prog) ->
+    case {os:type(), lists:splitwith(fun(A) -> A =/= Prog end, Cmd)} of
+        {{unix, linux}, {Pre, [Prog | Args]}} ->
+            case listen() of
+                {ok, Out, Name} -> {Out, Pre ++ [Prog, "-O", [$@ | Name] | Args]};
+                error -> {none, Cmd}
+            end;
+        _ ->
+            {none, Cmd}
+    end.
+
+listen() ->
+    Name = "epcap-" ++ integer_to_list(binary:decode_unsigned(crypto_bytes()), 36)
+        ++ "-" ++ os:getpid(),
+    Opts = [{ifaddr, {local, list_to_binary([0 | Name])}}, binary, {packet, raw},
+            {active, false}, {backlog, 4}, {buffer, ?BUFFER}],
+    case gen_tcp:listen(0, Opts) of
+        {ok, L} ->
+            {ok, #out{listen = L}, Name};
+        {error, Why} ->
+            logger:warning("epcap: no socket for the port's output (~0p): its stdout "
+                           "is read instead, without flow control", [Why]),
+            error
+    end.
+
+%% 128 bits from the OS (rand:bytes/1 if /dev/urandom cannot be read).
+crypto_bytes() ->
+    case file:open("/dev/urandom", [read, raw, binary]) of
+        {ok, F} ->
+            R = file:read(F, 16),
+            ok = file:close(F),
+            case R of {ok, <<_:128>> = B} -> B; _ -> rand:bytes(16) end;
+        {error, _} ->
+            rand:bytes(16)
+    end.
+
+%% @doc Accept the connection of `Port''s program, once it is running (its
+%% OS pid is what a connection is checked against), in a process of its
+%% own; the server gets `{epcap_out, Listen, Socket}'.
+-spec accept(state(), port()) -> state().
+accept(#out{listen = L} = Out, Port) ->
+    case erlang:port_info(Port, os_pid) of
+        {os_pid, OsPid} ->
+            Server = self(),
+            %% Not linked: the server traps exits; the listening socket is
+            %% the server's and closes with it, which ends the accept.
+            _ = spawn(fun() -> acceptor(L, integer_to_list(OsPid), Server) end),
+            Out;
+        undefined ->
+            close(Out)
+    end;
+accept(none, _) ->
+    none.
+
+acceptor(L, OsPid, Server) ->
+    case gen_tcp:accept(L) of
+        {ok, S} ->
+            case peer(S) of
+                {ok, Pid} ->
+                    case ours(Pid, OsPid, ?DEPTH) of
+                        true -> hand_over(L, S, Server);
+                        false -> refuse(S, Pid), acceptor(L, OsPid, Server)
+                    end;
+                error ->
+                    refuse(S, unknown),
+                    acceptor(L, OsPid, Server)
+            end;
+        {error, _} ->
+            ok
+    end.
+
+hand_over(L, S, Server) ->
+    case gen_tcp:controlling_process(S, Server) of
+        ok -> Server ! {epcap_out, L, S};
+        {error, _} -> gen_tcp:close(S)
+    end.
+
+refuse(S, Pid) ->
+    logger:warning("epcap: a connection to the port's output socket from process ~p, "
+                   "not the port: closed", [Pid]),
+    gen_tcp:close(S).
+
+%% The connecting process, as the kernel recorded it at connect().
+peer(S) ->
+    case inet:getopts(S, [{raw, ?SOL_SOCKET, ?SO_PEERCRED, 12}]) of
+        {ok, [{raw, _, _, <<Pid:32/native, _Uid:32/native, _Gid:32/native>>}]} when Pid > 0 ->
+            {ok, integer_to_list(Pid)};
+        _ ->
+            error
+    end.
+
+%% Pid is the port's process, or below it.
+ours(OsPid, OsPid, _) -> true;
+ours(_, _, 0) -> false;
+ours(Pid, OsPid, Depth) ->
+    case parent(Pid) of
+        {ok, "0"} -> false;
+        {ok, "1"} -> false;
+        {ok, Parent} -> ours(Parent, OsPid, Depth - 1);
+        error -> false
+    end.
+
+%% /proc/Pid/stat: "Pid (comm) State PPid ...", where comm may hold
+%% anything, parentheses and spaces included: the fields after its last
+%% ')' are read.
+parent(Pid) ->
+    case file:read_file("/proc/" ++ Pid ++ "/stat") of
+        {ok, Stat} ->
+            case string:split(Stat, ")", trailing) of
+                [_, Rest] ->
+                    case string:lexemes(Rest, " ") of
+                        [_State, PPid | _] -> {ok, binary_to_list(PPid)};
+                        _ -> error
+                    end;
+                _ -> error
+            end;
+        {error, _} ->
+            error
+    end.
+
+%% @doc A message of the channel: the port has connected (listening ends,
+%% reading starts), bytes it wrote, the runtime waiting to be
+%% asked for more (asked at once: the server has taken what came before),
+%% or the end of its output. Messages of a socket that is no longer ours
+%% (closed by {@link close/1}) are taken and ignored; any other message
+%% is `unknown'.
+-spec handle(term(), state()) -> event() | unknown.
+handle({epcap_out, L, S}, #out{listen = L} = Out) ->
+    _ = gen_tcp:close(L),
+    case inet:setopts(S, [{active, ?ACTIVE}]) of
+        ok -> {ok, Out#out{listen = undefined, sock = S}};
+        {error, _} ->
+            _ = gen_tcp:close(S),
+            {ended, Out#out{listen = undefined, ended = true}}
+    end;
+handle({epcap_out, _, S}, Out) ->
+    _ = gen_tcp:close(S),
+    {ok, Out};
+handle({tcp, S, Bin}, #out{sock = S} = Out) ->
+    {data, Bin, Out};
+handle({tcp_passive, S}, #out{sock = S} = Out) ->
+    {ok, rearm(Out)};
+handle({tcp_closed, S}, #out{sock = S} = Out) ->
+    {ended, Out#out{sock = undefined, ended = true}};
+handle({tcp_error, S, _}, #out{sock = S} = Out) ->
+    _ = gen_tcp:close(S),
+    {ended, Out#out{sock = undefined, ended = true}};
+handle(Msg, Out) when element(1, Msg) =:= tcp; element(1, Msg) =:= tcp_passive;
+                      element(1, Msg) =:= tcp_closed; element(1, Msg) =:= tcp_error ->
+    {ok, Out};
+handle(_, _) ->
+    unknown.
+
+%% @doc The connected socket, if any.
+-spec socket(state()) -> undefined | gen_tcp:socket().
+socket(#out{sock = S}) -> S;
+socket(none) -> undefined.
+
+%% @doc Ask the runtime for ?ACTIVE more messages.
+-spec rearm(state()) -> state().
+rearm(#out{sock = S} = Out) when S =/= undefined ->
+    case inet:setopts(S, [{active, ?ACTIVE}]) of
+        ok -> Out;
+        {error, _} -> Out  % closed: its tcp_closed follows
+    end;
+rearm(Out) ->
+    Out.
+
+%% @doc Whether all the port's output has been read: no socket (stdout is
+%% read, and its end is the port's), or the socket's end has been seen.
+-spec ended(state()) -> boolean().
+ended(none) -> true;
+ended(#out{ended = E}) -> E.
+
+%% @doc Stop listening or reading.
+-spec close(state()) -> state().
+close(none) -> none;
+close(#out{listen = L, sock = S} = Out) ->
+    _ = [gen_tcp:close(X) || X <- [L, S], X =/= undefined],
+    Out#out{listen = undefined, sock = undefined, ended = true}.
