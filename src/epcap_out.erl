@@ -1,5 +1,5 @@
 %%% @doc The port's output channel: a Unix stream socket the server reads
-%%% at its own pace (`-O @Name', `c_src/outsock.h').
+%%% at its own pace (`-O Path', `c_src/outsock.h').
 %%%
 %%% An Erlang port's stdout is read by the runtime as fast as the port
 %%% writes, with no flow control: a port that ignored its credit could put
@@ -12,16 +12,22 @@
 %%% status, and the server accepts nothing on it but an error term (one the
 %%% port reports before it could connect).
 %%%
-%%% The socket is in Linux's abstract namespace (no file to make, to sweep,
-%%% or to reach: the port may run as another user than the VM, through
-%%% sudo or a wrapper that drops privileges), under 128 random bits. Anyone
-%%% may connect to an abstract socket, so a connection is kept only if the
-%%% kernel's credentials for it (SO_PEERCRED) name the port's process or a
-%%% descendant of it (the port under sudo is sudo's child); any other is
-%%% closed, and the server goes on waiting for its port. The port connects
-%%% with its caller's ids (`c_src/caller.h'), so the peer never sees root's.
-%%% Elsewhere than on Linux there is no abstract namespace: the port's
-%%% stdout is read, as before.
+%%% The socket is in a private directory of the server's (`epcap_stderr'
+%%% makes it: a random name of 128 bits, 0700 and empty when checked), then
+%%% opened for the port: the directory 0711 (no one else may list or add to
+%%% it) and the socket 0666, because the port may run as another user than
+%%% the VM (sudo, a wrapper that drops privileges) and in another network
+%%% namespace (`ip netns exec'), where an abstract name would not be found.
+%%% Anyone who learns the name (it is on the port's command line) may
+%%% connect, so a connection is kept only if the kernel's credentials for
+%%% it (SO_PEERCRED) name the port's process or a descendant of it (the
+%%% port under sudo is sudo's child); any other is closed and logged, and
+%%% the server goes on waiting for its port. The name and the directory go
+%%% once the port is connected. The port connects with its caller's ids
+%%% (`c_src/caller.h'), so the peer never sees root's. Where no directory
+%%% can be had, or its path would not fit a socket address, the socket is
+%%% abstract (`-O @Name'). Elsewhere than on Linux the port's stdout is
+%%% read, as before.
 %%% @end
 -module(epcap_out).
 
@@ -43,9 +49,12 @@
 %% under a wrapper or two (runuser, taskset...).
 -define(DEPTH, 8).
 -define(SOL_SOCKET, 1).
+%% A Unix socket address holds at most 107 bytes of path (Linux).
+-define(PATH_MAX, 107).
 -define(SO_PEERCRED, 17).
 
 -record(out, {
+    dir = undefined :: undefined | file:filename(),
     listen = undefined :: undefined | gen_tcp:socket(),
     sock = undefined :: undefined | gen_tcp:socket(),
     ended = false :: boolean()
@@ -55,7 +64,7 @@
 -type event() :: {data, binary(), state()} | {ok, state()} | {ended, state()}.
 
 %% @doc Listen for the output of `Cmd', whose port program is `Prog': the
-%% command with `-O @Name' after the program. `none' and the command as it
+%% command with `-O Path' after the program. `none' and the command as it
 %% was (the port then writes on stdout, read without flow control) when
 %% there is no abstract namespace or no socket can be had (logged).
 -spec open([string()], string()) -> {state(), [string()]}.
@@ -63,26 +72,55 @@ open(Cmd, Prog) ->
     case {os:type(), lists:splitwith(fun(A) -> A =/= Prog end, Cmd)} of
         {{unix, linux}, {Pre, [Prog | Args]}} ->
             case listen() of
-                {ok, Out, Name} -> {Out, Pre ++ [Prog, "-O", [$@ | Name] | Args]};
+                {ok, Out, Address} -> {Out, Pre ++ [Prog, "-O", Address | Args]};
                 error -> {none, Cmd}
             end;
         _ ->
             {none, Cmd}
     end.
 
+%% A socket in a private directory of ours (epcap_stderr:private_dir/0),
+%% which the port reaches whatever its user and its network namespace
+%% (`ip netns exec' as a wrapper: abstract names are per namespace): the
+%% directory is made searchable (0711: no one else may list or add to it)
+%% and the socket connectable by all, since the port may run as another
+%% user than the VM (sudo, a wrapper that drops privileges); who may keep
+%% a connection is the peer check's to say. Without such a directory, or
+%% where the path would not fit a socket address, an abstract name.
 listen() ->
+    case epcap_stderr:private_dir() of
+        {ok, Dir} ->
+            Path = filename:join(Dir, "out"),
+            case byte_size(unicode:characters_to_binary(Path)) =< ?PATH_MAX andalso
+                listen(unicode:characters_to_binary(Path)) of
+                {ok, L} ->
+                    case file:change_mode(Path, 8#666) =:= ok andalso
+                        file:change_mode(Dir, 8#711) of
+                        ok -> {ok, #out{listen = L, dir = Dir}, Path};
+                        _ -> gen_tcp:close(L), epcap_stderr:remove(Dir), abstract()
+                    end;
+                _ ->
+                    epcap_stderr:remove(Dir),
+                    abstract()
+            end;
+        error ->
+            abstract()
+    end.
+
+abstract() ->
     Name = "epcap-" ++ integer_to_list(binary:decode_unsigned(crypto_bytes()), 36)
         ++ "-" ++ os:getpid(),
-    Opts = [{ifaddr, {local, list_to_binary([0 | Name])}}, binary, {packet, raw},
-            {active, false}, {backlog, 4}, {buffer, ?BUFFER}],
-    case gen_tcp:listen(0, Opts) of
-        {ok, L} ->
-            {ok, #out{listen = L}, Name};
+    case listen(list_to_binary([0 | Name])) of
+        {ok, L} -> {ok, #out{listen = L}, [$@ | Name]};
         {error, Why} ->
             logger:warning("epcap: no socket for the port's output (~0p): its stdout "
                            "is read instead, without flow control", [Why]),
             error
     end.
+
+listen(Address) ->
+    gen_tcp:listen(0, [{ifaddr, {local, Address}}, binary, {packet, raw}, {active, false},
+                       {backlog, 4}, {buffer, ?BUFFER}]).
 
 %% 128 bits from the OS (rand:bytes/1 if /dev/urandom cannot be read).
 crypto_bytes() ->
@@ -186,13 +224,13 @@ parent(Pid) ->
 %% (closed by {@link close/1}) are taken and ignored; any other message
 %% is `unknown'.
 -spec handle(term(), state()) -> event() | unknown.
-handle({epcap_out, L, S}, #out{listen = L} = Out) ->
-    _ = gen_tcp:close(L),
+handle({epcap_out, L, S}, #out{listen = L} = Out0) ->
+    Out = unlisten(Out0),
     case inet:setopts(S, [{active, ?ACTIVE}]) of
-        ok -> {ok, Out#out{listen = undefined, sock = S}};
+        ok -> {ok, Out#out{sock = S}};
         {error, _} ->
             _ = gen_tcp:close(S),
-            {ended, Out#out{listen = undefined, ended = true}}
+            {ended, Out#out{ended = true}}
     end;
 handle({epcap_out, _, S}, Out) ->
     _ = gen_tcp:close(S),
@@ -236,6 +274,12 @@ ended(#out{ended = E}) -> E.
 %% @doc Stop listening or reading.
 -spec close(state()) -> state().
 close(none) -> none;
-close(#out{listen = L, sock = S} = Out) ->
-    _ = [gen_tcp:close(X) || X <- [L, S], X =/= undefined],
-    Out#out{listen = undefined, sock = undefined, ended = true}.
+close(#out{sock = S} = Out) ->
+    _ = [gen_tcp:close(S) || S =/= undefined],
+    (unlisten(Out))#out{sock = undefined, ended = true}.
+
+%% The listening socket closed, its name and directory gone.
+unlisten(#out{listen = L, dir = Dir} = Out) ->
+    _ = [gen_tcp:close(L) || L =/= undefined],
+    _ = [epcap_stderr:remove(Dir) || Dir =/= undefined],
+    Out#out{listen = undefined, dir = undefined}.

@@ -30,6 +30,8 @@
 -export([sweep/2]).
 -export([make_dir/1]).
 -export([check_dir/1]).
+-export([private_dir/0]).
+-export([remove/1]).
 
 -export_type([state/0]).
 
@@ -101,6 +103,16 @@ make_fifo() ->
                     error
             end;
         _ -> error
+    end.
+
+%% @private A private directory (make_dir/1) for another of the port's
+%% channels (epcap_out: its output socket), under the same base and swept
+%% the same way.
+-spec private_dir() -> {ok, file:filename()} | error.
+private_dir() ->
+    case make_dir(base()) of
+        {ok, Dir, _} -> {ok, Dir};
+        error -> error
     end.
 
 %% $TMPDIR if it is a directory that others may not write, or may write
@@ -213,12 +225,15 @@ sweep(Base, Uid, Me) ->
                           end
                   end, Stale).
 
-%% Our directory and its FIFO: the one name, unlinked (never followed, a
-%% link included), then the directory if it is empty (rmdir never follows
-%% a link either). Nothing else is removed and nothing is descended into:
-%% a directory that holds more is left.
+%% @private Our directory and its FIFO (or epcap_out's socket): the names
+%% we make, unlinked (never followed, a link included), then the directory
+%% if it is empty (rmdir never follows a link either). Nothing else is
+%% removed and nothing is descended into: a directory that holds more is
+%% left.
+-spec remove(file:filename()) -> ok.
 remove(Dir) ->
     _ = file:delete(filename:join(Dir, "stderr")),
+    _ = file:delete(filename:join(Dir, "out")),
     _ = file:del_dir(Dir),
     ok.
 

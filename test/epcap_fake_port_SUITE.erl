@@ -253,8 +253,11 @@ impostor_refused(Config) ->
                       Self ! {started, epcap:start(Self, [{progname, Script}, {exec, ""},
                                                           {file, "unused"}])}
               end),
-    "@" ++ Name = wait_for_file(NameFile, 100),
-    {ok, S} = gen_tcp:connect({local, list_to_binary([0 | Name])}, 0, [binary, {active, false}]),
+    Address = case wait_for_file(NameFile, 100) of
+                  "@" ++ Name -> list_to_binary([0 | Name]);  % abstract
+                  Path -> list_to_binary(Path)
+              end,
+    {ok, S} = gen_tcp:connect({local, Address}, 0, [binary, {active, false}]),
     _ = gen_tcp:send(S, [ready(), batch(1000, recs(1000)), term(eof)]),
     ?assertEqual({error, closed}, gen_tcp:recv(S, 0, 5000)),
     {ok, Pid} = receive {started, R} -> R after 10000 -> ct:fail(no_start) end,
