@@ -40,6 +40,15 @@
 -define(LINE_MAX, 1024).
 -define(KEEP, 8).  % lines kept for a start error's reason
 -define(TRIES, 8).  % names tried for a private directory
+%% More bytes a second than this and stderr is no longer read: the reader
+%% (a port) reads without flow control, and each line is a log event, so a
+%% port writing without end would otherwise fill the server's mailbox. The
+%% reader's output comes as a stream (a message per read, not per line)
+%% and is cut into lines here: a flood of short lines costs a message per
+%% read until it is seen.
+-define(BYTES_PER_SECOND, 262144).
+%% ... or more lines than this (each is logged).
+-define(LINES_PER_SECOND, 200).
 
 -record(stderr, {
     reader = undefined :: undefined | port(),
@@ -48,8 +57,12 @@
     pending = undefined :: undefined | file:filename(),
     announced = true :: boolean(),  % false: the late reader's first line is due
     prog = undefined :: undefined | file:filename(),  % the port program (direct)
-    partial = [] :: iodata(),
-    last = [] :: [string()]  % newest first
+    partial = <<>> :: binary(),  % a line begun, at most ?LINE_MAX bytes
+    last = [] :: [string()],  % newest first
+    %% bytes and lines read in the current second: {Second, Bytes, Lines}
+    window = {0, 0, 0} :: {integer(), non_neg_integer(), non_neg_integer()},
+    %% a reader closed for flooding: what it had sent is dropped
+    flooded = undefined :: undefined | port()
 }).
 -opaque state() :: #stderr{}.
 
@@ -252,7 +265,7 @@ is_digit(C) -> C >= $0 andalso C =< $9.
 
 reader(Fifo) ->
     open_port({spawn_executable, os:find_executable("cat")},
-              [{args, [Fifo]}, {line, ?LINE_MAX}, binary, exit_status]).
+              [{args, [Fifo]}, stream, binary, exit_status]).
 
 %% The reader of a FIFO the port has made: the port program itself, as a
 %% relay (`-R'). It opens the FIFO without waiting for a writer (a port
@@ -265,7 +278,7 @@ late_reader(Prog, Fifo) ->
                       error -> {Prog, ["-R", Fifo]}
                   end,
     open_port({spawn_executable, Exe},
-              [{args, Args}, {line, ?LINE_MAX}, binary, exit_status]).
+              [{args, Args}, stream, binary, exit_status]).
 
 %% The relay program next to the port program (`c_src/relay.c'): it loads
 %% libc alone, where the port program, which can relay too (`-R'), is
@@ -288,26 +301,61 @@ run(Exe, Args) ->
 %% @doc Take a message if it is the reader's: each line becomes a `logger'
 %% notice with the capture's pid in its metadata.
 -spec handle(term(), state()) -> {ok, state()} | unknown.
-handle({R, {data, {eol, <<>>}}}, #stderr{reader = R, announced = false} = S) ->
-    {ok, remove_dir(S#stderr{announced = true})};
-handle({R, {data, {noeol, Part}}}, #stderr{reader = R, partial = P} = S) ->
-    %% A line is cut at ?LINE_MAX bytes: a port that never ends one costs
-    %% no more than that.
-    case iolist_size(P) >= ?LINE_MAX of
-        true -> {ok, S};
-        false -> {ok, S#stderr{partial = [P, Part]}}
+handle({R, {data, Bin}}, #stderr{reader = R, window = {Sec, N, L}} = S) when is_binary(Bin) ->
+    Now = erlang:monotonic_time(second),
+    W = case Now of Sec -> {Now, N + byte_size(Bin), L}; _ -> {Now, byte_size(Bin), 0} end,
+    case element(2, W) > ?BYTES_PER_SECOND of
+        false ->
+            case lines(Bin, S#stderr{window = W}) of
+                flood -> {ok, flooded(S)};
+                S1 -> {ok, S1}
+            end;
+        true -> {ok, flooded(S)}
     end;
-handle({R, {data, {eol, Part}}}, #stderr{reader = R, partial = P, last = L} = S) ->
-    Line = line(iolist_to_binary([P, Part])),
-    logger:notice("epcap port: ~ts", [Line],
-                  #{capture => self(), domain => [epcap, port_stderr]}),
-    {ok, S#stderr{partial = [], last = lists:sublist([Line | L], ?KEEP)}};
 handle({R, {exit_status, _}}, #stderr{reader = R} = S) ->
     {ok, remove_dir(S#stderr{reader = undefined})};
 handle({'EXIT', R, _}, #stderr{reader = R} = S) ->
     {ok, S};
+handle({F, _}, #stderr{flooded = F} = S) when F =/= undefined ->
+    {ok, S};
+handle({'EXIT', F, _}, #stderr{flooded = F} = S) when F =/= undefined ->
+    {ok, S};
 handle(_, _) ->
     unknown.
+
+%% The reader is closed: what the port writes on stderr from now on is
+%% dropped by the port (its FIFO is non-blocking) or fails (EPIPE).
+flooded(#stderr{reader = R} = S) ->
+    catch port_close(R),
+    logger:warning("epcap port: its stderr floods (over ~b bytes or ~b lines a second): "
+                   "no longer read", [?BYTES_PER_SECOND, ?LINES_PER_SECOND],
+                   #{capture => self(), domain => [epcap, port_stderr, flood]}),
+    remove_dir(S#stderr{reader = undefined, flooded = R, partial = <<>>}).
+
+%% Whole lines out of what was read; a line is cut at ?LINE_MAX bytes (a
+%% port that never ends one costs no more than that).
+lines(Bin, #stderr{partial = P, window = {Sec, N, L}} = S) ->
+    case binary:split(Bin, <<"\n">>) of
+        [Part] ->
+            S#stderr{partial = cut(<<P/binary, (cut(Part))/binary>>)};
+        [_, _] when L >= ?LINES_PER_SECOND ->
+            flood;
+        [Part, Rest] ->
+            Line = cut(<<P/binary, (cut(Part))/binary>>),
+            lines(Rest, line_read(Line, S#stderr{partial = <<>>, window = {Sec, N, L + 1}}))
+    end.
+
+cut(B) when byte_size(B) > ?LINE_MAX -> binary:part(B, 0, ?LINE_MAX);
+cut(B) -> B.
+
+%% The late reader's first line is empty: it has opened the FIFO.
+line_read(<<>>, #stderr{announced = false} = S) ->
+    remove_dir(S#stderr{announced = true});
+line_read(B, #stderr{last = L} = S) ->
+    Line = line(B),
+    logger:notice("epcap port: ~ts", [Line],
+                  #{capture => self(), domain => [epcap, port_stderr]}),
+    S#stderr{last = lists:sublist([Line | L], ?KEEP)}.
 
 %% At most ?LINE_MAX bytes, as text (bytes that are not UTF-8 as Latin-1).
 line(Bin) ->
