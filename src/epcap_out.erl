@@ -108,7 +108,7 @@ listen() ->
     end.
 
 abstract() ->
-    Name = "epcap-" ++ integer_to_list(binary:decode_unsigned(crypto_bytes()), 36)
+    Name = "epcap-" ++ integer_to_list(epcap_stderr:random(), 36)
         ++ "-" ++ os:getpid(),
     case listen(list_to_binary([0 | Name])) of
         {ok, L} -> {ok, #out{listen = L}, [$@ | Name]};
@@ -121,17 +121,6 @@ abstract() ->
 listen(Address) ->
     gen_tcp:listen(0, [{ifaddr, {local, Address}}, binary, {packet, raw}, {active, false},
                        {backlog, 4}, {buffer, ?BUFFER}]).
-
-%% 128 bits from the OS (rand:bytes/1 if /dev/urandom cannot be read).
-crypto_bytes() ->
-    case file:open("/dev/urandom", [read, raw, binary]) of
-        {ok, F} ->
-            R = file:read(F, 16),
-            ok = file:close(F),
-            case R of {ok, <<_:128>> = B} -> B; _ -> rand:bytes(16) end;
-        {error, _} ->
-            rand:bytes(16)
-    end.
 
 %% @doc Accept the connection of `Port''s program, once it is running (its
 %% OS pid is what a connection is checked against), in a process of its

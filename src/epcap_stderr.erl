@@ -32,6 +32,7 @@
 -export([check_dir/1]).
 -export([private_dir/0]).
 -export([remove/1]).
+-export([random/0]).
 
 -export_type([state/0]).
 
@@ -191,7 +192,9 @@ check_dir(Dir) ->
         _ -> error
     end.
 
-%% 128 bits from the OS, as a number (names stay `epcap-N-OsPid').
+%% @private 128 bits from the OS, as a number (names stay `epcap-N-OsPid';
+%% epcap_out's abstract names too).
+-spec random() -> non_neg_integer().
 random() ->
     Bytes = case file:open("/dev/urandom", [read, raw, binary]) of
                 {ok, F} ->
