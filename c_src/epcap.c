@@ -96,9 +96,15 @@ static void widen_stdout(void)
 #ifdef F_SETPIPE_SZ
     (void)fcntl(STDOUT_FILENO, F_SETPIPE_SZ, 1 << 20);
 #endif
-    /* the output socket (-O): as much, where the system allows it */
-    (void)setsockopt(STDOUT_FILENO, SOL_SOCKET, SO_SNDBUF, &(int){1 << 20},
-                     sizeof(int));
+    /* The output socket (-O): as much. A Unix socket's send buffer is
+     * what may wait for the VM; its default (net.core.wmem_default, about
+     * 208 KiB) is less than one batch, which would then go out in pieces,
+     * a wakeup each. Still privileged here, we may force it past
+     * net.core.wmem_max; if not, we ask for what the limit allows. */
+    if (setsockopt(STDOUT_FILENO, SOL_SOCKET, SO_SNDBUFFORCE, &(int){1 << 20},
+                   sizeof(int)) < 0)
+        (void)setsockopt(STDOUT_FILENO, SOL_SOCKET, SO_SNDBUF, &(int){1 << 20},
+                         sizeof(int));
 }
 
 /* Saving: the directory is opened before the drop, with the caller's

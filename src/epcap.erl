@@ -905,9 +905,9 @@ last_files(F, Until, #state{port = Port, out = Out} = S) ->
     Sock = epcap_out:socket(Out),
     receive
         {tcp_passive, Sock} when Sock =/= undefined ->
-            last_files(F, Until, S#state{out = epcap_out:rearm(Out)});
+            last_files(F, Until, S);
         {tcp, Sock, Bin} when Sock =/= undefined ->
-            last_feed(Bin, F, Until, S);
+            last_feed(Bin, F, Until, S#state{out = epcap_out:took(Out)});
         {tcp_closed, Sock} when Sock =/= undefined ->
             ok;
         {Port, {data, Bin}} when Out =:= none ->
