@@ -257,7 +257,8 @@ write(#epcap_file{}, Other) ->
 %% ok = epcap_file:write_batch(F, [Pkt, Pkt]),
 %% ok = epcap_file:write(F, {epcap_packet, self(), 1, {0, 2, 0}, 60, <<0:480>>}),
 %% ok = epcap_file:close(F),
-%% {ok, <<_:24/binary, _:(3 * (16 + 60))/binary>>} = file:read_file(P).
+%% {ok, <<_:24/binary, _:(3 * (16 + 60))/binary>>} = file:read_file(P),
+%% ok = file:delete(P).
 %% '''
 -spec write_batch(file(), epcap:batch() | {epcap_batch, pid(), epcap:batch()} | [packet()]) ->
           ok | {error, error_reason()}.
