@@ -746,14 +746,14 @@ handle_cast(Msg, S) ->
 %% @private
 handle_info({Port, {data, Bin}}, #state{port = Port, out = Out} = S) when Out =/= none ->
     stdout(Bin, spoken(S));
-handle_info({Port, {data, _}} = Msg, #state{port = Port} = S) ->
-    handle_data(Msg, spoken(S));
+handle_info({Port, {data, Bin}}, #state{port = Port} = S) ->
+    handle_data(Bin, spoken(S));
 handle_info(Msg, #state{out = Out} = S) when element(1, Msg) =:= tcp; element(1, Msg) =:= epcap_out;
                                             element(1, Msg) =:= tcp_passive;
                                             element(1, Msg) =:= tcp_closed;
                                             element(1, Msg) =:= tcp_error ->
     case epcap_out:handle(Msg, Out) of
-        {data, Bin, Out1} -> handle_data({Out1, {data, Bin}}, spoken(S#state{out = Out1}));
+        {data, Bin, Out1} -> handle_data(Bin, spoken(S#state{out = Out1}));
         {ok, Out1} -> {noreply, S#state{out = Out1}};
         {ended, Out1} -> output_ended(S#state{out = Out1});
         unknown -> handle_other(Msg, S)
@@ -860,7 +860,7 @@ output_ended(#state{exit_pending = Status} = S) ->
 
 handle_data(_, #state{final = Final} = S) when Final =/= undefined ->
     {noreply, S};  % the port has said its last word: nothing after counts
-handle_data({_, {data, Bin}}, #state{frame = F} = S) ->
+handle_data(Bin, #state{frame = F} = S) ->
     case epcap_frame:feed(Bin, F) of
         {ok, Events, F1} -> events(Events, S#state{frame = F1});
         {error, Reason, Events} -> protocol_error(Reason, Events, S)
@@ -907,7 +907,8 @@ last_files(F, Until, #state{port = Port, out = Out} = S) ->
         {tcp_passive, Sock} when Sock =/= undefined ->
             last_files(F, Until, S);
         {tcp, Sock, Bin} when Sock =/= undefined ->
-            last_feed(Bin, F, Until, S#state{out = epcap_out:took(Out)});
+            ok = epcap_out:took(Out),
+            last_feed(Bin, F, Until, S);
         {tcp_closed, Sock} when Sock =/= undefined ->
             ok;
         {Port, {data, Bin}} when Out =:= none ->

@@ -57,8 +57,8 @@
 -record(out, {
     dir = undefined :: undefined | file:filename(),
     listen = undefined :: undefined | gen_tcp:socket(),
-    sock = undefined :: undefined | gen_tcp:socket(),
-    ended = false :: boolean()
+    %% neither listening nor connected: the output has ended
+    sock = undefined :: undefined | gen_tcp:socket()
 }).
 -opaque state() :: none | #out{}.
 %% What a message of the channel means to the server.
@@ -209,9 +209,9 @@ parent(Pid) ->
 
 %% @doc A message of the channel: the port has connected (listening ends,
 %% reading starts), bytes it wrote (the runtime may then read one more
-%% message: took/1), or the end of its output. Messages of a socket that is no longer ours
-%% (closed by {@link close/1}) are taken and ignored; any other message
-%% is `unknown'.
+%% message: took/1), or the end of its output. Messages of a socket that
+%% is no longer ours (closed by {@link close/1}) are taken and ignored; any
+%% other message is `unknown'.
 -spec handle(term(), state()) -> event() | unknown.
 handle({epcap_out, L, S}, #out{listen = L} = Out0) ->
     Out = unlisten(Out0),
@@ -219,22 +219,23 @@ handle({epcap_out, L, S}, #out{listen = L} = Out0) ->
         ok -> {ok, Out#out{sock = S}};
         {error, _} ->
             _ = gen_tcp:close(S),
-            {ended, Out#out{ended = true}}
+            {ended, Out}
     end;
 handle({epcap_out, _, S}, Out) ->
     _ = gen_tcp:close(S),
     {ok, Out};
 handle({tcp, S, Bin}, #out{sock = S} = Out) ->
-    {data, Bin, took(Out)};
+    ok = took(Out),
+    {data, Bin, Out};
 handle({tcp_passive, S}, #out{sock = S} = Out) ->
     %% The runtime has ?ACTIVE messages waiting: each gives one back as
     %% it is taken.
     {ok, Out};
 handle({tcp_closed, S}, #out{sock = S} = Out) ->
-    {ended, Out#out{sock = undefined, ended = true}};
+    {ended, Out#out{sock = undefined}};
 handle({tcp_error, S, _}, #out{sock = S} = Out) ->
     _ = gen_tcp:close(S),
-    {ended, Out#out{sock = undefined, ended = true}};
+    {ended, Out#out{sock = undefined}};
 handle(Msg, Out) when element(1, Msg) =:= tcp; element(1, Msg) =:= tcp_passive;
                       element(1, Msg) =:= tcp_closed; element(1, Msg) =:= tcp_error ->
     {ok, Out};
@@ -251,25 +252,25 @@ socket(none) -> undefined.
 %% stops to wait for a re-arm (a fixed {active, 16} refilled at
 %% `tcp_passive' cost a third of per-packet throughput), and never gets
 %% further ahead.
--spec took(state()) -> state().
-took(#out{sock = S} = Out) when S =/= undefined ->
+-spec took(state()) -> ok.
+took(#out{sock = S}) when S =/= undefined ->
     _ = inet:setopts(S, [{active, 1}]),  % closed: its tcp_closed follows
-    Out;
-took(Out) ->
-    Out.
+    ok;
+took(_) ->
+    ok.
 
 %% @doc Whether all the port's output has been read: no socket (stdout is
 %% read, and its end is the port's), or the socket's end has been seen.
 -spec ended(state()) -> boolean().
 ended(none) -> true;
-ended(#out{ended = E}) -> E.
+ended(#out{listen = L, sock = S}) -> L =:= undefined andalso S =:= undefined.
 
 %% @doc Stop listening or reading.
 -spec close(state()) -> state().
 close(none) -> none;
 close(#out{sock = S} = Out) ->
     _ = [gen_tcp:close(S) || S =/= undefined],
-    (unlisten(Out))#out{sock = undefined, ended = true}.
+    (unlisten(Out))#out{sock = undefined}.
 
 %% The listening socket closed, its name and directory gone.
 unlisten(#out{listen = L, dir = Dir} = Out) ->

@@ -43,6 +43,24 @@ static void restore_stdout(int saved)
     (void)close(saved);
 }
 
+/* What is written on stdout (now the socket) reaches the listener l's
+ * peer; stdout is then restored and both ends closed. */
+static int peer_reads(int l, int saved, const char *msg)
+{
+    size_t n = strlen(msg);
+    char buf[16] = {0};
+    int peer = accept(l, NULL, NULL);
+    int ok = peer >= 0 && write(STDOUT_FILENO, msg, n) == (ssize_t)n &&
+             read(peer, buf, sizeof(buf)) == (ssize_t)n &&
+             memcmp(buf, msg, n) == 0;
+
+    restore_stdout(saved);
+    if (peer >= 0)
+        (void)close(peer);
+    (void)close(l);
+    return ok;
+}
+
 static void test_refuses_relative_and_long(void)
 {
     struct ep_error e = {0};
@@ -66,22 +84,15 @@ static void test_refuses_relative_and_long(void)
 static void test_connects_as_stdout(void)
 {
     struct ep_error e = {0};
-    int l = listener(), saved = save_stdout(), peer;
+    int l = listener(), saved = save_stdout();
     struct stat st;
-    char buf[8] = {0};
 
     CHECK(l >= 0 && saved >= 0);
     CHECK(outsock_connect(path, &e) == 0);
     CHECK(fstat(STDOUT_FILENO, &st) == 0 && S_ISSOCK(st.st_mode));
     /* stdout stays open across exec, as a pipe would */
     CHECK((fcntl(STDOUT_FILENO, F_GETFD) & FD_CLOEXEC) == 0);
-    peer = accept(l, NULL, NULL);
-    CHECK(peer >= 0);
-    CHECK(write(STDOUT_FILENO, "ready", 5) == 5);
-    CHECK(read(peer, buf, sizeof(buf)) == 5 && memcmp(buf, "ready", 5) == 0);
-    restore_stdout(saved);
-    (void)close(peer);
-    (void)close(l);
+    CHECK(peer_reads(l, saved, "ready"));
     (void)unlink(path);
 }
 
@@ -91,8 +102,7 @@ static void test_abstract_name(void)
     struct ep_error e = {0};
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     const char *name = "epcap-test-outsock-abstract";
-    int l = socket(AF_UNIX, SOCK_STREAM, 0), saved = save_stdout(), peer;
-    char buf[8] = {0};
+    int l = socket(AF_UNIX, SOCK_STREAM, 0), saved = save_stdout();
 
     memcpy(sa.sun_path + 1, name, strlen(name));
     CHECK(l >= 0 && saved >= 0);
@@ -103,13 +113,7 @@ static void test_abstract_name(void)
     /* a name one byte longer is another name: nothing listens there */
     CHECK(outsock_connect("@epcap-test-outsock-abstractx", &e) < 0);
     CHECK(outsock_connect("@epcap-test-outsock-abstract", &e) == 0);
-    peer = accept(l, NULL, NULL);
-    CHECK(peer >= 0);
-    CHECK(write(STDOUT_FILENO, "eof", 3) == 3);
-    CHECK(read(peer, buf, sizeof(buf)) == 3 && memcmp(buf, "eof", 3) == 0);
-    restore_stdout(saved);
-    (void)close(peer);
-    (void)close(l);
+    CHECK(peer_reads(l, saved, "eof"));
 }
 
 /* The batch holds back while the reader is behind: on a socket that is
