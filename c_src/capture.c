@@ -1,5 +1,6 @@
 #include "capture.h"
 
+#include "gather.h"
 #include <errno.h>
 #include <stdio.h>
 #ifdef __GLIBC__
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "filtercc.h"
+#include "gather.h"
 #include "ringwarm.h"
 #include "useropen.h"
 
@@ -140,6 +142,11 @@ static int open_live(const struct options *o, struct capture *c,
                 : o->timeout_mode == TIMEOUT_INFINITY ? "infinity"
                                                       : "in ms",
                 o->promiscuous);
+    /* Only immediate mode wakes the port for every frame (gather.h): with
+     * a timeout libpcap hands over whole blocks of TPACKET_V3. */
+    c->nap_slots = o->timeout_mode == TIMEOUT_IMMEDIATE
+                       ? gather_ring_slots(o->buffer_size, o->snaplen)
+                       : 0;
     if (o->direction != DIRECTION_INOUT &&
         set_direction(c->p, o->direction, e) < 0)
         return -1;

@@ -3,6 +3,7 @@
 #define EPCAP_CAPTURE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <pcap/pcap.h>
 
@@ -20,6 +21,7 @@ struct capture {
     struct savefile sf; /* a savefile's records, while it reads them */
     char err[96];       /* what failed outside libpcap (capture_geterr) */
     int verbose;        /* -v count: diagnostics on stderr (the FIFO) */
+    uint32_t nap_slots; /* immediate mode's ring, for gather.h; 0: no naps */
     char dev[256];      /* a live capture's device, "" for a savefile */
 };
 

@@ -10,6 +10,7 @@
 
 #include "control.h"
 #include "credit.h"
+#include "gather.h"
 #include "rtguard.h"
 #include "inject.h"
 #include "wire.h"
@@ -36,6 +37,7 @@ struct loop {
     long hold_ns; /* from the last offer: when to offer again, or -1 */
     struct wire_port_counts counts; /* batches: from the encoder, at stats */
     struct rtguard guard; /* the raised priority's bound (rtguard.h) */
+    struct gather gather; /* immediate mode's naps under load */
     struct saver *saver;  /* NULL: nothing saved (saver.h) */
     bool closing;         /* CTL_CLOSE: end as at a file's end */
 };
@@ -44,13 +46,18 @@ struct loop {
  * waits for is what the kernel's ring fills during (stats/1 tells it). */
 enum stall { STALL_NONE, STALL_CREDIT, STALL_PIPE };
 
-static uint64_t mono_us(void)
+static uint64_t mono_ns(void)
 {
     struct timespec ts;
 
     if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
         return 0; /* then a wait counts as none, never as garbage */
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t mono_us(void)
+{
+    return mono_ns() / 1000u;
 }
 
 /* What one step of the loop came to; run() maps each to a loop_end in one
@@ -342,6 +349,8 @@ static enum step read_packets(struct loop *l, struct ep_error *e)
     }
     if (total > 0)
         l->counts.reads++;
+    if (l->cap->live)
+        gather_after_read(&l->gather, total, mono_ns());
     if (l->saver != NULL && saver_failed(l->saver))
         return failed(ep_fail(e, "save", "%s", saver_error(l->saver)));
     if (l->write_errno != 0)
@@ -366,7 +375,10 @@ static enum step wait_events(struct loop *l, bool *ctl_ready, bool *pcap_ready,
     struct pollfd fds[3] = {{.fd = l->in, .events = POLLIN},
                             {.fd = l->out, .events = pending ? POLLOUT : 0},
                             {.fd = l->cap->fd, .events = POLLIN}};
-    nfds_t nfds = want && l->cap->live ? 3 : 2;
+    /* A nap (gather.h) leaves the capture's descriptor out: the ring is
+     * read when it ends, or earlier if the control channel wakes us. */
+    long nap = want && l->cap->live ? gather_nap_ns(&l->gather) : 0;
+    nfds_t nfds = want && l->cap->live && nap == 0 ? 3 : 2;
     int timeout_ms =
         saver_wait_ms(l->saver, !want          ? -1
                                 : l->cap->live ? capture_poll_ms(l->cap)
@@ -383,6 +395,9 @@ static enum step wait_events(struct loop *l, bool *ctl_ready, bool *pcap_ready,
     /* Records held back (wire.h) must be offered again when their time
      * is up, even with no credit and no packet arriving. */
     long hold = timeout_ms != 0 ? l->hold_ns : -1;
+
+    if (nap > 0 && (hold < 0 || nap < hold))
+        hold = nap;
 
     if (hold >= 0 && (tsp == NULL || ts.tv_sec > 0 || ts.tv_nsec > hold)) {
         ts.tv_sec = 0;
@@ -416,7 +431,8 @@ static enum step wait_events(struct loop *l, bool *ctl_ready, bool *pcap_ready,
     *out_ready = (fds[1].revents & POLLOUT) != 0;
     /* A savefile is always readable; a live handle on a required-timeout
      * platform must be read when poll times out, too. */
-    *pcap_ready = want && (!l->cap->live || n == 0 || fds[2].revents != 0);
+    *pcap_ready =
+        want && (!l->cap->live || n == 0 || nap > 0 || fds[2].revents != 0);
     return STEP_GO;
 }
 
@@ -505,6 +521,7 @@ enum loop_end loop_run(struct capture *c, bool inject, struct saver *sv, int in,
     l.snaplen = (size_t)pcap_snapshot(c->p);
     l.hold_ns = -1;
     l.saver = sv;
+    gather_init(&l.gather, c->live ? c->nap_slots : 0);
     l.rd = malloc(sizeof(*l.rd));
     if (l.rd == NULL) {
         (void)ep_fail_errno(e, "enomem", "malloc");

@@ -15,6 +15,7 @@
 -export([all/0, init_per_suite/1, end_per_suite/1]).
 -export([live_realtime/1, live_raised/1, live_normal/1, file_unchanged/1]).
 -export([flood_realtime/0, flood_realtime/1]).
+-export([flood_gathers/0, flood_gathers/1]).
 
 -define(SCHED_OTHER, 0).
 -define(SCHED_FIFO, 1).
@@ -30,8 +31,11 @@
 -define(MIN_SHARE, 0.35).
 -define(FLOOD_MAX, 50000000).
 -define(FLOOD_MIN, 50000).
+%% flood_gathers: at most this many frames.
+-define(GATHER_COUNT, 400000).
 
-all() -> [live_realtime, live_raised, live_normal, file_unchanged, flood_realtime].
+all() -> [live_realtime, live_raised, live_normal, file_unchanged, flood_realtime,
+          flood_gathers].
 
 init_per_suite(Config) ->
     case os:cmd("id -u") of
@@ -78,6 +82,79 @@ flood_realtime() ->
       "CPU ends at the VM's priority"}].
 flood_realtime(Config) ->
     flood([], Config).
+
+flood_gathers() ->
+    [{doc, "Ensure that under a flood an immediate-mode port with a large ring "
+      "reads many frames a wake-up (c_src/gather.h), still answers control "
+      "messages, and reads the first frame after the flood at once"}].
+flood_gathers(Config) ->
+    Tool = flood_tool(Config),
+    Host = epcap_test_lib:netns_up(?HOST),
+    Self = self(),
+    try
+        %% The issue's user: per-packet delivery, {active, true}, immediate.
+        Owner = spawn_link(fun() ->
+                                   {ok, P} = epcap:start(epcap_test_lib:opts(
+                                                           [{interface, maps:get(a, Host)},
+                                                            {buffer, 64 * 1024 * 1024}])),
+                                   Self ! {started, self(), P},
+                                   count_loop(0)
+                           end),
+        Pid = receive {started, Owner, P} -> P after 30000 -> error(start_timeout) end,
+        {ok, #{wakeups := W0}} = epcap:stats(Pid),
+        Flood = spawn_link(fun() ->
+                                   Self ! {flood, self(), flood_send(Host, Tool, "", ?GATHER_COUNT, 2)}
+                           end),
+        timer:sleep(300),
+        %% Mid-flood: control messages still wake the port between naps.
+        {Us, {ok, #{received := Mid}}} = timer:tc(fun() -> epcap:stats(Pid) end),
+        Ms = Us div 1000,
+        Replayed = receive {flood, Flood, R} -> R after 60000 -> error(flood_timeout) end,
+        timer:sleep(500),
+        {ok, #{received := Received, wakeups := W1, dropped := Dropped}} = epcap:stats(Pid),
+        Owner ! {count, Self},
+        Counted = receive {counted, N} -> N after 5000 -> error(count_timeout) end,
+        %% One lone frame after the flood: read as it comes, no nap left.
+        T0 = erlang:monotonic_time(microsecond),
+        ok = flood_one(Host, Tool),
+        Lone = wait_count(Owner, Counted + 1, T0, 1000),
+        ct:pal("flood ~s; stats mid-flood in ~b ms (received ~b); port received ~b "
+               "(owner ~b) in ~b wake-ups, ~.1f frames each; dropped ~b; a lone frame "
+               "after it reached the owner in ~b us",
+               [Replayed, Ms, Mid, Received, Counted, W1 - W0,
+                Received / max(1, W1 - W0), Dropped, Lone]),
+        ?assert(Received >= ?FLOOD_MIN),
+        ?assert(Ms < 2000),
+        ?assertEqual(Received, Counted + Dropped),
+        %% Before the naps: 3.5-4.6 frames a wake-up at 440-580 k frames/s.
+        ?assert(Received / max(1, W1 - W0) >= 8),
+        ?assert(Lone < 200000),
+        _ = epcap:stop(Pid),
+        unlink(Owner),
+        exit(Owner, kill)
+    after
+        epcap_test_lib:netns_down(Host)
+    end.
+
+count_loop(N) ->
+    receive
+        {packet, _, _, _, _} -> count_loop(N + 1);
+        {count, From} -> From ! {counted, N}, count_loop(N)
+    end.
+
+%% Microseconds from T0 until the owner has counted Want, within Ms.
+wait_count(Owner, Want, T0, Ms) ->
+    Owner ! {count, self()},
+    N = receive {counted, C} -> C after 1000 -> error(count_timeout) end,
+    Now = erlang:monotonic_time(microsecond),
+    if N >= Want -> Now - T0;
+       Ms =< 0 -> error({lone_frame_not_seen, N, Want});
+       true -> timer:sleep(1), wait_count(Owner, Want, T0, Ms - 1)
+    end.
+
+flood_one(Host, Tool) ->
+    "sent 1 " ++ _ = flood_send(Host, Tool, "", 1, 1),
+    ok.
 
 %% No such case for {priority, raised}: the same flood left a nice -10 port
 %% at 1-5 % of the CPU before the guard too (it is not woken for each
@@ -153,11 +230,15 @@ flood_tool(Config) ->
 %% The flood (flood.c): 64-byte frames from the test host to our end of
 %% the veth (its own MAC), ?FLOOD_S seconds at most, pinned to Cpu. What
 %% it said it did.
-flood_send(#{ns := Ns, a := A, b := B}, Tool, Cpu) ->
+flood_send(Host, Tool, Cpu) ->
+    flood_send(Host, Tool, Cpu, ?FLOOD_MAX, ?FLOOD_S).
+
+%% Cpu "": anywhere.
+flood_send(#{ns := Ns, a := A, b := B}, Tool, Cpu, Count, Secs) ->
     Dst = string:trim(os:cmd("cat /sys/class/net/" ++ A ++ "/address")),
-    Cmd = lists:flatten(io_lib:format("taskset -c ~s ip netns exec ~s timeout ~b ~s ~s ~s 64 ~b ~b",
-                                      [Cpu, Ns, ?FLOOD_S + 10, Tool, B, Dst,
-                                       ?FLOOD_MAX, ?FLOOD_S])),
+    Pin = case Cpu of "" -> ""; _ -> "taskset -c " ++ Cpu ++ " " end,
+    Cmd = lists:flatten(io_lib:format("~sip netns exec ~s timeout ~b ~s ~s ~s 64 ~b ~b",
+                                      [Pin, Ns, Secs + 10, Tool, B, Dst, Count, Secs])),
     {_, Out} = epcap_test_lib:cmd(Cmd),
     string:trim(Out).
 
