@@ -34,7 +34,15 @@
 
 %% Credit window in packets: how many the port may send before the server
 %% has forwarded them. Bounds the server's mailbox; refilled at half.
+%% 8192, or more when the records are small: as many as WINDOW_BYTES of
+%% records the size of the last batch's, up to WINDOW_MAX. At top speed
+%% (450-700 k frames/s of 64 B) 8192 packets are 12-18 ms, less than the
+%% VM may leave the server unscheduled on two busy cores; the port then
+%% stops reading and the kernel's ring (a few hundred frames in immediate
+%% mode) overflows (bench/RESULTS.md 7.3).
 -define(WINDOW, 8192).
+-define(WINDOW_MAX, 32768).
+-define(WINDOW_BYTES, 4194304).
 %% In once/N/false mode the server reads this many packets ahead of what the
 %% owner has asked for, so that re-arming costs no round trip to the port:
 %% 128 MiB of the largest frames the port may send (epcap_frame): 512 live
@@ -48,7 +56,8 @@
     %% {Count, Records}, oldest first
     buffer = queue:new() :: queue:queue({pos_integer(), binary()}),
     buffered = 0 :: non_neg_integer(),
-    prefetch = ?PREFETCH_LIVE :: pos_integer()
+    prefetch = ?PREFETCH_LIVE :: pos_integer(),
+    window = ?WINDOW :: pos_integer()
 }).
 -opaque flow() :: #flow{}.
 
@@ -82,9 +91,11 @@ prefetch(file) -> ?PREFETCH_FILE.
 received(Count, _, #flow{outstanding = Out}) when Count > Out ->
     {error, credit};
 received(Count, Records, #flow{outstanding = Out, buffered = 0} = F) ->
-    take(Count, Records, F#flow{outstanding = Out - Count}, [], false);
+    take(Count, Records, F#flow{outstanding = Out - Count, window = window(Count, Records)},
+         [], false);
 received(Count, Records, #flow{outstanding = Out} = F) ->
-    drain(append(Count, Records, F#flow{outstanding = Out - Count})).
+    drain(append(Count, Records, F#flow{outstanding = Out - Count,
+                                        window = window(Count, Records)})).
 
 %% @doc As {@link received/3}, but nothing is delivered: the records wait
 %% (the owner is changing) until {@link resume/1}.
@@ -92,7 +103,12 @@ received(Count, Records, #flow{outstanding = Out} = F) ->
 hold(Count, _, #flow{outstanding = Out}) when Count > Out ->
     {error, credit};
 hold(Count, Records, #flow{outstanding = Out} = F) ->
-    {ok, append(Count, Records, F#flow{outstanding = Out - Count})}.
+    {ok, append(Count, Records, F#flow{outstanding = Out - Count,
+                                       window = window(Count, Records)})}.
+
+%% The window for records the size of this batch's.
+window(Count, Records) ->
+    max(?WINDOW, min(?WINDOW_MAX, ?WINDOW_BYTES div max(1, byte_size(Records) div Count))).
 
 append(Count, Records, #flow{buffer = B, buffered = N} = F) ->
     F#flow{buffer = queue:in({Count, Records}, B), buffered = N + Count}.
@@ -165,16 +181,18 @@ set_active(N, #flow{active = Cur} = F) when is_integer(N), N >= -32768, N =< 327
 set_active(_, _) -> {error, einval}.
 
 %% @doc Credit to grant the port now (0: none), keeping granted-but-unseen
-%% plus buffered packets within what the owner may take and the window.
+%% plus buffered packets within what the owner may take and the window:
+%% 8192 packets, up to 32768 once batches of small records have come
+%% (4 MiB of records the size of the last batch's).
 %% ```
 %% {F, false} = epcap_flow:new(true),
 %% {8192, _} = epcap_flow:grant(F).
 %% '''
 -spec grant(flow()) -> {non_neg_integer(), flow()}.
-grant(#flow{active = A, outstanding = Out, buffered = Buf, prefetch = Pre} = F) ->
+grant(#flow{active = A, outstanding = Out, buffered = Buf, prefetch = Pre, window = W} = F) ->
     Target = case allowance(A) of
-                 infinity -> ?WINDOW;
-                 N -> min(N + Pre, ?WINDOW)
+                 infinity -> W;
+                 N -> min(N + Pre, W)
              end,
     Want = Target - Out - Buf,
     case Want > 0 andalso Want >= max(1, Target div 2) of

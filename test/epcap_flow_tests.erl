@@ -85,7 +85,10 @@ credit_window_test() ->
     ?assertEqual(8192, epcap_flow:outstanding(F1)),
     %% Nothing more until half the window has been used.
     ?assertMatch({0, _}, epcap_flow:grant(F1)),
-    {_, F2} = epcap_flow:received(4096, recs(1, 4096), F1),
+    %% Batches of 1 500-byte frames leave the window at 8192.
+    Big = iolist_to_binary([epcap_batch:record(0, I, 1500, binary:copy(<<I>>, 1500))
+                            || I <- lists:seq(1, 4096)]),
+    {_, F2} = epcap_flow:received(4096, Big, F1),
     ?assertMatch({4096, _}, epcap_flow:grant(F2)),
     %% A passive owner: the port may read 512 ahead, no more.
     {P, Fp} = epcap_flow:grant(flow(false)),
@@ -93,6 +96,33 @@ credit_window_test() ->
     {_, Fp1} = epcap_flow:received(512, recs(1, 512), Fp),
     ?assertMatch({0, _}, epcap_flow:grant(Fp1)),
     ?assertEqual(0, epcap_flow:outstanding(epcap_flow:drop_credit(Fp))).
+
+%% Small records widen the window to 32768 packets (4 MiB of them), and
+%% large ones take it back to 8192; the port is never granted more than
+%% the window less what it holds.
+credit_window_small_records_test() ->
+    {8192, F1} = epcap_flow:grant(flow(true)),
+    {_, F2} = epcap_flow:received(4096, recs(1, 4096), F1),
+    {W2, F3} = epcap_flow:grant(F2),
+    ?assertEqual(32768 - 4096, W2),
+    ?assertEqual(32768, epcap_flow:outstanding(F3)),
+    ?assertMatch({0, _}, epcap_flow:grant(F3)),
+    %% 1 KiB records: 4096 of them fill 4 MiB, below the floor of 8192.
+    Kb = iolist_to_binary([epcap_batch:record(0, I, 1024, binary:copy(<<I>>, 1024))
+                           || I <- lists:seq(1, 30000)]),
+    {_, F4} = epcap_flow:received(30000, Kb, F3),
+    ?assertEqual(2768, epcap_flow:outstanding(F4)),
+    %% Back to 8192: refilled to that, not to 32768.
+    {5424, F4a} = epcap_flow:grant(F4),
+    ?assertEqual(8192, epcap_flow:outstanding(F4a)),
+    %% The window is still a bound: one packet more than granted is a lie.
+    ?assertEqual({error, credit}, epcap_flow:received(8193, recs(1, 8193), F4a)),
+    %% Mid-size records (about 140 bytes each): 4 MiB / 140, about 29 900.
+    Mid = iolist_to_binary([epcap_batch:record(0, I, 120, binary:copy(<<I>>, 120))
+                            || I <- lists:seq(1, 8192)]),
+    {_, F5} = epcap_flow:received(8192, Mid, F4a),
+    {W5, _} = epcap_flow:grant(F5),
+    ?assert(W5 > 8192 andalso W5 < 32768).
 
 credit_enforced_test() ->
     %% Nothing granted: the first packet is a lie.
