@@ -83,12 +83,18 @@ credit_window_test() ->
     {W, F1} = epcap_flow:grant(flow(true)),
     ?assertEqual(8192, W),
     ?assertEqual(8192, epcap_flow:outstanding(F1)),
-    %% Nothing more until half the window has been used.
+    %% Nothing more until a quarter of the window has been used.
     ?assertMatch({0, _}, epcap_flow:grant(F1)),
     %% Batches of 1 500-byte frames leave the window at 8192.
     Big = iolist_to_binary([epcap_batch:record(0, I, 1500, binary:copy(<<I>>, 1500))
                             || I <- lists:seq(1, 4096)]),
-    {_, F2} = epcap_flow:received(4096, Big, F1),
+    {BigA, BigB} = epcap_batch:split(Big, 2047),
+    {_, F1a} = epcap_flow:received(2047, BigA, F1),
+    ?assertMatch({0, _}, epcap_flow:grant(F1a)),
+    {BigB1, BigB2} = epcap_batch:split(BigB, 1),
+    {_, F1b} = epcap_flow:received(1, BigB1, F1a),
+    ?assertMatch({2048, _}, epcap_flow:grant(F1b)),
+    {_, F2} = epcap_flow:received(2048, BigB2, F1b),
     ?assertMatch({4096, _}, epcap_flow:grant(F2)),
     %% A passive owner: the port may read 512 ahead, no more.
     {P, Fp} = epcap_flow:grant(flow(false)),
