@@ -6,12 +6,23 @@
 %%% Prints one line of counters. bench/imm_owner runs it; it writes a copy
 %%% with -mode(compile) beside it, since an escript without that line runs
 %%% its functions in erl_eval (OTP 25).
-%%% Usage: imm_owner.escript EBIN IFACE NS SENDER FILE COUNT
-main([Ebin, If, Ns, Sender, File, Count]) ->
+%%% MODE (optional): batch ({deliver, batch}, the owner folds each batch)
+%%% or t1000 ({timeout, 1000}, buffered), both still per the issue's
+%%% "batched and buffered stay at 0 lost".
+%%% Usage: imm_owner.escript EBIN IFACE NS SENDER FILE COUNT [MODE]
+main([Ebin, If, Ns, Sender, File, Count | Mode]) ->
     true = code:add_patha(Ebin),
     {ok, _} = application:ensure_all_started(epcap),
     N = list_to_integer(Count),
-    {ok, Pid} = epcap:start([{interface, If}, {exec, ""}, {buffer, 64 * 1024 * 1024}]),
+    Extra = case Mode of
+                [] -> [];
+                ["batch"] -> [{deliver, batch}];
+                ["t1000"] -> [{timeout, 1000}]
+            end,
+    {ok, Pid} = epcap:start([{interface, If}, {exec, ""}, {buffer, 64 * 1024 * 1024} | Extra]),
+    %% How long to wait for more once tcpreplay is done: a buffered
+    %% capture may hold the last frames for its 1 s.
+    put(quiet_ms, case Mode of ["t1000"] -> 1500; _ -> 500 end),
     R0 = reds(),
     Self = self(),
     spawn_link(fun() ->
@@ -43,7 +54,7 @@ main([Ebin, If, Ns, Sender, File, Count]) ->
     halt(0).
 
 %% Counts until every frame came or, once tcpreplay is done, none came for
-%% half a second; notes when the first frame came.
+%% half a second (1.5 s when buffered); notes when the first frame came.
 loop(Got, N, Out, First) when Got >= N -> {Got, Out, First};
 loop(Got, N, Out, First) ->
     receive
@@ -53,6 +64,12 @@ loop(Got, N, Out, First) ->
                     _ -> First
                 end,
             loop(Got + 1, N, Out, F);
+        {epcap_batch, _, B} ->
+            F = case First of
+                    undefined -> erlang:monotonic_time(microsecond);
+                    _ -> First
+                end,
+            loop(Got + epcap_batch:fold(fun(_, _, _, A) -> A + 1 end, 0, B), N, Out, F);
         {replayed, O} ->
             loop(Got, N, O, First)
     after wait(Out) ->
@@ -60,7 +77,7 @@ loop(Got, N, Out, First) ->
     end.
 
 wait(undefined) -> infinity;
-wait(_) -> 500.
+wait(_) -> get(quiet_ms).
 
 since(undefined, _) -> -1;
 since(At, T0) -> (At - T0) div 1000.
