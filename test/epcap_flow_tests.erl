@@ -130,6 +130,17 @@ credit_window_small_records_test() ->
     {W5, _} = epcap_flow:grant(F5),
     ?assert(W5 > 8192 andalso W5 < 32768).
 
+%% A file's capture keeps 8192, topped up at half: its port only pauses
+%% when it waits, and a larger window let a per-packet owner fall behind.
+credit_window_file_test() ->
+    {Ff, false} = epcap_flow:new(true, file),
+    {8192, F1} = epcap_flow:grant(Ff),
+    {_, F2} = epcap_flow:received(4095, recs(1, 4095), F1),
+    ?assertMatch({0, _}, epcap_flow:grant(F2)),
+    {_, F3} = epcap_flow:received(1, recs(4096, 1), F2),
+    {4096, F4} = epcap_flow:grant(F3),
+    ?assertEqual(8192, epcap_flow:outstanding(F4)).
+
 credit_enforced_test() ->
     %% Nothing granted: the first packet is a lie.
     ?assertEqual({error, credit}, epcap_flow:received(1, recs(1, 1), flow(true))),
