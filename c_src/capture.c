@@ -1,6 +1,5 @@
 #include "capture.h"
 
-#include "gather.h"
 #include <errno.h>
 #include <stdio.h>
 #ifdef __GLIBC__
