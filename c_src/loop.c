@@ -349,7 +349,7 @@ static enum step read_packets(struct loop *l, struct ep_error *e)
     }
     if (total > 0)
         l->counts.reads++;
-    if (l->cap->live)
+    if (l->gather.slots > 0) /* no clock read where it can never nap */
         gather_after_read(&l->gather, total, mono_ns());
     if (l->saver != NULL && saver_failed(l->saver))
         return failed(ep_fail(e, "save", "%s", saver_error(l->saver)));
@@ -375,9 +375,10 @@ static enum step wait_events(struct loop *l, bool *ctl_ready, bool *pcap_ready,
     struct pollfd fds[3] = {{.fd = l->in, .events = POLLIN},
                             {.fd = l->out, .events = pending ? POLLOUT : 0},
                             {.fd = l->cap->fd, .events = POLLIN}};
-    /* A nap (gather.h) leaves the capture's descriptor out: the ring is
-     * read when it ends, or earlier if the control channel wakes us. */
-    long nap = want && l->cap->live ? gather_nap_ns(&l->gather) : 0;
+    /* A nap (gather.h; never for a savefile, whose ring is 0 slots)
+     * leaves the capture's descriptor out: the ring is read when it ends,
+     * or earlier if the control channel wakes us. */
+    long nap = want ? gather_nap_ns(&l->gather) : 0;
     nfds_t nfds = want && l->cap->live && nap == 0 ? 3 : 2;
     int timeout_ms =
         saver_wait_ms(l->saver, !want          ? -1
@@ -521,7 +522,7 @@ enum loop_end loop_run(struct capture *c, bool inject, struct saver *sv, int in,
     l.snaplen = (size_t)pcap_snapshot(c->p);
     l.hold_ns = -1;
     l.saver = sv;
-    gather_init(&l.gather, c->live ? c->nap_slots : 0);
+    gather_init(&l.gather, c->nap_slots);
     l.rd = malloc(sizeof(*l.rd));
     if (l.rd == NULL) {
         (void)ep_fail_errno(e, "enomem", "malloc");

@@ -98,26 +98,26 @@ prefetch(file) -> ?PREFETCH_FILE.
 -spec received(pos_integer(), binary(), flow()) -> {delivery(), flow()} | {error, credit}.
 received(Count, _, #flow{outstanding = Out}) when Count > Out ->
     {error, credit};
-received(Count, Records, #flow{outstanding = Out, buffered = 0} = F) ->
-    take(Count, Records, F#flow{outstanding = Out - Count, window = window(Count, Records, F)},
-         [], false);
-received(Count, Records, #flow{outstanding = Out} = F) ->
-    drain(append(Count, Records, F#flow{outstanding = Out - Count,
-                                        window = window(Count, Records, F)})).
+received(Count, Records, #flow{buffered = 0} = F) ->
+    take(Count, Records, arrived(Count, Records, F), [], false);
+received(Count, Records, F) ->
+    drain(append(Count, Records, arrived(Count, Records, F))).
 
 %% @doc As {@link received/3}, but nothing is delivered: the records wait
 %% (the owner is changing) until {@link resume/1}.
 -spec hold(pos_integer(), binary(), flow()) -> {ok, flow()} | {error, credit}.
 hold(Count, _, #flow{outstanding = Out}) when Count > Out ->
     {error, credit};
-hold(Count, Records, #flow{outstanding = Out} = F) ->
-    {ok, append(Count, Records, F#flow{outstanding = Out - Count,
-                                       window = window(Count, Records, F)})}.
+hold(Count, Records, F) ->
+    {ok, append(Count, Records, arrived(Count, Records, F))}.
 
-%% The window for records the size of this batch's (live only).
-window(Count, Records, #flow{live = true}) ->
-    max(?WINDOW, min(?WINDOW_MAX, ?WINDOW_BYTES div max(1, byte_size(Records) div Count)));
-window(_, _, #flow{window = W}) -> W.
+%% Credit spent on a batch the port sent; a live capture's window follows
+%% the size of its records.
+arrived(Count, Records, #flow{outstanding = Out, live = true} = F) ->
+    W = max(?WINDOW, min(?WINDOW_MAX, ?WINDOW_BYTES div max(1, byte_size(Records) div Count))),
+    F#flow{outstanding = Out - Count, window = W};
+arrived(Count, _, #flow{outstanding = Out} = F) ->
+    F#flow{outstanding = Out - Count}.
 
 append(Count, Records, #flow{buffer = B, buffered = N} = F) ->
     F#flow{buffer = queue:in({Count, Records}, B), buffered = N + Count}.
